@@ -1,0 +1,282 @@
+"""make_monitor(settings): the only place where concrete classes are wired together."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from monitor import deliver, poll
+from monitor.config import AlertSettings, DigestSettings, Settings, load_settings
+from monitor.deliver import DeliveryResult, Target
+from monitor.digest import Renderer
+from monitor.errors import ConfigError
+from monitor.feeds.fetch import HttpFetcher
+from monitor.model import Clock, FeedState, Matcher, Notifier, PollResult, Rule, RuleSet, utc_now
+from monitor.notify import FileNotifier, SmtpNotifier
+from monitor.rules import compile_rules, load_rules
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def rule_files(paths: tuple[Path, ...]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")))
+        else:
+            out.append(path)
+    return out
+
+
+def rules_signature(paths: tuple[Path, ...]) -> tuple[tuple[str, float, int], ...]:
+    """Changes when a rule file is added, removed or edited."""
+    sig = []
+    for path in rule_files(paths):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        sig.append((str(path), stat.st_mtime, stat.st_size))
+    return tuple(sig)
+
+
+def feed_states(settings: Settings) -> list[FeedState]:
+    return [
+        FeedState(
+            id=f.id,
+            url=settings.feed_url(f),
+            title=f.title,
+            conditional=f.conditional,
+            min_interval=int(f.interval or settings.poll.min_interval),
+            max_interval=int(max(settings.poll.max_interval, f.interval or 0)),
+        )
+        for f in settings.feeds
+    ]
+
+
+@dataclass
+class Monitor:
+    """The wired job. The scheduler and the CLI call these methods and nothing below."""
+
+    settings: Settings
+    store: Store
+    fetcher: HttpFetcher
+    renderer: Renderer
+    notifiers: Mapping[str, Notifier]
+    clock: Clock
+    ruleset: RuleSet
+    matcher: Matcher
+    stop: threading.Event = field(default_factory=threading.Event)
+    rules_sig: tuple[tuple[str, float, int], ...] = ()
+
+    # ------------------------------------------------------------------ rules
+
+    @property
+    def rules(self) -> dict[str, Rule]:
+        return self.ruleset.by_id()
+
+    def rules_changed(self) -> bool:
+        return rules_signature(self.settings.rules) != self.rules_sig
+
+    def reload_rules(self) -> bool:
+        """Load the rules again; on an error keep the old ones and say why."""
+        sig = rules_signature(self.settings.rules)
+        try:
+            ruleset = load_rules(list(self.settings.rules))
+            matcher = compile_rules(ruleset)
+        except ConfigError as e:
+            self.rules_sig = sig
+            for problem in e.problems:
+                log.error("%s", problem)
+            log.error("rules not reloaded: keeping the %d rules in force", len(self.ruleset.rules))
+            return False
+        self.ruleset, self.matcher, self.rules_sig = ruleset, matcher, sig
+        log.info("rules reloaded: %d rules", len(ruleset.rules))
+        return True
+
+    # ------------------------------------------------------------------ work
+
+    def poll(self) -> list[PollResult]:
+        poller = poll.Poller(
+            self.store,
+            self.fetcher,
+            self.matcher,
+            clock=self.clock,
+            max_backoff=self.settings.poll.max_backoff,
+            stop=self.stop,
+        )
+        results = []
+        for result in poller.run():
+            results.append(result)
+            log.info(
+                "feed %s: %s%s",
+                result.feed_id,
+                result.status,
+                f", {result.new_items} new items, {result.new_hits} hits"
+                if result.status == "ok"
+                else "",
+            )
+        return results
+
+    def targets(self) -> list[Target]:
+        rules = self.ruleset.rules
+        out: list[Target] = []
+        configs: list[DigestSettings | AlertSettings] = [
+            *self.settings.digests,
+            *self.settings.alerts,
+        ]
+        for cfg in configs:
+            is_alert = isinstance(cfg, AlertSettings)
+            rule_ids = deliver.select_rules(rules, ids=cfg.rules, tags=cfg.tags, high_only=is_alert)
+            for channel in cfg.deliver:
+                out.append(
+                    Target(
+                        key=f"{cfg.id}:{channel}",
+                        kind="alert" if is_alert else "digest",
+                        title=cfg.title or cfg.id,
+                        rule_ids=rule_ids,
+                        timezone=cfg.timezone,
+                        recipients=cfg.recipients,
+                        limit=cfg.limit,
+                        max_age=cfg.max_age,
+                        send_empty=getattr(cfg, "send_empty", False),
+                    )
+                )
+        return out
+
+    def _deliver(self, target: Target, *, dry_run: bool = False) -> DeliveryResult:
+        channel = target.key.rsplit(":", 1)[1]
+        return deliver.run(
+            self.store,
+            self.renderer,
+            self.notifiers[channel],
+            target,
+            self.rules,
+            self.clock(),
+            dry_run=dry_run,
+        )
+
+    def send_digest(
+        self, digest_id: str | None = None, *, dry_run: bool = False
+    ) -> list[DeliveryResult]:
+        """Send one digest (all channels), or every digest when no id is given."""
+        known = {d.id for d in self.settings.digests}
+        if digest_id is not None and digest_id not in known:
+            raise ConfigError(
+                f"no digest {digest_id!r} in {self.settings.source} "
+                f"(digests: {', '.join(sorted(known)) or 'none'})"
+            )
+        return [
+            self._deliver(t, dry_run=dry_run)
+            for t in self.targets()
+            if t.kind == "digest" and (digest_id is None or t.key.split(":")[0] == digest_id)
+        ]
+
+    def send_alerts(self) -> list[DeliveryResult]:
+        return [self._deliver(t) for t in self.targets() if t.kind == "alert"]
+
+    def retry_failed(self) -> list[DeliveryResult]:
+        """Targets whose failed sends are due again (any kind)."""
+        due = set(self.store.retry_targets(self.clock()))
+        return [self._deliver(t) for t in self.targets() if t.key in due]
+
+    def first_digests(self) -> list[DeliveryResult]:
+        """Digests never sent before go out at once, so a new user sees output quickly."""
+        return [
+            self._deliver(t)
+            for t in self.targets()
+            if t.kind == "digest" and not self.store.delivered_ever(t.key)
+        ]
+
+    def housekeeping(self) -> int:
+        now = self.clock()
+        self.store.heartbeat(now)
+        return self.store.prune(now - timedelta(seconds=self.settings.retention))
+
+    def feeds(self) -> list[FeedState]:
+        return self.store.feeds()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.store.close()
+
+
+def make_monitor(settings: Settings, *, clock: Clock = utc_now) -> Monitor:
+    """Wire the job from settings. Raises MonitorError (one line each) for bad input."""
+    problems = Renderer(settings.templates).check()
+    if problems:
+        raise ConfigError(
+            problems[0] if len(problems) == 1 else f"{len(problems)} template problems", problems
+        )
+    ruleset = load_rules(list(settings.rules))
+    matcher = compile_rules(ruleset)
+    store = Store(settings.storage)
+    store.migrate()
+    store.sync_feeds(feed_states(settings))
+    p = settings.poll
+    fetcher = HttpFetcher(
+        concurrency=p.concurrency,
+        per_host=p.per_host,
+        connect_timeout=p.connect_timeout,
+        read_timeout=p.read_timeout,
+        total_timeout=p.total_timeout,
+        max_bytes=p.max_bytes,
+        max_redirects=p.max_redirects,
+        user_agent=p.user_agent,
+        clock=clock,
+    )
+    stop = threading.Event()
+    fetcher.stop = stop
+    notifiers: dict[str, Notifier] = {"file": FileNotifier(settings.digests_dir)}
+    if settings.smtp.host:
+        s = settings.smtp
+        notifiers["email"] = SmtpNotifier(
+            s.host or "",
+            s.port,
+            sender=s.sender,
+            username=s.username,
+            password=s.password,
+            starttls=s.starttls,
+            use_ssl=s.ssl,
+            timeout=s.timeout,
+        )
+    return Monitor(
+        settings=settings,
+        store=store,
+        fetcher=fetcher,
+        renderer=Renderer(settings.templates),
+        notifiers=notifiers,
+        clock=clock,
+        ruleset=ruleset,
+        matcher=matcher,
+        stop=stop,
+        rules_sig=rules_signature(settings.rules),
+    )
+
+
+def check(config: Path, env: Mapping[str, str] | None = None) -> list[str]:
+    """Validate config, rules and templates without network or database. [] means fine."""
+    try:
+        settings = load_settings(config, env)
+    except ConfigError as e:
+        return list(e.problems)
+    problems = list(Renderer(settings.templates).check())
+    try:
+        ruleset = load_rules(list(settings.rules))
+        compile_rules(ruleset)
+    except ConfigError as e:
+        return [*problems, *e.problems]
+    known = {r.id for r in ruleset.rules}
+    for section, targets in (("digests", settings.digests), ("alerts", settings.alerts)):
+        for i, target in enumerate(targets):
+            problems.extend(
+                f"{settings.source}: {section}[{i}].rules: no rule with id {rule_id!r}"
+                for rule_id in target.rules
+                if rule_id not in known
+            )
+    return problems

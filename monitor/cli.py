@@ -1,0 +1,273 @@
+"""Command line: parse arguments, call one function, print. A MonitorError becomes one
+clear line on stderr and exit status 1, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from monitor import app
+from monitor.config import Settings, load_settings, parse_duration
+from monitor.errors import ConfigError, MonitorError
+from monitor.model import Entry, utc_now
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_CONFIG = "monitor.yaml"
+
+
+def _fail(error: MonitorError) -> None:
+    problems = getattr(error, "problems", ()) or (str(error),)
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    sys.exit(1)
+
+
+def reports_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except MonitorError as e:
+            _fail(e)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return load_settings(Path(ctx.obj["config"]))
+
+
+def _monitor(ctx: click.Context) -> app.Monitor:
+    settings = _settings(ctx)
+    logging.getLogger().setLevel(ctx.obj["log_level"] or settings.log_level)
+    monitor = app.make_monitor(settings)
+    ctx.call_on_close(monitor.close)
+    return monitor
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "-c",
+    default=lambda: os.environ.get("MONITOR_CONFIG", DEFAULT_CONFIG),
+    show_default="monitor.yaml or $MONITOR_CONFIG",
+    help="Configuration file.",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Log debug detail.")
+@click.option("--quiet", "-q", is_flag=True, help="Log warnings and errors only.")
+@click.pass_context
+def cli(ctx: click.Context, config: str, verbose: bool, quiet: bool) -> None:
+    """Watch news feeds for the topics in rules/*.yaml; send digests and alerts."""
+    level = "DEBUG" if verbose else "WARNING" if quiet else None
+    logging.basicConfig(
+        level=level or "INFO",
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = {"config": config, "log_level": level}
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="One poll and one run of every digest, then exit.")
+@click.pass_context
+@reports_errors
+def run(ctx: click.Context, once: bool) -> None:
+    """Run the job: poll on a tick, send digests on their schedules, alerts at once."""
+    from monitor import scheduler
+
+    monitor = _monitor(ctx)
+    if once:
+        scheduler.run_once(monitor)
+    else:
+        scheduler.Scheduler(monitor).run()
+
+
+@cli.command()
+@click.pass_context
+@reports_errors
+def poll(ctx: click.Context) -> None:
+    """Poll the feeds that are due once, and send alerts for what they bring."""
+    monitor = _monitor(ctx)
+    results = monitor.poll()
+    monitor.send_alerts()
+    for r in results:
+        detail = (
+            f"{r.new_items} new items, {r.new_hits} hits" if r.status == "ok" else (r.error or "")
+        )
+        click.echo(f"{r.feed_id:24} {r.status:13} {detail}")
+    if not results:
+        click.echo("no feed is due")
+
+
+@cli.command()
+@click.argument("digest_id", required=False)
+@click.option("--dry-run", is_flag=True, help="Render and print the text; send and mark nothing.")
+@click.pass_context
+@reports_errors
+def digest(ctx: click.Context, digest_id: str | None, dry_run: bool) -> None:
+    """Send a digest now (every digest when no ID is given)."""
+    monitor = _monitor(ctx)
+    results = monitor.send_digest(digest_id, dry_run=dry_run)
+    if dry_run:
+        shown: set[str] = set()
+        for r in results:
+            key = r.target.split(":")[0]
+            if r.message and key not in shown:
+                shown.add(key)
+                click.echo(f"Subject: {r.message.subject}\n\n{r.message.text}")
+        return
+    failed = False
+    for r in results:
+        click.echo(f"{r.target:24} {r.status:8} {r.hits} hits{f'  {r.error}' if r.error else ''}")
+        failed = failed or r.status == "failed"
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Validate the config, rules and templates (no network). Exit 1 on any problem."""
+    problems = app.check(Path(ctx.obj["config"]))
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo(f"{ctx.obj['config']}: configuration, rules and templates are valid")
+
+
+@cli.command()
+@click.pass_context
+@reports_errors
+def feeds(ctx: click.Context) -> None:
+    """Show each feed's health."""
+    monitor = _monitor(ctx)
+    header = (
+        f"{'feed':20} {'status':8} {'last success':16} {'items/wk':>8} "
+        f"{'next poll':16} {'errors':>6}  last error"
+    )
+    click.echo(header)
+    for f in monitor.feeds():
+        status = (
+            "gone" if f.gone else "failing" if f.error_count else "ok" if f.last_success else "new"
+        )
+        click.echo(
+            f"{f.id:20} {status:8} {_when(f.last_success):16} {f.items_per_week:8.0f} "
+            f"{_when(f.next_poll):16} {f.error_count:6}  {(f.last_error or '')[:60]}"
+        )
+
+
+@cli.command()
+@click.option(
+    "--max-age",
+    default="10m",
+    show_default=True,
+    help="Healthy when the last tick is younger than this.",
+)
+@click.pass_context
+@reports_errors
+def health(ctx: click.Context, max_age: str) -> None:
+    """Exit 0 when the running job ticked recently (for container health checks)."""
+    from monitor.store import Store
+
+    settings = _settings(ctx)
+    store = Store(settings.storage)
+    try:
+        store.migrate()
+        last = store.last_heartbeat()
+    finally:
+        store.close()
+    limit = timedelta(seconds=parse_duration(max_age))
+    if last is None or utc_now() - last > limit:
+        click.echo(f"unhealthy: last tick {_when(last)}", err=True)
+        sys.exit(1)
+    click.echo(f"healthy: last tick {last.isoformat(timespec='seconds')}")
+
+
+@cli.group()
+def rules() -> None:
+    """Work with rules."""
+
+
+@rules.command("test")
+@click.argument("text", required=False)
+@click.option(
+    "--items",
+    "items_file",
+    type=click.File("r", encoding="utf-8"),
+    help="JSON lines of items: {id, title, summary, content, feed}.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per item.")
+@click.option("--since", help="Replay items stored in this period (e.g. 30d) against the rules.")
+@click.option(
+    "--rules",
+    "rules_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Rule files or folders to test instead of the configured ones.",
+)
+@click.pass_context
+@reports_errors
+def rules_test(
+    ctx: click.Context,
+    text: str | None,
+    items_file: Any,
+    as_json: bool,
+    since: str | None,
+    rules_paths: tuple[Path, ...],
+) -> None:
+    """Show which rules match TEXT (or --items), and why; or replay stored items (--since)."""
+    from monitor.rules import compile_rules, load_rules
+    from monitor.rules.explain import entries_from_jsonl, explain_json, format_hits
+
+    settings = _settings(ctx)
+    ruleset = load_rules(list(rules_paths or settings.rules))
+    matcher = compile_rules(ruleset)
+    if since:
+        from monitor.replay import replay
+        from monitor.store import Store
+
+        store = Store(settings.storage)
+        store.migrate()
+        try:
+            now = utc_now()
+            report = replay(store, matcher, now - timedelta(seconds=parse_duration(since)), now)
+        finally:
+            store.close()
+        click.echo(report.format())
+        return
+    if items_file is not None:
+        entries: list[Entry] = list(entries_from_jsonl(items_file))
+    elif text is not None:
+        entries = [Entry(feed_id="cli", id="text", title="", summary=text)]
+    else:
+        raise ConfigError("give a TEXT, --items FILE or --since PERIOD")
+    if as_json:
+        for obj in explain_json(matcher, entries):
+            click.echo(json.dumps(obj, ensure_ascii=False))
+        return
+    rules_by_id = ruleset.by_id()
+    for entry in entries:
+        hits = matcher.match(entry)
+        click.echo(format_hits(entry, hits, rules_by_id))
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

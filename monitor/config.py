@@ -1,0 +1,388 @@
+"""monitor.yaml + environment -> frozen Settings.
+
+Every error names the file, the line and the key (``monitor.yaml:12: digests[0].shedule:
+unknown key``), and all problems are reported at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.errors import ConfigError
+
+BUNDLED_PREFIX = "bundled:"
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?\s*$", re.I)
+_SIZE_UNITS = {
+    None: 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+}
+
+
+def parse_duration(value: Any) -> float:
+    """'90s', '30m', '24h', '7d' or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 30m, 6h, 7d)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_size(value: Any) -> int:
+    """'10MB', '512KiB' or a number of bytes -> bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError(f"not a size: {value!r} (use e.g. 10MB)")
+    unit = match.group(2).lower() if match.group(2) else None
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeedSettings(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    url: str
+    title: str | None = None
+    #: Poll no more often than this; defaults to poll.min_interval.
+    interval: Duration | None = None
+    #: Turn conditional GET off for servers whose validators are broken.
+    conditional: bool = True
+    enabled: bool = True
+
+
+class PollSettings(_Strict):
+    #: How often the scheduler looks for due feeds.
+    tick: Duration = 60
+    min_interval: Duration = 900
+    max_interval: Duration = 86_400
+    max_backoff: Duration = 86_400
+    concurrency: int = Field(20, ge=1, le=500)
+    per_host: int = Field(2, ge=1, le=50)
+    connect_timeout: Duration = 10
+    read_timeout: Duration = 30
+    total_timeout: Duration = 60
+    max_bytes: Size = 10_000_000
+    max_redirects: int = Field(5, ge=0, le=20)
+    user_agent: str = "monitor/0.1 (+https://example.org/monitor)"
+
+
+class SmtpSettings(_Strict):
+    host: str | None = None
+    port: int = 25
+    username: str | None = None
+    password: str | None = None
+    sender: str = "monitor@localhost"
+    starttls: bool = False
+    ssl: bool = False
+    timeout: Duration = 30
+
+
+Channel = Literal["file", "email"]
+
+
+class TargetSettings(_Strict):
+    """What digests and alerts share: which hits, where they go."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    title: str | None = None
+    #: Limit to these rule ids; empty means every rule.
+    rules: tuple[str, ...] = ()
+    #: Limit to rules with any of these tags.
+    tags: tuple[str, ...] = ()
+    deliver: tuple[Channel, ...] = ("file",)
+    recipients: tuple[str, ...] = ()
+    #: Hits older than this are not sent by a target that first sees them.
+    max_age: Duration = 7 * 86_400
+    #: At most this many hits in one message; the rest go in the next.
+    limit: int = Field(500, ge=1)
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown timezone {value!r}") from e
+        return value
+
+    @field_validator("deliver")
+    @classmethod
+    def _some_channel(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("needs at least one channel (file, email)")
+        return tuple(dict.fromkeys(value))
+
+
+class DigestSettings(TargetSettings):
+    #: Five-field cron expression, in `timezone`.
+    schedule: str = "0 7 * * *"
+    send_empty: bool = False
+
+    @field_validator("schedule")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(
+                f"cron schedule needs five fields (minute hour day month weekday): {value!r}"
+            )
+        return value
+
+
+class AlertSettings(TargetSettings):
+    """Hits of rules with priority `high`, sent right after the poll that found them."""
+
+    max_age: Duration = 86_400
+
+
+class FileSettings(_Strict):
+    """The config file as written; paths are relative to the file's folder."""
+
+    storage: str = "sqlite:///state/monitor.db"
+    rules: tuple[str, ...] = ("rules",)
+    templates: str = "templates"
+    state_dir: str = "state"
+    digests_dir: str = "state/digests"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: Keep items and hits this long.
+    retention: Duration = 180 * 86_400
+    poll: PollSettings = Field(default_factory=PollSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    feeds: tuple[FeedSettings, ...] = ()
+    digests: tuple[DigestSettings, ...] = ()
+    alerts: tuple[AlertSettings, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings: absolute paths, environment applied."""
+
+    source: Path
+    base: Path
+    storage: str
+    rules: tuple[Path, ...]
+    templates: Path
+    state_dir: Path
+    digests_dir: Path
+    log_level: str
+    retention: float
+    poll: PollSettings
+    smtp: SmtpSettings
+    feeds: tuple[FeedSettings, ...]
+    digests: tuple[DigestSettings, ...]
+    alerts: tuple[AlertSettings, ...]
+
+    def feed_url(self, feed: FeedSettings) -> str:
+        """A feed's URL with `bundled:NAME` resolved to the packaged file."""
+        if feed.url.startswith(BUNDLED_PREFIX):
+            return (DATA_DIR / feed.url.removeprefix(BUNDLED_PREFIX)).as_uri()
+        return feed.url
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _line_index(text: str) -> dict[tuple[str | int, ...], int]:
+    """Map each key path in a YAML document to its 1-based line."""
+    lines: dict[tuple[str | int, ...], int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(node: yaml.Node, path: tuple[str | int, ...]) -> None:
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = key.value
+                lines[(*path, name)] = key.start_mark.line + 1
+                walk(value, (*path, name))
+                lines[(*path, name)] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*path, i))
+
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top)"
+
+
+def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """MONITOR_* variables win over the file (containers configure through them)."""
+    data = dict(data)
+    if env.get("MONITOR_DATABASE_URL"):
+        data["storage"] = env["MONITOR_DATABASE_URL"]
+    smtp = dict(data.get("smtp") or {})
+    for key, var in (
+        ("host", "MONITOR_SMTP_HOST"),
+        ("port", "MONITOR_SMTP_PORT"),
+        ("username", "MONITOR_SMTP_USER"),
+        ("password", "MONITOR_SMTP_PASSWORD"),
+        ("sender", "MONITOR_SMTP_FROM"),
+        ("starttls", "MONITOR_SMTP_STARTTLS"),
+        ("ssl", "MONITOR_SMTP_SSL"),
+    ):
+        if env.get(var):
+            smtp[key] = env[var]
+    if smtp:
+        data["smtp"] = smtp
+    recipients = tuple(r.strip() for r in env.get("MONITOR_DIGEST_TO", "").split(",") if r.strip())
+    if recipients:
+        # Recipients from the environment also turn email delivery on (containers).
+        for section in ("digests", "alerts"):
+            data[section] = [
+                {
+                    **t,
+                    "recipients": t.get("recipients") or list(recipients),
+                    "deliver": list(dict.fromkeys([*(t.get("deliver") or ["file"]), "email"])),
+                }
+                if isinstance(t, dict)
+                else t
+                for t in data.get(section) or []
+            ]
+    return data
+
+
+def _cross_checks(parsed: FileSettings) -> list[tuple[tuple[str | int, ...], str]]:
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for section in ("feeds", "digests", "alerts"):
+        seen: set[str] = set()
+        for i, item in enumerate(getattr(parsed, section)):
+            if item.id in seen:
+                problems.append(((section, i, "id"), f"duplicate id {item.id!r}"))
+            seen.add(item.id)
+    for section in ("digests", "alerts"):
+        for i, target in enumerate(getattr(parsed, section)):
+            if "email" in target.deliver and not target.recipients:
+                problems.append(
+                    (
+                        (section, i, "recipients"),
+                        "email delivery needs recipients (or MONITOR_DIGEST_TO)",
+                    )
+                )
+            if "email" in target.deliver and not parsed.smtp.host:
+                problems.append(
+                    (
+                        (section, i, "deliver"),
+                        "email delivery needs smtp.host (or MONITOR_SMTP_HOST)",
+                    )
+                )
+    if parsed.poll.min_interval > parsed.poll.max_interval:
+        problems.append((("poll", "min_interval"), "is greater than poll.max_interval"))
+    return problems
+
+
+def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate a config file. Raises ConfigError listing every problem."""
+    env = os.environ if env is None else env
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from e
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        place = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{place}: YAML error: {problem}") from e
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}:1: the config must be a mapping of keys, not {type(raw).__name__}"
+        )
+
+    lines = _line_index(text)
+
+    def where(loc: Sequence[str | int]) -> str:
+        for cut in range(len(loc), -1, -1):
+            line = lines.get(tuple(loc[:cut]))
+            if line is not None:
+                return f"{path}:{line}"
+        return str(path)
+
+    try:
+        parsed = FileSettings.model_validate(_env_overrides(raw, env))
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+            message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"{where(loc)}: {_dotted(loc)}: {message}")
+        raise ConfigError(
+            problems[0] if len(problems) == 1 else f"{len(problems)} problems in {path}", problems
+        ) from e
+
+    cross = _cross_checks(parsed)
+    if cross:
+        problems = [f"{where(loc)}: {_dotted(loc)}: {msg}" for loc, msg in cross]
+        raise ConfigError(
+            problems[0] if len(problems) == 1 else f"{len(problems)} problems in {path}", problems
+        )
+
+    base = path.resolve().parent
+
+    def resolve(p: str) -> Path:
+        candidate = Path(p)
+        return candidate if candidate.is_absolute() else base / candidate
+
+    storage = parsed.storage
+    if storage.startswith("sqlite:///") and not storage.startswith("sqlite:////"):
+        rel = storage.removeprefix("sqlite:///")
+        if rel and rel != ":memory:":
+            storage = f"sqlite:///{resolve(rel)}"
+
+    return Settings(
+        source=path.resolve(),
+        base=base,
+        storage=storage,
+        rules=tuple(resolve(p) for p in parsed.rules),
+        templates=resolve(parsed.templates),
+        state_dir=resolve(parsed.state_dir),
+        digests_dir=resolve(parsed.digests_dir),
+        log_level=parsed.log_level,
+        retention=parsed.retention,
+        poll=parsed.poll,
+        smtp=parsed.smtp,
+        feeds=tuple(f for f in parsed.feeds if f.enabled),
+        digests=parsed.digests,
+        alerts=parsed.alerts,
+    )

@@ -1,0 +1,325 @@
+"""Frozen records passed between layers, and the Protocols that type the seams.
+
+Nothing here does I/O. Every datetime is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
+from urllib.parse import urlsplit
+
+Clock = Callable[[], datetime]
+Priority = Literal["normal", "high"]
+
+#: Fields an entry exposes to rules (`title:OTS`, `feed:trend`, ...).
+FIELDS: tuple[str, ...] = ("title", "summary", "content", "author", "feed", "domain", "lang")
+#: Fields searched by a term without a field.
+TEXT_FIELDS: tuple[str, ...] = ("title", "summary", "content")
+
+
+def utc_now() -> datetime:
+    """The real clock; everything else receives a Clock."""
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- feeds
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """A feed as the store knows it: configuration plus polling progress."""
+
+    id: str
+    url: str
+    title: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_polled: datetime | None = None
+    last_success: datetime | None = None
+    next_poll: datetime | None = None
+    error_count: int = 0
+    last_error: str | None = None
+    items_per_week: float = 0.0
+    conditional: bool = True
+    gone: bool = False
+    #: Poll interval bounds in seconds, from the configuration.
+    min_interval: int = 300
+    max_interval: int = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One feed item, reduced to plain text, ready for matching and storing."""
+
+    feed_id: str
+    id: str
+    url: str | None = None
+    title: str = ""
+    summary: str = ""
+    content: str = ""
+    author: str = ""
+    published: datetime | None = None
+    lang: str = ""
+    #: Hash of the item's text: the same text under a new guid is not a new item.
+    fingerprint: str = ""
+    feed_title: str = ""
+
+    @property
+    def domain(self) -> str:
+        if not self.url:
+            return ""
+        host = urlsplit(self.url).hostname or ""
+        return host.removeprefix("www.")
+
+    def field_text(self, name: str) -> str:
+        """The text of one rule field (see FIELDS)."""
+        if name == "feed":
+            return f"{self.feed_id} {self.feed_title}".strip()
+        if name == "domain":
+            return self.domain
+        value = getattr(self, name, "")
+        return value if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """What parse makes of a body: the feed's own title and its entries."""
+
+    title: str | None
+    entries: tuple[Entry, ...]
+    #: The feed's <ttl> in minutes, if it has one.
+    ttl_minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """A 200 response: the body and the validators to store."""
+
+    url: str
+    body: bytes
+    status: int = 200
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
+    #: Seconds the server asked us to wait (Retry-After, Cache-Control max-age).
+    retry_after: float | None = None
+    #: The feed moved for good (301/308): store the new URL.
+    permanent_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """A 304 response: nothing to parse."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    retry_after: float | None = None
+
+
+# --------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """A named thing with every way of writing it; `not_` phrases veto a match."""
+
+    id: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    not_: tuple[str, ...] = ()
+    file: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One topic a user tracks."""
+
+    id: str
+    name: str
+    query: str
+    tags: tuple[str, ...] = ()
+    priority: Priority = "normal"
+    feeds: tuple[str, ...] = ()
+    enabled: bool = True
+    file: str = ""
+    line: int = 0
+    #: Hash of what the rule matches; a hit records the version that produced it.
+    version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    entities: tuple[Entity, ...] = ()
+
+    def by_id(self) -> dict[str, Rule]:
+        return {rule.id: rule for rule in self.rules}
+
+
+@dataclass(frozen=True, slots=True)
+class TermMatch:
+    """One matched term: which term, in which field, at which characters of that field."""
+
+    term: str
+    field: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A rule matched an entry, and why."""
+
+    rule_id: str
+    rule_version: str = ""
+    priority: Priority = "normal"
+    matches: tuple[TermMatch, ...] = ()
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(match.term for match in self.matches))
+
+
+# --------------------------------------------------------------------------- poll
+
+
+@dataclass(frozen=True, slots=True)
+class FeedUpdate:
+    """Everything one feed's poll changes, written by the store in one transaction."""
+
+    feed: FeedState
+    entries: tuple[Entry, ...] = ()
+    hits: Mapping[str, Sequence[Hit]] = field(default_factory=dict)
+
+
+PollStatus = Literal["ok", "not_modified", "unchanged", "error", "gone"]
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """One feed's outcome in a poll cycle. A failure is a value, never an exception."""
+
+    feed_id: str
+    status: PollStatus
+    new_items: int = 0
+    new_hits: int = 0
+    error: str | None = None
+    #: Ids of new hits with priority `high`, for immediate alerts.
+    alert_hit_ids: tuple[int, ...] = ()
+
+
+# --------------------------------------------------------------------------- deliver
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHit:
+    """A hit as stored, joined with its item and feed, for rendering."""
+
+    id: int
+    rule_id: str
+    feed_id: str
+    feed_title: str
+    item_id: str
+    title: str
+    url: str | None
+    summary: str
+    published: datetime | None
+    fetched: datetime
+    matches: tuple[TermMatch, ...] = ()
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(match.term for match in self.matches))
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Hits reserved for one message to one target (a digest or an alert channel)."""
+
+    target: str
+    message_id: str
+    hits: tuple[StoredHit, ...]
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A rendered message, ready for any sender."""
+
+    target: str
+    kind: Literal["digest", "alert"]
+    message_id: str
+    subject: str
+    text: str
+    html: str
+    recipients: tuple[str, ...] = ()
+    created: datetime = field(default_factory=utc_now)
+
+
+# --------------------------------------------------------------------------- seams
+
+
+class Matcher(Protocol):
+    """Compiled rules. Pure: text in, hits out."""
+
+    def match(self, entry: Entry) -> list[Hit]: ...
+
+
+class Fetcher(Protocol):
+    """Fetches many feeds concurrently; a failure comes back as a FeedError value."""
+
+    def fetch_all(
+        self, feeds: Sequence[FeedState]
+    ) -> Iterable[tuple[FeedState, FetchResult | NotModified | Exception]]: ...
+
+
+class PollStore(Protocol):
+    """What a poll cycle needs of the store."""
+
+    def feeds_due(self, now: datetime) -> list[FeedState]: ...
+
+    def unseen(self, feed_id: str, entries: Sequence[Entry]) -> list[Entry]: ...
+
+    def record(self, update: FeedUpdate) -> list[tuple[int, Hit]]: ...
+
+    def unclaim(self, feed_ids: Sequence[str]) -> None: ...
+
+
+class DeliverStore(Protocol):
+    """What a delivery run needs of the store."""
+
+    def peek(
+        self,
+        target: str,
+        rule_ids: Sequence[str] | None,
+        now: datetime,
+        *,
+        limit: int,
+        max_age: timedelta,
+    ) -> list[StoredHit]: ...
+
+    def reserve(
+        self,
+        target: str,
+        rule_ids: Sequence[str] | None,
+        now: datetime,
+        *,
+        limit: int,
+        max_age: timedelta,
+    ) -> Batch | None: ...
+
+    def mark_sent(self, batch: Batch, now: datetime) -> None: ...
+
+    def release(self, batch: Batch, error: str, now: datetime) -> None: ...
+
+
+class Notifier(Protocol):
+    """Sends a rendered message somewhere; raises NotifyError on failure."""
+
+    def send(self, message: Message) -> None: ...

@@ -1,0 +1,118 @@
+"""SQLModel tables. Imported only inside monitor/store/."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import DateTime, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps aware UTC only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _dt(**kwargs: Any) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, **kwargs)
+
+
+class Meta(SQLModel, table=True):
+    __tablename__ = "meta"
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class FeedRow(SQLModel, table=True):
+    __tablename__ = "feed"
+    id: str = Field(primary_key=True)
+    url: str
+    #: The URL as configured; `url` may differ after a permanent redirect.
+    config_url: str = ""
+    title: str | None = None
+    active: bool = True
+    conditional: bool = True
+    min_interval: int = 900
+    max_interval: int = 86_400
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_polled: datetime | None = _dt()
+    last_success: datetime | None = _dt()
+    next_poll: datetime | None = _dt(index=True)
+    error_count: int = 0
+    last_error: str | None = Field(default=None, sa_type=Text)
+    items_per_week: float = 0.0
+    gone: bool = False
+
+
+class ItemRow(SQLModel, table=True):
+    __tablename__ = "item"
+    __table_args__ = (
+        UniqueConstraint("feed_id", "guid", name="uq_item_feed_guid"),
+        Index("ix_item_feed_fingerprint", "feed_id", "fingerprint"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    feed_id: str = Field(foreign_key="feed.id")
+    guid: str
+    url: str | None = None
+    title: str = Field(default="", sa_type=Text)
+    summary: str = Field(default="", sa_type=Text)
+    content: str = Field(default="", sa_type=Text)
+    author: str = ""
+    lang: str = ""
+    published: datetime | None = _dt()
+    fetched: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+    fingerprint: str = ""
+
+
+class HitRow(SQLModel, table=True):
+    __tablename__ = "hit"
+    __table_args__ = (UniqueConstraint("item_id", "rule_id", name="uq_hit_item_rule"),)
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    rule_id: str = Field(index=True)
+    rule_version: str = ""
+    priority: str = "normal"
+    #: JSON list of [term, field, start, end].
+    matches: str = Field(default="[]", sa_type=Text)
+    created: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+
+
+class DeliveryRow(SQLModel, table=True):
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("target", "hit_id", name="uq_delivery_target_hit"),
+        Index("ix_delivery_target_status", "target", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    target: str
+    hit_id: int = Field(foreign_key="hit.id")
+    #: reserved -> sent, or reserved -> failed -> reserved ... -> sent
+    status: str = "reserved"
+    attempts: int = 0
+    message_id: str = Field(index=True)
+    reserved_at: datetime | None = _dt()
+    next_attempt: datetime | None = _dt()
+    sent_at: datetime | None = _dt()
+    last_error: str | None = Field(default=None, sa_type=Text)
