@@ -1,0 +1,145 @@
+"""The command line, run as a user would: a real process, real files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+MONITOR = [sys.executable, "-m", "monitor.cli"]
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [*MONITOR, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the shipped layout that polls only the bundled sample feed (offline)."""
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    (tmp_path / "monitor.yaml").write_text(
+        "storage: sqlite:///state/monitor.db\n"
+        "feeds:\n  - id: sample\n    url: bundled:sample.xml\n"
+        "digests:\n  - id: daily\n    title: Turkic daily\n    deliver: [file]\n"
+        "alerts:\n  - id: urgent\n    deliver: [file]\n"
+    )
+    return tmp_path
+
+
+def test_help_lists_every_command(project: Path) -> None:
+    out = run("--help", cwd=project).stdout
+    for command in ("run", "poll", "digest", "check", "rules", "feeds", "health"):
+        assert f"  {command}" in out
+
+
+def test_check_passes_on_the_shipped_config() -> None:
+    result = run("check", cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout
+
+
+def test_check_names_the_unknown_config_key(project: Path) -> None:
+    config = project / "monitor.yaml"
+    config.write_text(
+        config.read_text().replace("    deliver: [file]\n", "    delivr: [file]\n", 1)
+    )
+    result = run("check", cwd=project)
+    assert result.returncode == 1
+    assert "monitor.yaml:6: digests[0].delivr: unknown key" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_names_the_rule_file_with_a_yaml_error(project: Path) -> None:
+    bad = project / "rules" / "zz-broken.yaml"
+    bad.write_text("rules:\n  - id: broken\n    query: [unclosed\n")
+    result = run("check", cwd=project)
+    assert result.returncode == 1
+    assert "zz-broken.yaml:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_once_writes_a_digest_with_sample_hits(project: Path) -> None:
+    result = run("run", "--once", cwd=project)
+    assert result.returncode == 0, result.stderr
+    digests = list((project / "state" / "digests").glob("daily_file-*.txt"))
+    assert len(digests) == 1
+    text = digests[0].read_text()
+    assert "Budapest" in text
+    assert "Baku derby" not in text and "BOTS" not in text
+    assert (project / "state" / "monitor.db").is_file()
+    # Nothing new: a second run writes no second digest.
+    run("run", "--once", cwd=project)
+    assert len(list((project / "state" / "digests").glob("daily_file-*.txt"))) == 1
+
+
+def test_digest_dry_run_prints_and_marks_nothing(project: Path) -> None:
+    assert run("poll", cwd=project).returncode == 0
+    dry = run("digest", "daily", "--dry-run", cwd=project)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith("Subject: Turkic daily: ")
+    assert not list((project / "state" / "digests").glob("daily_file-*"))
+    sent = run("digest", "daily", cwd=project)
+    assert sent.returncode == 0 and "daily:file" in sent.stdout and "sent" in sent.stdout
+
+
+def test_unknown_digest_is_one_clear_error(project: Path) -> None:
+    result = run("digest", "weekly", cwd=project)
+    assert result.returncode == 1
+    assert "no digest 'weekly'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_config_is_one_clear_error(tmp_path: Path) -> None:
+    result = run("--config", str(tmp_path / "nope.yaml"), "poll", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "nope.yaml: cannot read config" in result.stderr
+
+
+def test_rules_test_explains_a_match(project: Path) -> None:
+    text = "Omuraliev met the ambassadors of OTS member states in Washington."
+    result = run("rules", "test", text, cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert "omuraliev" in result.stdout.lower()
+
+
+def test_health_reflects_the_heartbeat(project: Path) -> None:
+    assert run("health", cwd=project).returncode == 1  # never ran
+    run("run", "--once", cwd=project)
+    assert run("health", cwd=project).returncode == 0
+
+
+def test_run_stops_cleanly_on_sigterm(project: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    proc = subprocess.Popen(
+        [*MONITOR, "run"], cwd=project, env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        digests = project / "state" / "digests"
+        while time.monotonic() < deadline and not list(digests.glob("daily_file-*.html")):
+            time.sleep(0.2)
+        assert list(digests.glob("daily_file-*.html")), "first digest not written in 30 s"
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        code = proc.wait(timeout=15)
+        assert time.monotonic() - started < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    stderr = proc.stderr.read() if proc.stderr else ""
+    assert code == 0, stderr
+    assert "received SIGTERM: stopping" in stderr
