@@ -172,6 +172,11 @@ class TermMatch:
     end: int
 
 
+def distinct_terms(matches: Iterable[TermMatch]) -> tuple[str, ...]:
+    """The matched terms, each once, in the order they were found."""
+    return tuple(dict.fromkeys(match.term for match in matches))
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     """A rule matched an entry, and why."""
@@ -183,7 +188,7 @@ class Hit:
 
     @property
     def terms(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(match.term for match in self.matches))
+        return distinct_terms(self.matches)
 
 
 # --------------------------------------------------------------------------- poll
@@ -235,7 +240,7 @@ class StoredHit:
 
     @property
     def terms(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(match.term for match in self.matches))
+        return distinct_terms(self.matches)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import smtplib
@@ -15,6 +16,7 @@ from monitor.errors import NotifyError
 from monitor.model import Message
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+log = logging.getLogger(__name__)
 
 
 def to_email(message: Message, sender: str) -> EmailMessage:
@@ -119,3 +121,4 @@ class FileNotifier:
             raise NotifyError(
                 f"{message.target}: cannot write to {self.folder}: {e.strerror or e}"
             ) from e
+        log.info("%s: wrote %s.html and .txt", message.target, self.folder / stem)

@@ -60,7 +60,7 @@ def test_check_names_the_unknown_config_key(project: Path) -> None:
     )
     result = run("check", cwd=project)
     assert result.returncode == 1
-    assert "monitor.yaml:6: digests[0].delivr: unknown key" in result.stderr
+    assert "monitor.yaml:8: digests[0].delivr: unknown key" in result.stderr
     assert "Traceback" not in result.stderr
 
 
