@@ -113,14 +113,13 @@ class Monitor:
         results = []
         for result in poller.run():
             results.append(result)
-            log.info(
-                "feed %s: %s%s",
-                result.feed_id,
-                result.status,
-                f", {result.new_items} new items, {result.new_hits} hits"
-                if result.status == "ok"
-                else "",
-            )
+            if result.status == "ok":  # failures were logged where they happened
+                log.info(
+                    "feed %s: %d new items, %d hits",
+                    result.feed_id,
+                    result.new_items,
+                    result.new_hits,
+                )
         return results
 
     def targets(self) -> list[Target]:

@@ -77,6 +77,8 @@ def cli(ctx: click.Context, config: str, verbose: bool, quiet: bool) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # APScheduler logs every job run at INFO; only its warnings are news.
+    logging.getLogger("apscheduler").setLevel("DEBUG" if verbose else "WARNING")
     ctx.obj = {"config": config, "log_level": level}
 
 

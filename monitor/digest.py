@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from monitor.errors import RenderError
-from monitor.model import Batch, Message, Rule, StoredHit, TermMatch
+from monitor.model import Batch, Message, Rule, StoredHit, TermMatch, distinct_terms
 
 TEMPLATES = ("digest.html", "digest.txt", "alert.html", "alert.txt")
 SNIPPET = 280
@@ -85,6 +85,8 @@ class HitView:
     snippet: Segments
     terms: tuple[str, ...]
     fields: tuple[str, ...]
+    #: Names of the other rules that matched this item.
+    also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,38 +124,63 @@ class Renderer:
                 problems.append(f"{self.templates / name}:{e.lineno}: {e.message}")
         return problems
 
-    def _view(self, hit: StoredHit, tz: ZoneInfo) -> HitView:
+    def _view(self, hits: Sequence[StoredHit], also: tuple[str, ...], tz: ZoneInfo) -> HitView:
+        """One item, with the matches of every rule that hit it merged."""
+        hit = hits[0]
+        matches = tuple(m for h in hits for m in h.matches)
         published = hit.published or hit.fetched
         return HitView(
             id=hit.id,
-            title=highlight(hit.title or "(untitled)", _spans(hit.matches, "title")),
+            title=highlight(hit.title or "(untitled)", _spans(matches, "title")),
             title_text=hit.title or "(untitled)",
             url=hit.url,
             feed=hit.feed_title,
             published=published.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z"),
-            snippet=snippet(hit.summary, _spans(hit.matches, "summary")),
-            terms=hit.terms,
-            fields=tuple(dict.fromkeys(m.field for m in hit.matches)),
+            snippet=snippet(hit.summary, _spans(matches, "summary")),
+            terms=distinct_terms(matches),
+            fields=tuple(dict.fromkeys(m.field for m in matches)),
+            also=also,
         )
 
     def groups(
         self, hits: Sequence[StoredHit], rules: Mapping[str, Rule], tz: ZoneInfo
     ) -> list[RuleGroup]:
-        """Hits grouped by rule, rules in the order of their first hit, newest first inside."""
-        by_rule: dict[str, list[StoredHit]] = {}
+        """Each item once, under its most specific rule (the one with the fewest items in
+        this message; ties go to the rule listed first), newest first; the other rules that
+        matched it are named beside it."""
+        order = {rule_id: i for i, rule_id in enumerate(rules)}
+        by_item: dict[tuple[str, str], list[StoredHit]] = {}
+        items_per_rule: dict[str, int] = {}
         for hit in hits:
-            by_rule.setdefault(hit.rule_id, []).append(hit)
-        out = []
-        for rule_id, rule_hits in by_rule.items():
+            by_item.setdefault((hit.feed_id, hit.item_id), []).append(hit)
+            items_per_rule[hit.rule_id] = items_per_rule.get(hit.rule_id, 0) + 1
+
+        def specificity(rule_id: str) -> tuple[int, int, str]:
+            return (items_per_rule[rule_id], order.get(rule_id, len(order)), rule_id)
+
+        def name(rule_id: str) -> str:
             rule = rules.get(rule_id)
-            rule_hits.sort(key=lambda h: h.published or h.fetched, reverse=True)
+            return rule.name if rule else rule_id
+
+        placed: dict[str, list[tuple[StoredHit, HitView]]] = {}
+        for item_hits in by_item.values():
+            item_hits.sort(key=lambda h: specificity(h.rule_id))
+            home = item_hits[0].rule_id
+            also = tuple(name(h.rule_id) for h in item_hits[1:])
+            placed.setdefault(home, []).append((item_hits[0], self._view(item_hits, also, tz)))
+        out = []
+        for rule_id in sorted(placed, key=lambda r: (order.get(r, len(order)), r)):
+            rule = rules.get(rule_id)
+            entries = sorted(
+                placed[rule_id], key=lambda p: p[0].published or p[0].fetched, reverse=True
+            )
             out.append(
                 RuleGroup(
                     rule_id=rule_id,
-                    name=rule.name if rule else rule_id,
+                    name=name(rule_id),
                     tags=rule.tags if rule else (),
                     priority=rule.priority if rule else "normal",
-                    hits=[self._view(h, tz) for h in rule_hits],
+                    hits=[view for _, view in entries],
                 )
             )
         return out
