@@ -8,6 +8,7 @@ flight is cut short between feeds and its unfinished feeds are polled on the nex
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -99,7 +100,7 @@ class Scheduler:
         for digest in m.settings.digests:
             trigger = CronTrigger.from_crontab(digest.schedule, timezone=ZoneInfo(digest.timezone))
             self.scheduler.add_job(
-                self._guarded(f"digest {digest.id}", lambda d=digest.id: m.send_digest(d)),
+                self._guarded(f"digest {digest.id}", functools.partial(m.send_digest, digest.id)),
                 trigger,
                 id=f"digest:{digest.id}",
             )
