@@ -1,0 +1,138 @@
+"""The matcher: spans into the original text, feeds, enabled, priorities, and the presearch
+index never hiding a hit."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.model import Entity, Entry, Rule, RuleSet
+from monitor.rules import compile_rules
+from monitor.rules.engine import rule_keys
+from monitor.rules.query import parse_query
+
+
+def _spans(entry: Entry, query: str, entities: tuple[Entity, ...] = ()) -> list[tuple[str, str]]:
+    matcher = compile_rules(RuleSet((Rule(id="r", name="r", query=query),), entities))
+    (hit,) = matcher.match(entry)
+    return [(m.field, entry.field_text(m.field)[m.start:m.end]) for m in hit.matches]
+
+
+def test_spans_point_into_the_original_text_in_every_script() -> None:
+    entry = Entry(
+        feed_id="f", id="1",
+        title="İSTANBUL: Ömüraliev meets Erdoğan",
+        summary="Кубанычбек Омуралиев и Эрдоган обсудили торговлю на $60 billion.",
+    )
+    assert _spans(entry, "istanbul") == [("title", "İSTANBUL")]
+    assert _spans(entry, "omuraliev") == [("title", "Ömüraliev"), ("summary", "Омуралиев")]
+    assert _spans(entry, '"kubanychbek omuraliev"') == [("summary", "Кубанычбек Омуралиев")]
+    assert _spans(entry, "erdog*") == [("title", "Erdoğan"), ("summary", "Эрдоган")]
+    assert _spans(entry, "amount:[50e9 TO *]") == [("summary", "$60 billion")]
+
+
+def test_spans_of_every_term_that_matched_but_none_under_not() -> None:
+    entry = Entry(feed_id="f", id="1", title="OTS diaspora forum",
+                  summary="The OTS met diaspora groups; the diaspora thanked the OTS.")
+    spans = _spans(entry, "OTS AND (diaspora OR football) AND NOT sport")
+    assert spans == [
+        ("title", "OTS"), ("summary", "OTS"), ("summary", "OTS"),
+        ("title", "diaspora"), ("summary", "diaspora"), ("summary", "diaspora"),
+    ]
+
+
+def test_proximity_and_entity_spans() -> None:
+    ots = Entity("ots", "Organization of Turkic States", ("OTS",))
+    entry = Entry(feed_id="f", id="1",
+                  summary="Trade between Türkiye and the Turkic states grew; the OTS noted it.")
+    assert _spans(entry, '"trade states"~5') == [("summary", "Trade"), ("summary", "states")]
+    assert _spans(entry, '"turkic states"') == [("summary", "Turkic states")]
+    assert _spans(entry, "entity:ots", (ots,)) == [("summary", "OTS")]
+
+
+def test_feeds_enabled_priority_and_version_are_respected() -> None:
+    rules = (
+        Rule(id="any", name="any", query="OTS", version="v1"),
+        Rule(id="trend-only", name="t", query="OTS", feeds=("trend",), priority="high"),
+        Rule(id="off", name="off", query="OTS", enabled=False),
+    )
+    matcher = compile_rules(RuleSet(rules))
+    assert set(matcher.rules) == {"any", "trend-only", "off"}
+    on_apa = matcher.match(Entry(feed_id="apa", id="1", title="OTS"))
+    on_trend = matcher.match(Entry(feed_id="trend", id="2", title="OTS"))
+    assert [h.rule_id for h in on_apa] == ["any"]
+    assert [(h.rule_id, h.priority) for h in on_trend] == [
+        ("any", "normal"), ("trend-only", "high"),
+    ]
+    assert on_apa[0].rule_version == "v1"
+    assert on_apa[0].terms == ("OTS",)
+
+
+def test_a_rule_with_only_negative_terms_has_no_presearch_keys() -> None:
+    assert rule_keys(parse_query("NOT sport"), {}) is None
+    assert rule_keys(parse_query("a OR NOT b"), {}) is None
+    assert rule_keys(parse_query("a AND NOT b"), {}) == frozenset({("w", "a")})
+    # AND needs only its most selective child; OR needs every child.
+    assert rule_keys(parse_query("the AND diaspora"), {}) == frozenset({("w", "diaspora")})
+    assert rule_keys(parse_query('a OR "b c"'), {}) == frozenset({("w", "a"), ("w", "b")})
+
+
+# --- the presearch index must never drop a hit: compare with evaluating every rule
+
+WORDS = ["ots", "diaspora", "trade", "turkic", "states", "baku", "summit", "plan", "the", "of",
+         "Türkiye", "Омуралиев", "omuraliev", "joint", "action", "$60 billion", "60 milyar dolar"]
+
+
+def _random_query(rng: random.Random, depth: int = 0) -> str:
+    kind = rng.random()
+    word = rng.choice(WORDS[:15]).split()[0]
+    if depth > 2 or kind < 0.3:
+        return word
+    if kind < 0.4:
+        return f'"{word} {rng.choice(WORDS[:15])}"' + (f"~{rng.randint(1, 4)}"
+                                                        if rng.random() < 0.5 else "")
+    if kind < 0.5:
+        return f"{word[:3]}*"
+    if kind < 0.55:
+        return "amount:[5e10 TO *]"
+    if kind < 0.6:
+        return f"title:{word}"
+    if kind < 0.65:
+        return "entity:e"
+    op = rng.choice(["AND", "OR", "AND NOT", ""])
+    return f"({_random_query(rng, depth + 1)} {op} {_random_query(rng, depth + 1)})"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10**9))
+def test_presearch_never_loses_a_hit(seed: int) -> None:
+    rng = random.Random(seed)
+    entity = Entity("e", "Kubanychbek Omuraliev", ("OTS*", "joint action"), ("plan of",))
+    rules = []
+    for i in range(40):
+        query = _random_query(rng)
+        try:
+            node = parse_query(query)
+        except ValueError:
+            continue
+        if rule_keys(node, {}) is None and "entity:" not in query:
+            continue
+        rules.append(Rule(id=f"r{i}", name=f"r{i}", query=query))
+    matcher = compile_rules(RuleSet(tuple(rules), (entity,)))
+    for _ in range(20):
+        title = " ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 6)))
+        summary = " ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 25)))
+        entry = Entry(feed_id="f", id="1", title=title, summary=summary)
+        fast = [(h.rule_id, h.matches) for h in matcher.match(entry)]
+        slow = [(h.rule_id, h.matches) for h in matcher.match_exhaustive(entry)]
+        assert fast == slow, (title, summary)
+
+
+def test_a_span_inside_a_longer_one_of_the_same_term_is_dropped() -> None:
+    omuraliev = Entity("o", "Kubanychbek Omuraliev", ("Omuraliev*",))
+    entry = Entry(feed_id="f", id="1", summary="Kubanychbek Omuraliev spoke. Omuraliev added.")
+    assert _spans(entry, "entity:o", (omuraliev,)) == [
+        ("summary", "Kubanychbek Omuraliev"), ("summary", "Omuraliev"),
+    ]
