@@ -10,19 +10,21 @@ from hypothesis import strategies as st
 
 from monitor.model import Entity, Entry, Rule, RuleSet
 from monitor.rules import compile_rules
-from monitor.rules.engine import rule_keys
+from monitor.rules.engine import RuleMatcher, _Item, rule_keys
 from monitor.rules.query import parse_query
+from monitor.rules.text import fold, tokens, tokens_with_spans
 
 
 def _spans(entry: Entry, query: str, entities: tuple[Entity, ...] = ()) -> list[tuple[str, str]]:
     matcher = compile_rules(RuleSet((Rule(id="r", name="r", query=query),), entities))
     (hit,) = matcher.match(entry)
-    return [(m.field, entry.field_text(m.field)[m.start:m.end]) for m in hit.matches]
+    return [(m.field, entry.field_text(m.field)[m.start : m.end]) for m in hit.matches]
 
 
 def test_spans_point_into_the_original_text_in_every_script() -> None:
     entry = Entry(
-        feed_id="f", id="1",
+        feed_id="f",
+        id="1",
         title="İSTANBUL: Ömüraliev meets Erdoğan",
         summary="Кубанычбек Омуралиев и Эрдоган обсудили торговлю на $60 billion.",
     )
@@ -34,19 +36,30 @@ def test_spans_point_into_the_original_text_in_every_script() -> None:
 
 
 def test_spans_of_every_term_that_matched_but_none_under_not() -> None:
-    entry = Entry(feed_id="f", id="1", title="OTS diaspora forum",
-                  summary="The OTS met diaspora groups; the diaspora thanked the OTS.")
+    entry = Entry(
+        feed_id="f",
+        id="1",
+        title="OTS diaspora forum",
+        summary="The OTS met diaspora groups; the diaspora thanked the OTS.",
+    )
     spans = _spans(entry, "OTS AND (diaspora OR football) AND NOT sport")
     assert spans == [
-        ("title", "OTS"), ("summary", "OTS"), ("summary", "OTS"),
-        ("title", "diaspora"), ("summary", "diaspora"), ("summary", "diaspora"),
+        ("title", "OTS"),
+        ("summary", "OTS"),
+        ("summary", "OTS"),
+        ("title", "diaspora"),
+        ("summary", "diaspora"),
+        ("summary", "diaspora"),
     ]
 
 
 def test_proximity_and_entity_spans() -> None:
     ots = Entity("ots", "Organization of Turkic States", ("OTS",))
-    entry = Entry(feed_id="f", id="1",
-                  summary="Trade between Türkiye and the Turkic states grew; the OTS noted it.")
+    entry = Entry(
+        feed_id="f",
+        id="1",
+        summary="Trade between Türkiye and the Turkic states grew; the OTS noted it.",
+    )
     assert _spans(entry, '"trade states"~5') == [("summary", "Trade"), ("summary", "states")]
     assert _spans(entry, '"turkic states"') == [("summary", "Turkic states")]
     assert _spans(entry, "entity:ots", (ots,)) == [("summary", "OTS")]
@@ -64,7 +77,8 @@ def test_feeds_enabled_priority_and_version_are_respected() -> None:
     on_trend = matcher.match(Entry(feed_id="trend", id="2", title="OTS"))
     assert [h.rule_id for h in on_apa] == ["any"]
     assert [(h.rule_id, h.priority) for h in on_trend] == [
-        ("any", "normal"), ("trend-only", "high"),
+        ("any", "normal"),
+        ("trend-only", "high"),
     ]
     assert on_apa[0].rule_version == "v1"
     assert on_apa[0].terms == ("OTS",)
@@ -81,8 +95,25 @@ def test_a_rule_with_only_negative_terms_has_no_presearch_keys() -> None:
 
 # --- the presearch index must never drop a hit: compare with evaluating every rule
 
-WORDS = ["ots", "diaspora", "trade", "turkic", "states", "baku", "summit", "plan", "the", "of",
-         "Türkiye", "Омуралиев", "omuraliev", "joint", "action", "$60 billion", "60 milyar dolar"]
+WORDS = [
+    "ots",
+    "diaspora",
+    "trade",
+    "turkic",
+    "states",
+    "baku",
+    "summit",
+    "plan",
+    "the",
+    "of",
+    "Türkiye",
+    "Омуралиев",
+    "omuraliev",
+    "joint",
+    "action",
+    "$60 billion",
+    "60 milyar dolar",
+]
 
 
 def _random_query(rng: random.Random, depth: int = 0) -> str:
@@ -91,8 +122,9 @@ def _random_query(rng: random.Random, depth: int = 0) -> str:
     if depth > 2 or kind < 0.3:
         return word
     if kind < 0.4:
-        return f'"{word} {rng.choice(WORDS[:15])}"' + (f"~{rng.randint(1, 4)}"
-                                                        if rng.random() < 0.5 else "")
+        return f'"{word} {rng.choice(WORDS[:15])}"' + (
+            f"~{rng.randint(1, 4)}" if rng.random() < 0.5 else ""
+        )
     if kind < 0.5:
         return f"{word[:3]}*"
     if kind < 0.55:
@@ -134,5 +166,87 @@ def test_a_span_inside_a_longer_one_of_the_same_term_is_dropped() -> None:
     omuraliev = Entity("o", "Kubanychbek Omuraliev", ("Omuraliev*",))
     entry = Entry(feed_id="f", id="1", summary="Kubanychbek Omuraliev spoke. Omuraliev added.")
     assert _spans(entry, "entity:o", (omuraliev,)) == [
-        ("summary", "Kubanychbek Omuraliev"), ("summary", "Omuraliev"),
+        ("summary", "Kubanychbek Omuraliev"),
+        ("summary", "Omuraliev"),
     ]
+
+
+# --- internals of the fast paths: each must agree with the plain way of doing the same
+
+
+def _item(matcher: RuleMatcher, entry: Entry) -> _Item:
+    return _Item(entry, matcher._vocab, matcher._extra_fields, matcher._prefixes)
+
+
+def test_a_second_key_set_gates_candidates_without_losing_hits() -> None:
+    matcher = compile_rules(
+        RuleSet((Rule(id="g", name="g", query="(ots OR turkic) AND (diaspora OR summ*)"),))
+    )
+    only_first = Entry(feed_id="f", id="1", title="OTS leaders met")
+    both = Entry(feed_id="f", id="2", title="OTS summit on the diaspora")
+    prefix_only = Entry(feed_id="f", id="3", title="Turkic summitry")
+    assert matcher.candidates(_item(matcher, only_first)) == []
+    assert [h.rule_id for h in matcher.match(both)] == ["g"]
+    assert [h.rule_id for h in matcher.match(prefix_only)] == ["g"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([*WORDS, "ots_x", "Ｏｔｓ", "ÇAY", "çay-ots", "diasporas"]), max_size=12
+    ),
+    st.sampled_from(["ots", "dias", "tur", "çay", "om", "z"]),
+)
+def test_prefix_search_and_joined_spans_agree_with_the_plain_way(
+    words: list[str], prefix: str
+) -> None:
+    text = " ".join(words)
+    entry = Entry(
+        feed_id="f",
+        id="1",
+        title=text[: len(text) // 2],
+        summary=text[len(text) // 2 :],
+        content=text,
+    )
+    matcher = compile_rules(RuleSet((Rule(id="r", name="r", query=f"{prefix}*"),)))
+    item = _item(matcher, entry)
+    folded = tokens(f"{entry.title}\n{entry.summary}\n{entry.content}")
+    assert item.has_start(fold(prefix)) == any(w.startswith(fold(prefix)) for w in folded)
+    for word in set(folded):
+        expected = []
+        for name in ("title", "summary", "content"):
+            toks, spans = tokens_with_spans(entry.field_text(name))
+            expected += [
+                (name, *span) for tok, span in zip(toks, spans, strict=True) if tok == word
+            ]
+        assert item.text_spans(word) == expected
+
+
+def test_words_of_feed_author_and_domain_only_count_under_their_field() -> None:
+    """A rule on `feed:trend` must not make the feed's name a word of every item's text."""
+    rules = RuleSet(
+        (
+            Rule(id="by-feed", name="by feed", query="feed:trend AND summit"),
+            Rule(id="plain", name="plain", query="trend"),
+            Rule(id="prefix", name="prefix", query="tren*"),
+            Rule(id="phrase", name="phrase", query='"trend news"'),
+            Rule(id="author", name="author", query="author:aliyev*"),
+        ),
+        (),
+    )
+    matcher = compile_rules(rules)
+    entry = Entry(
+        feed_id="trend",
+        id="1",
+        feed_title="Trend News Agency",
+        title="Summit in Budapest",
+        author="R. Aliyeva",
+    )
+    for m in (matcher.match, matcher.match_exhaustive):
+        hits = {h.rule_id: h for h in m(entry)}
+        assert set(hits) == {"by-feed", "author"}
+        assert [(t.field, entry.author[t.start : t.end]) for t in hits["author"].matches] == [
+            ("author", "Aliyeva")
+        ]
+    worded = Entry(feed_id="other", id="2", title="A new trend in trade news")
+    assert {h.rule_id for h in matcher.match(worded)} == {"plain", "prefix"}

@@ -6,19 +6,25 @@ prefix, or "has a dollar amount". ``AND`` needs only one child's keys (the most 
 child's), ``OR`` needs the keys of every child, ``NOT`` gives none. The index maps each key
 to the rules that need it. At match time the item's words are looked up in the index, and
 only the rules found (the candidates) are evaluated. Cost grows with the item, not with
-the number of rules.
+the number of rules. A rule whose query needs two things (``(a OR b) AND (c OR d*)``, a
+phrase, two words) also gets a *gate*: a second key set, one of which the item must hold
+too, so most such rules are dropped by set operations before any evaluation.
 
 Evaluation works on folded words and their positions; phrases and ``"a b"~N`` are checked
 on word positions within one field. Only for a rule that hits are the character spans of
-its matched terms collected (``TermMatch``), pointing into the original field text.
+its matched terms collected (``TermMatch``), pointing into the original field text; they
+come from one search of the item's joined text fields per word (ASCII), or one tokenising
+pass over them (other scripts), shared by every rule that hits the item.
 """
 
 from __future__ import annotations
 
 import gc
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TypeGuard
 
 from monitor.model import FIELDS, TEXT_FIELDS, Entity, Entry, Hit, Rule, RuleSet, TermMatch
@@ -46,12 +52,54 @@ __all__ = [
 ]
 
 #: Words so common that a rule keyed on them would be a candidate for every item.
-_COMMON = frozenset((
-    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "he",
-    "in", "is", "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "were",
-    "will", "with", "ve", "ile", "bir", "bu", "da", "de", "i", "v", "na", "s", "po",
-))
+_COMMON = frozenset(
+    (
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "he",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "were",
+        "will",
+        "with",
+        "ve",
+        "ile",
+        "bir",
+        "bu",
+        "da",
+        "de",
+        "i",
+        "v",
+        "na",
+        "s",
+        "po",
+    )
+)
 
+
+#: The text fields are title, summary and content, in this order: the item's joined text
+#: (``title\nsummary\ncontent``) can then be searched once for all three.
+_JOINED_FIELDS = TEXT_FIELDS == ("title", "summary", "content")
 
 Eval = Callable[["_Item"], bool]
 Key = tuple[str, str]  # ("w", word) | ("p", prefix) | ("a", "")
@@ -99,21 +147,31 @@ def compile_entity(entity: Entity) -> CompiledEntity:
 
 
 class _Prefixes:
-    """Every prefix the rules use (``diaspor*``, alias ``Omuraliev*``), and a cache from a
-    word to the prefixes it starts with. News vocabulary repeats, so after a while an item's
-    prefix matches cost one dict lookup per word."""
+    """Every prefix the rules use (``diaspor*``, alias ``Omuraliev*``), and what is known of
+    the words seen so far: the prefixes a word starts with, or that it starts with none.
+    News vocabulary repeats, so after a while an item's prefix matches cost one C-level
+    set difference (its words minus the words known to start with no prefix) and a look
+    at the few words left."""
 
     def __init__(self, prefixes: Iterable[str]) -> None:
         self.prefixes = frozenset(prefixes)
         self.lengths = tuple(sorted({len(p) for p in self.prefixes}))
         self.cache: dict[str, frozenset[str]] = {}
+        #: Words known to start with no rule prefix (most words).
+        self.none: set[str] = set()
 
     def of_word(self, word: str) -> frozenset[str]:
-        found = frozenset(word[:n] for n in self.lengths
-                          if len(word) >= n and word[:n] in self.prefixes)
-        if len(self.cache) >= 200_000:
-            self.cache.clear()
-        self.cache[word] = found
+        found = frozenset(
+            word[:n] for n in self.lengths if len(word) >= n and word[:n] in self.prefixes
+        )
+        if found:
+            if len(self.cache) >= 200_000:
+                self.cache.clear()
+            self.cache[word] = found
+        else:
+            if len(self.none) >= 200_000:
+                self.none.clear()
+            self.none.add(word)
         return found
 
     def of_words(self, words: Iterable[str]) -> set[str]:
@@ -122,7 +180,7 @@ class _Prefixes:
             return set()
         get = self.cache.get
         out: set[str] = set()
-        for word in set(words):
+        for word in set(words) - self.none:
             hits = get(word)
             if hits is None:
                 hits = self.of_word(word)
@@ -139,25 +197,58 @@ class _Item:
 
     ``words`` holds only the item's words that some rule mentions (the rules' vocabulary):
     a small set, found by one C-level intersection, and enough to answer every membership
-    test a rule asks. Prefix tests use the full word list.
+    test a rule asks. Prefix tests use the full word list. Both hold the text fields only
+    (title, summary, content); ``any_words`` adds the words of the other fields that some
+    rule names (``feed:``, ``author:``, ``domain:``, ``lang:``), for the presearch and as a
+    quick test before a field is tokenised.
     """
 
-    __slots__ = ("_all", "_amounts", "_entities", "_lower", "_pos", "_prefix_hits",
-                 "_prefixes", "_spans", "_tokens", "_word_spans", "entry", "words")
+    __slots__ = (
+        "_all",
+        "_amounts",
+        "_entities",
+        "_extra",
+        "_joined",
+        "_joined_index",
+        "_joined_lower",
+        "_lower",
+        "_pos",
+        "_prefix_hits",
+        "_prefixes",
+        "_sorted",
+        "_spans",
+        "_text_spans",
+        "_tokens",
+        "_word_spans",
+        "any_words",
+        "entry",
+        "words",
+    )
 
-    def __init__(self, entry: Entry, vocab: frozenset[str], extra_fields: Sequence[str],
-                 prefixes: _Prefixes) -> None:
+    def __init__(
+        self, entry: Entry, vocab: frozenset[str], extra_fields: Sequence[str], prefixes: _Prefixes
+    ) -> None:
         self.entry = entry
-        all_words = tokens(f"{entry.title}\n{entry.summary}\n{entry.content}")
-        for name in extra_fields:
-            all_words.extend(tokens(entry.field_text(name)))
+        joined = f"{entry.title}\n{entry.summary}\n{entry.content}"
+        all_words = tokens(joined)
         self._all = all_words
-        #: The item's words that appear in some rule.
+        #: The item's text words that appear in some rule.
         self.words = vocab.intersection(all_words)
+        extra: list[str] = []
+        for name in extra_fields:
+            extra.extend(tokens(entry.field_text(name)))
+        self._extra = extra
+        #: ``words`` and the other fields' words that appear in some rule.
+        self.any_words = self.words.union(vocab.intersection(extra)) if extra else self.words
         self._prefixes = prefixes
         self._prefix_hits: set[str] | None = None
+        self._sorted: list[str] | None = None
+        self._joined = joined
+        self._joined_lower: str | None = "\x00"
+        self._joined_index: dict[str, list[tuple[str, int, int]]] | None = None
         self._lower: dict[str, str | None] = {}
         self._word_spans: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        self._text_spans: dict[str, list[tuple[str, int, int]]] = {}
         self._tokens: dict[str, list[str]] = {}
         self._pos: dict[str, dict[str, list[int]]] = {}
         self._spans: dict[str, list[tuple[int, int]]] = {}
@@ -188,12 +279,100 @@ class _Item:
             found = self._lower[name] = text.lower() if text.isascii() else None
         return found
 
+    def _plain_fields(self) -> bool:
+        """Whether the joined text is exactly the text fields, joined by newlines."""
+        entry = self.entry
+        return _JOINED_FIELDS and (
+            type(entry.title) is str and type(entry.summary) is str and type(entry.content) is str
+        )
+
+    def joined_lower(self) -> str | None:
+        """The text fields joined by newlines, in lower case, if all of them are ASCII
+        strings (then every offset is the original one), else None."""
+        found = self._joined_lower
+        if found == "\x00":
+            joined = self._joined
+            found = self._joined_lower = (
+                joined.lower() if joined.isascii() and self._plain_fields() else None
+            )
+        return found
+
+    def text_spans(self, word: str) -> list[tuple[str, int, int]]:
+        """(field, start, end) of every occurrence of a folded word in the text fields, in
+        field order and then text order."""
+        found = self._text_spans.get(word)
+        if found is None:
+            found = self._text_spans[word] = self._find_text(word)
+        return found
+
+    def _find_text(self, word: str) -> list[tuple[str, int, int]]:
+        lowered = self.joined_lower()
+        if lowered is None:
+            if self._joined_index is None and self._plain_fields():
+                self._joined_index = self._index_joined()
+            if self._joined_index is not None:
+                return self._joined_index.get(word, [])
+            return [
+                (name, start, end)
+                for name in TEXT_FIELDS
+                for start, end in self.word_spans(name, word)
+            ]
+        # One search over the joined text; a hit between non-alphanumerics is a token (the
+        # newlines between the fields are not alphanumeric, and no word holds one).
+        at = lowered.find(word)
+        if at == -1:
+            return []
+        entry = self.entry
+        summary_at = len(entry.title) + 1
+        content_at = summary_at + len(entry.summary) + 1
+        size, end = len(word), len(lowered)
+        out = []
+        while at != -1:
+            after = at + size
+            if (at == 0 or not lowered[at - 1].isalnum()) and (
+                after == end or not lowered[after].isalnum()
+            ):
+                if at < summary_at:
+                    out.append(("title", at, after))
+                elif at < content_at:
+                    out.append(("summary", at - summary_at, after - summary_at))
+                else:
+                    out.append(("content", at - content_at, after - content_at))
+            at = lowered.find(word, at + 1)
+        return out
+
+    def _index_joined(self) -> dict[str, list[tuple[str, int, int]]]:
+        """Every folded word of the text fields -> its (field, start, end), from one pass
+        over the joined text (no word runs across the newline between two fields)."""
+        entry = self.entry
+        summary_at = len(entry.title) + 1
+        content_at = summary_at + len(entry.summary) + 1
+        index: dict[str, list[tuple[str, int, int]]] = {}
+        words, spans = tokens_with_spans(self._joined)
+        for word, (start, end) in zip(words, spans, strict=True):
+            if start < summary_at:
+                where = ("title", start, end)
+            elif start < content_at:
+                where = ("summary", start - summary_at, end - summary_at)
+            else:
+                where = ("content", start - content_at, end - content_at)
+            found = index.get(word)
+            if found is None:
+                index[word] = [where]
+            else:
+                found.append(where)
+        return index
+
     def word_spans(self, name: str, word: str) -> list[tuple[int, int]]:
         """Character spans of every occurrence of a folded word in a field."""
         key = (name, word)
         found = self._word_spans.get(key)
         if found is None:
-            found = self._word_spans[key] = self._find_word(name, word)
+            if name in TEXT_FIELDS and (self.joined_lower() is not None or self._plain_fields()):
+                found = [(start, end) for fld, start, end in self.text_spans(word) if fld == name]
+            else:
+                found = self._find_word(name, word)
+            self._word_spans[key] = found
         return found
 
     def _find_word(self, name: str, word: str) -> list[tuple[int, int]]:
@@ -239,17 +418,35 @@ class _Item:
 
     # -- tests
 
-    def prefix_hits(self) -> set[str]:
-        """The rule prefixes that some word of the item starts with."""
+    def has_start(self, prefix: str) -> bool:
+        """Whether some word of the item starts with ``prefix`` (a binary search in the
+        item's sorted words: the first word not below a prefix starts with it if any does).
+        """
+        found = self._sorted
+        if found is None:
+            found = self._sorted = sorted(set(self._all))
+        at = bisect_left(found, prefix)
+        return at < len(found) and found[at].startswith(prefix)
+
+    def has_start_any(self, prefix: str) -> bool:
+        """``has_start`` over every field a rule names, not only the text."""
+        return self.has_start(prefix) or any(w.startswith(prefix) for w in self._extra)
+
+    @property
+    def starts(self) -> set[str]:
+        """The rule prefixes that some word of the item (any field) starts with."""
         found = self._prefix_hits
         if found is None:
-            found = self._prefix_hits = self._prefixes.of_words(self._all)
+            words = self._all + self._extra if self._extra else self._all
+            found = self._prefix_hits = self._prefixes.of_words(words)
         return found
 
     def has_prefix(self, prefix: str, field: str | None) -> bool:
-        if prefix not in self.prefix_hits():
+        if field is None:
+            return self.has_start(prefix)
+        if field in TEXT_FIELDS and not self.has_start(prefix):
             return False
-        return field is None or any(w.startswith(prefix) for w in self.positions(field))
+        return any(w.startswith(prefix) for w in self.field_tokens(field))
 
     def phrase(
         self, words: tuple[str, ...], field: str | None, slop: int, prefix: bool, first: bool
@@ -285,8 +482,8 @@ class _Item:
             if word not in self.words:
                 return False
         if len(words.words) == 1:
-            return not words.prefix or words.words[0] in self.prefix_hits()
-        if words.prefix and words.words[-1] not in self.prefix_hits():
+            return not words.prefix or self.has_start(words.words[0])
+        if words.prefix and not self.has_start(words.words[-1]):
             return False
         return bool(self.phrase(words.words, None, 0, words.prefix, True))
 
@@ -328,11 +525,14 @@ def _starts(words: tuple[str, ...], prefix: bool, toks: list[str]) -> list[int]:
         if n == 1:
             out.append(i)
         elif prefix:
-            window = toks[i + 1:i + n]
-            if (len(window) == n - 1 and window[:-1] == rest[:-1]
-                    and window[-1].startswith(rest[-1])):
+            window = toks[i + 1 : i + n]
+            if (
+                len(window) == n - 1
+                and window[:-1] == rest[:-1]
+                and window[-1].startswith(rest[-1])
+            ):
                 out.append(i)
-        elif toks[i + 1:i + n] == rest:
+        elif toks[i + 1 : i + n] == rest:
             out.append(i)
 
 
@@ -387,13 +587,13 @@ def _evaluator(
         if fld is None:
             return lambda item: word in item.words
         name = fld
-        return lambda item: word in item.words and word in item.field_tokens(name)
+        return lambda item: word in item.any_words and word in item.field_tokens(name)
     if kind is Phrase:
         assert isinstance(node, Phrase)
         words, fld, slop, prefix = node.tokens, node.field, node.slop, node.prefix
         needed = frozenset(words[:-1] if prefix else words)
-        return lambda item: needed <= item.words and bool(
-            item.phrase(words, fld, slop, prefix, True)
+        return lambda item: (
+            needed <= item.any_words and bool(item.phrase(words, fld, slop, prefix, True))
         )
     if kind is EntityRef:
         assert isinstance(node, EntityRef)
@@ -410,16 +610,21 @@ def _evaluator(
         inner = _evaluator(node.child, entities, memo)
         return lambda item: not inner(item)
     assert isinstance(node, And | Or)
-    plain = frozenset(c.token for c in node.children if _plain(c))
-    starts = frozenset(c.token for c in node.children if _plain_prefix(c))
-    negated = frozenset(
-        c.child.token for c in node.children if isinstance(c, Not) and _plain(c.child)
-    )
-    others = sorted(
-        (c for c in node.children if not (_plain(c) or _plain_prefix(c))
-         and not (isinstance(c, Not) and _plain(c.child))),
-        key=_cost,
-    )
+    whole: list[str] = []
+    prefixes: list[str] = []
+    nots: list[str] = []
+    rest: list[Node] = []
+    for c in node.children:  # one pass: plain words, plain prefixes, NOT plain word, others
+        if _plain(c):
+            whole.append(c.token)
+        elif _plain_prefix(c):
+            prefixes.append(c.token)
+        elif isinstance(c, Not) and _plain(c.child):
+            nots.append(c.child.token)
+        else:
+            rest.append(c)
+    plain, starts, negated = frozenset(whole), frozenset(prefixes), frozenset(nots)
+    others = sorted(rest, key=_cost)
     tests: list[Eval] = []
     if kind is And:
         # The child the presearch keyed this rule on is probably true (its word brought the
@@ -436,16 +641,17 @@ def _evaluator(
         if negated:
             tests.append(lambda item: negated.isdisjoint(item.words))
         if starts:
-            tests.append(lambda item: starts <= item.prefix_hits())
+            tests.append(lambda item: all(item.has_start(p) for p in starts))
         tests.extend(_evaluator(c, entities, memo) for c in others)
         return _all(tests)
     if plain and starts:
-        tests.append(lambda item: not plain.isdisjoint(item.words)
-                     or not starts.isdisjoint(item.prefix_hits()))
+        tests.append(
+            lambda item: not plain.isdisjoint(item.words) or any(item.has_start(p) for p in starts)
+        )
     elif plain:
         tests.append(lambda item: not plain.isdisjoint(item.words))
     elif starts:
-        tests.append(lambda item: not starts.isdisjoint(item.prefix_hits()))
+        tests.append(lambda item: any(item.has_start(p) for p in starts))
     if negated:
         tests.append(lambda item: not negated <= item.words)
     tests.extend(_evaluator(c, entities, memo) for c in others)
@@ -561,6 +767,47 @@ def _rule_keys(
     return min(options, key=_key_cost)
 
 
+def _required(
+    node: Node,
+    entities: dict[str, CompiledEntity],
+    memo: dict[int, frozenset[Key] | None] | None,
+) -> list[frozenset[Key]]:
+    """Sets of keys such that every item matching ``node`` holds a key of each set."""
+    kind = type(node)
+    if kind is And:
+        assert isinstance(node, And)
+        return [keys for child in node.children for keys in _required(child, entities, memo)]
+    if kind is Phrase:
+        assert isinstance(node, Phrase)
+        # Every word of a phrase is in a matching item (the last one as a prefix if so).
+        out = [
+            frozenset({("w", word)}) for word in (node.tokens[:-1] if node.prefix else node.tokens)
+        ]
+        if node.prefix:
+            out.append(frozenset({("p", node.tokens[-1])}))
+        return out
+    keys = rule_keys(node, entities, memo)
+    return [keys] if keys is not None else []
+
+
+def _gate(
+    node: Node,
+    keys: frozenset[Key],
+    entities: dict[str, CompiledEntity],
+    memo: dict[int, frozenset[Key] | None] | None,
+) -> frozenset[Key] | None:
+    """A second set of keys for a rule indexed by ``keys``: a matching item also holds one
+    of them (``(a OR b) AND (c OR d*)`` is indexed by a and b, gated by c and d*). Amounts
+    are left out: finding them costs more than evaluating the rule."""
+    best: frozenset[Key] | None = None
+    for found in _required(node, entities, memo):
+        if found == keys or any(kind == "a" for kind, _ in found):
+            continue
+        if best is None or _key_cost(found) < _key_cost(best):
+            best = found
+    return best
+
+
 def _best_key(words: tuple[str, ...], prefix: bool) -> Key:
     exact = words[:-1] if prefix else words
     if exact:
@@ -568,6 +815,7 @@ def _best_key(words: tuple[str, ...], prefix: bool) -> Key:
     return ("p", words[-1])
 
 
+@lru_cache(maxsize=1 << 16)
 def _key_cost(keys: frozenset[Key]) -> tuple[int, int, int]:
     """Fewer, rarer keys are better; amounts and prefixes and common words are worst."""
     worst = 0
@@ -589,6 +837,9 @@ class _Compiled:
     node: Node
     test: Eval
     feeds: frozenset[str]
+    #: The spans of a hit may nest (phrases, entities, amounts, a term written twice), so
+    #: an inner span of the same term has to be looked for; plain terms never nest.
+    may_nest: bool = True
 
 
 class RuleMatcher:
@@ -603,21 +854,36 @@ class RuleMatcher:
         by_word: dict[str, list[int]] = {}
         by_prefix: dict[str, list[int]] = {}
         amount_rules: list[int] = []
-        extra: set[str] = set()
+        #: Rules with a second set of keys, one of which an item must also hold (see _gate).
+        gated: list[int] = []
+        gate_words: dict[str, list[int]] = {}
+        gate_prefixes: dict[int, list[str]] = {}
+        vocab: set[str] = set()
+        prefixes: set[str] = set()
+        fields: set[str] = set()
         #: rule_keys of every node, computed once (ids stay valid: the nodes live on).
         memo: dict[int, frozenset[Key] | None] = {}
+        #: The same query text parses to the same tree: compile it once.
+        seen: dict[int, tuple[Eval, bool]] = {}
+        entities = self.entities
         for rule in ruleset.rules:
             if not rule.enabled:
                 continue
             node = parse_query(rule.query)
-            keys = rule_keys(node, self.entities, memo)
+            keys = rule_keys(node, entities, memo)
             if keys is None:
                 continue  # the loader rejects these; a hand-made RuleSet may still hold one
-            extra.update(_fields(node) - set(TEXT_FIELDS))
+            found = seen.get(id(node))
+            if found is None:
+                leaves: list[Node] = []
+                _scan(node, vocab, prefixes, fields, leaves)
+                texts = [leaf.text for leaf in leaves if type(leaf) is Term]
+                may_nest = len(texts) != len(leaves) or len(set(texts)) != len(texts)
+                found = seen[id(node)] = (_evaluator(node, entities, memo), may_nest)
+            test, may_nest = found
             index = len(self._compiled)
             self._compiled.append(
-                _Compiled(index, rule, node, _evaluator(node, self.entities, memo),
-                          frozenset(rule.feeds))
+                _Compiled(index, rule, node, test, frozenset(rule.feeds), may_nest)
             )
             for kind, word in keys:
                 if kind == "w":
@@ -626,42 +892,69 @@ class RuleMatcher:
                     by_prefix.setdefault(word, []).append(index)
                 else:
                     amount_rules.append(index)
+            gate = _gate(node, keys, entities, memo)
+            if gate is not None:
+                gated.append(index)
+                for kind, word in gate:
+                    if kind == "w":
+                        gate_words.setdefault(word, []).append(index)
+                    else:
+                        gate_prefixes.setdefault(index, []).append(word)
         self._words = {w: tuple(ids) for w, ids in by_word.items()}
         self._word_keys = frozenset(self._words)
         self._by_prefix = {p: tuple(ids) for p, ids in by_prefix.items()}
         self._prefix_keys = frozenset(self._by_prefix)
         self._amount_rules = tuple(amount_rules)
-        vocab: set[str] = set()
-        for c in self._compiled:
-            vocab.update(_vocabulary(c.node))
+        self._gated = frozenset(gated)
+        self._gate_words = {w: tuple(ids) for w, ids in gate_words.items()}
+        self._gate_word_keys = frozenset(self._gate_words)
+        self._gate_prefix_of = {rule: tuple(p) for rule, p in gate_prefixes.items()}
+        self._gate_prefix_rules = frozenset(gate_prefixes)
         for entity in self.entities.values():
             for phrase in (*entity.aliases, *entity.vetoes):
                 vocab.update(phrase.words[:-1] if phrase.prefix else phrase.words)
+                if phrase.prefix:
+                    prefixes.add(phrase.words[-1])
         self._vocab = frozenset(vocab)
-        prefixes: set[str] = set()
-        for c in self._compiled:
-            prefixes.update(_prefixes(c.node))
-        for entity in self.entities.values():
-            prefixes.update(a.words[-1] for a in (*entity.aliases, *entity.vetoes) if a.prefix)
         self._prefixes = _Prefixes(prefixes)
-        self._extra_fields = tuple(f for f in FIELDS if f in extra)
+        self._extra_fields = tuple(f for f in FIELDS if f in fields and f not in TEXT_FIELDS)
 
     def __len__(self) -> int:
         return len(self._compiled)
 
     def candidates(self, item: _Item) -> list[int]:
-        words = item.words
+        words = item.any_words
         found: set[int] = set()
         index = self._words
-        for word in words & self._word_keys if len(words) < len(self._word_keys) else (
-            self._word_keys & words
+        for word in (
+            words & self._word_keys
+            if len(words) < len(self._word_keys)
+            else (self._word_keys & words)
         ):
             found.update(index[word])
         if self._prefix_keys:
-            for prefix in item.prefix_hits() & self._prefix_keys:
+            for prefix in item.starts & self._prefix_keys:
                 found.update(self._by_prefix[prefix])
         if self._amount_rules and item.amounts():
             found.update(self._amount_rules)
+        gated = found & self._gated
+        if gated:
+            # A gated rule stays a candidate only if the item also holds one of its gate keys.
+            passed: set[int] = set()
+            for word in words & self._gate_word_keys:
+                passed.update(self._gate_words[word])
+            failed = gated - passed
+            if failed:
+                prefixed = failed & self._gate_prefix_rules
+                if prefixed:
+                    prefixes_of = self._gate_prefix_of
+                    has_start = item.has_start_any
+                    for rule in prefixed:
+                        for prefix in prefixes_of[rule]:
+                            if has_start(prefix):
+                                failed.discard(rule)
+                                break
+                found -= failed
         return sorted(found)
 
     def match(self, entry: Entry) -> list[Hit]:
@@ -677,23 +970,32 @@ class RuleMatcher:
     def _evaluate(self, entry: Entry, item: _Item, indexes: Iterable[int]) -> list[Hit]:
         hits: list[Hit] = []
         compiled = self._compiled
+        feed = entry.feed_id
         for index in indexes:
             c = compiled[index]
-            if c.feeds and entry.feed_id not in c.feeds:
+            if c.feeds and feed not in c.feeds:
                 continue
             if c.test(item):
                 rule = c.rule
-                hits.append(Hit(rule.id, rule.version, rule.priority,
-                                tuple(self._explain(c.node, item))))
+                hits.append(
+                    Hit(
+                        rule.id,
+                        rule.version,
+                        rule.priority,
+                        tuple(self._explain(c.node, item, c.may_nest)),
+                    )
+                )
         return hits
 
     # -- spans, for hits only
 
-    def _explain(self, node: Node, item: _Item) -> list[TermMatch]:
+    def _explain(self, node: Node, item: _Item, may_nest: bool = True) -> list[TermMatch]:
         out: list[TermMatch] = []
         self._collect(node, item, out)
+        if len(out) < 2:
+            return out
         unique = list(dict.fromkeys(out))  # TermMatch is hashable: drop repeats, keep order
-        if len(unique) < 2:
+        if len(unique) < 2 or not may_nest:
             return unique
         # "Kubanychbek Omuraliev" and "Omuraliev" inside it: keep only the outer span.
         inner: set[TermMatch] = set()
@@ -713,9 +1015,14 @@ class RuleMatcher:
             assert isinstance(node, Term)
             token = node.token
             if node.prefix:
-                if token not in item.prefix_hits():
+                if not item.has_prefix(token, node.field):
                     return
-            elif token not in item.words:
+            elif token not in (item.words if node.field is None else item.any_words):
+                return
+            if node.field is None and not node.prefix:
+                text = node.text
+                for name, start, end in item.text_spans(token):
+                    out.append(TermMatch(text, name, start, end))
                 return
             for name in TEXT_FIELDS if node.field is None else (node.field,):
                 if node.prefix:
@@ -731,10 +1038,10 @@ class RuleMatcher:
                 self._collect(child, item, out)
         elif kind is Phrase:
             assert isinstance(node, Phrase)
-            if not all(w in item.words for w in (node.tokens[:-1] if node.prefix else node.tokens)):
+            needed = node.tokens[:-1] if node.prefix else node.tokens
+            if not all(w in item.any_words for w in needed):
                 return
-            for name, where in item.phrase(node.tokens, node.field, node.slop,
-                                           node.prefix, False):
+            for name, where in item.phrase(node.tokens, node.field, node.slop, node.prefix, False):
                 out.extend(_phrase_spans(node.text, name, where, item))
         elif kind is EntityRef:
             assert isinstance(node, EntityRef)
@@ -744,9 +1051,8 @@ class RuleMatcher:
             for alias in entity.aliases:
                 if len(alias.words) == 1 and not alias.prefix:  # one word: find it directly
                     if alias.words[0] in item.words:
-                        for name in TEXT_FIELDS:
-                            for start, end in item.word_spans(name, alias.words[0]):
-                                out.append(TermMatch(node.text, name, start, end))
+                        for name, start, end in item.text_spans(alias.words[0]):
+                            out.append(TermMatch(node.text, name, start, end))
                 elif item.has_words(alias):
                     for name, where in item.phrase(alias.words, None, 0, alias.prefix, False):
                         out.extend(_phrase_spans(node.text, name, where, item))
@@ -757,9 +1063,7 @@ class RuleMatcher:
                     out.append(TermMatch(node.text, name, start, end))
 
 
-def _phrase_spans(
-    term: str, name: str, positions: tuple[int, ...], item: _Item
-) -> list[TermMatch]:
+def _phrase_spans(term: str, name: str, positions: tuple[int, ...], item: _Item) -> list[TermMatch]:
     """One span per run of neighbouring words (a whole exact phrase is one run)."""
     out: list[TermMatch] = []
     ordered = sorted(positions)
@@ -776,49 +1080,41 @@ def _phrase_spans(
     return out
 
 
-def _vocabulary(node: Node) -> set[str]:
-    """Every whole word a query tests for (prefixes are tested on the full word list)."""
-    if isinstance(node, Term):
-        return set() if node.prefix else {node.token}
-    if isinstance(node, Phrase):
-        return set(node.tokens[:-1] if node.prefix else node.tokens)
-    if isinstance(node, Not):
-        return _vocabulary(node.child)
-    if isinstance(node, And | Or):
-        out: set[str] = set()
+def _scan(
+    node: Node, vocab: set[str], prefixes: set[str], fields: set[str], leaves: list[Node] | None
+) -> None:
+    """One walk over a query: the whole words it tests (prefixes are tested on the full word
+    list), the prefixes (``diaspor*``, the last word of ``"energy corr*"``), the fields it
+    names, and its leaves outside NOT (the ones whose spans explain a hit)."""
+    kind = type(node)
+    if kind is Term:
+        assert isinstance(node, Term)
+        if node.prefix:
+            prefixes.add(node.token)
+        else:
+            vocab.add(node.token)
+        if node.field:
+            fields.add(node.field)
+    elif kind is Phrase:
+        assert isinstance(node, Phrase)
+        if node.prefix:
+            vocab.update(node.tokens[:-1])
+            prefixes.add(node.tokens[-1])
+        else:
+            vocab.update(node.tokens)
+        if node.field:
+            fields.add(node.field)
+    elif kind is Not:
+        assert isinstance(node, Not)
+        _scan(node.child, vocab, prefixes, fields, None)
+        return
+    elif kind is And or kind is Or:
+        assert isinstance(node, And | Or)
         for child in node.children:
-            out |= _vocabulary(child)
-        return out
-    return set()
-
-
-def _prefixes(node: Node) -> set[str]:
-    """Every prefix a query tests (``diaspor*``, and the last word of ``"energy corr*"``)."""
-    if isinstance(node, Term):
-        return {node.token} if node.prefix else set()
-    if isinstance(node, Phrase):
-        return {node.tokens[-1]} if node.prefix else set()
-    if isinstance(node, Not):
-        return _prefixes(node.child)
-    if isinstance(node, And | Or):
-        out: set[str] = set()
-        for child in node.children:
-            out |= _prefixes(child)
-        return out
-    return set()
-
-
-def _fields(node: Node) -> set[str]:
-    if isinstance(node, Term | Phrase):
-        return {node.field} if node.field else set()
-    if isinstance(node, Not):
-        return _fields(node.child)
-    if isinstance(node, And | Or):
-        out: set[str] = set()
-        for child in node.children:
-            out |= _fields(child)
-        return out
-    return set()
+            _scan(child, vocab, prefixes, fields, leaves)
+        return
+    if leaves is not None:
+        leaves.append(node)
 
 
 @contextmanager
