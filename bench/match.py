@@ -105,8 +105,14 @@ def make_rules(rng: random.Random, vocab: list[str], n: int) -> RuleSet:
         aliases = tuple(
             " ".join(rng.sample(mid, rng.randint(1, 2))) for _ in range(rng.randint(2, 4))
         )
-        entities.append(Entity(id=f"e{e}", name=" ".join(rng.sample(mid, 2)), aliases=aliases,
-                               not_=(" ".join(rng.sample(mid, 2)),)))
+        entities.append(
+            Entity(
+                id=f"e{e}",
+                name=" ".join(rng.sample(mid, 2)),
+                aliases=aliases,
+                not_=(" ".join(rng.sample(mid, 2)),),
+            )
+        )
     rules = []
     for i in range(n):
         w = lambda: rng.choice(mid)  # noqa: E731
@@ -125,8 +131,14 @@ def make_rules(rng: random.Random, vocab: list[str], n: int) -> RuleSet:
             query = f'({w()} OR {w()} OR "{w()} {w()}") AND ({w()} OR {w()}*) NOT {w()}'
         else:
             query = f"amount:[50e9 TO *] AND ({w()} OR {w()})"
-        rules.append(Rule(id=f"r{i}", name=f"rule {i}", query=query,
-                          priority="high" if i % 50 == 0 else "normal"))
+        rules.append(
+            Rule(
+                id=f"r{i}",
+                name=f"rule {i}",
+                query=query,
+                priority="high" if i % 50 == 0 else "normal",
+            )
+        )
     return RuleSet(tuple(rules), tuple(entities))
 
 
@@ -149,8 +161,7 @@ def naive_patterns(ruleset: RuleSet) -> list[re.Pattern[str]]:
     return patterns
 
 
-def rate(func: Callable[[Entry], object], items: list[Entry], passes: int = 1
-         ) -> tuple[float, int]:
+def rate(func: Callable[[Entry], object], items: list[Entry], passes: int = 1) -> tuple[float, int]:
     """Items per second, the best of ``passes`` runs (this machine shares its cores)."""
     best = float("inf")
     total = 0
@@ -172,8 +183,10 @@ def main() -> None:
     chars = sum(len(e.title) + len(e.summary) for e in items) / len(items)
     print(f"{len(items)} items, {chars:.0f} characters on average; one core")
     print()
-    header = (f"{'rules':>6}  {'compile s':>9}  {'engine items/s':>14}  {'items hit':>9}  "
-              f"{'naive items/s':>13}  {'naive sample':>12}  {'speedup':>8}")
+    header = (
+        f"{'rules':>6}  {'compile s':>9}  {'engine items/s':>14}  {'items hit':>9}  "
+        f"{'naive items/s':>13}  {'naive sample':>12}  {'speedup':>8}"
+    )
     print(header)
     print("-" * len(header))
     results: dict[int, tuple[float, float, float]] = {}
@@ -196,16 +209,22 @@ def main() -> None:
 
         naive_rate, _ = rate(naive, sample)
         results[count] = (compile_s, engine_rate, naive_rate)
-        print(f"{count:>6}  {compile_s:>9.2f}  {engine_rate:>14,.0f}  {hit_items:>9}  "
-              f"{naive_rate:>13,.1f}  {len(sample):>12}  {engine_rate / naive_rate:>7,.0f}x")
+        print(
+            f"{count:>6}  {compile_s:>9.2f}  {engine_rate:>14,.0f}  {hit_items:>9}  "
+            f"{naive_rate:>13,.1f}  {len(sample):>12}  {engine_rate / naive_rate:>7,.0f}x"
+        )
     print()
-    print("engine: best of 3 passes over all items (compile: best of 3, from cold, parsing "
-          "included); naive: one regular expression per rule searched in every item, one "
-          "pass over the first 'naive sample' items")
+    print(
+        "engine: best of 3 passes over all items (compile: best of 3, from cold, parsing "
+        "included); naive: one regular expression per rule searched in every item, one "
+        "pass over the first 'naive sample' items"
+    )
     compile10k, rate10k, _ = results[10_000]
     _, rate1k, naive1k = results[1_000]
-    print(f"RESULT rules=1000 items_per_s={rate1k:.0f} naive_items_per_s={naive1k:.1f} "
-          f"rules10k_items_per_s={rate10k:.0f} compile10k_s={compile10k:.2f}")
+    print(
+        f"RESULT rules=1000 items_per_s={rate1k:.0f} naive_items_per_s={naive1k:.1f} "
+        f"rules10k_items_per_s={rate10k:.0f} compile10k_s={compile10k:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -67,9 +67,11 @@ class ReplayReport:
 
     def format(self) -> str:
         days = (self.now - self.since).total_seconds() / 86_400
-        head = (f"Replayed {self.items} stored item{'s' if self.items != 1 else ''} since "
-                f"{self.since:%Y-%m-%d %H:%M} UTC ({days:g} days): "
-                f"{self.added} hits would be added, {self.removed} removed.")
+        head = (
+            f"Replayed {self.items} stored item{'s' if self.items != 1 else ''} since "
+            f"{self.since:%Y-%m-%d %H:%M} UTC ({days:g} days): "
+            f"{self.added} hits would be added, {self.removed} removed."
+        )
         if not self.rules:
             return head + "\nNo rule matches any of them, and none has stored hits."
         width = max(len("rule"), *(len(r) for r in self.rules))

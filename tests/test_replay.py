@@ -45,11 +45,13 @@ def test_replay_counts_what_changed_rules_would_add_and_remove() -> None:
     store.add("Old OTS news", 45, {"ots"})  # outside the period
     store.add("Turkic Council archive", 5, {"retired"})  # a rule no longer in the file
     # The new rule set narrows `ots` to the diaspora and adds `diaspora`.
-    rules = RuleSet((
-        Rule(id="ots", name="ots", query="OTS AND diaspora"),
-        Rule(id="diaspora", name="diaspora", query="diaspora"),
-        Rule(id="quiet", name="quiet", query="nothingmatchesthis"),
-    ))
+    rules = RuleSet(
+        (
+            Rule(id="ots", name="ots", query="OTS AND diaspora"),
+            Rule(id="diaspora", name="diaspora", query="diaspora"),
+            Rule(id="quiet", name="quiet", query="nothingmatchesthis"),
+        )
+    )
     store_typed: ReplayStore = store
     report = replay(store_typed, compile_rules(rules), NOW - timedelta(days=30), NOW)
     assert report.items == 4
@@ -61,8 +63,10 @@ def test_replay_counts_what_changed_rules_would_add_and_remove() -> None:
         "retired": (0, 0, 1),
     }
     assert report.rules["ots"].removed_examples == ["OTS summit in Baku"]
-    assert report.rules["diaspora"].added_examples == ["OTS diaspora forum",
-                                                       "Diaspora agencies meet"]
+    assert report.rules["diaspora"].added_examples == [
+        "OTS diaspora forum",
+        "Diaspora agencies meet",
+    ]
     assert (report.added, report.removed) == (2, 2)
     text = report.format()
     assert text.splitlines()[0] == (
@@ -78,8 +82,13 @@ def test_replay_asks_for_stored_hits_in_batches() -> None:
     store = FakeStore()
     for i in range(1_203):
         store.add(f"item {i} diaspora", 1, set())
-    report = replay(store, compile_rules(RuleSet((Rule(id="d", name="d", query="diaspora"),))),
-                    NOW - timedelta(days=7), NOW, examples=2)
+    report = replay(
+        store,
+        compile_rules(RuleSet((Rule(id="d", name="d", query="diaspora"),))),
+        NOW - timedelta(days=7),
+        NOW,
+        examples=2,
+    )
     assert [len(batch) for batch in store.asked] == [500, 500, 203]
     assert report.rules["d"].added == 1_203
     assert len(report.rules["d"].added_examples) == 2

@@ -13,8 +13,12 @@ from monitor.rules.explain import entries_from_jsonl, explain_json, format_hits,
 
 RULES = RuleSet(
     (
-        Rule(id="ots-diaspora", name="OTS and the diaspora", query="entity:ots AND diaspor*",
-             priority="high"),
+        Rule(
+            id="ots-diaspora",
+            name="OTS and the diaspora",
+            query="entity:ots AND diaspor*",
+            priority="high",
+        ),
         Rule(id="trade", name="trade", query="amount:[50e9 TO *] AND trade"),
     ),
     (Entity("ots", "Organization of Turkic States", ("OTS", "ОТГ")),),
@@ -29,7 +33,12 @@ def test_entries_from_jsonl_reads_items_and_skips_blank_lines() -> None:
     ]
     first, second = entries_from_jsonl(lines)
     assert (first.id, first.title, first.summary, first.content, first.feed_id) == (
-        "a", "OTS", "s", "c", "trend")
+        "a",
+        "OTS",
+        "s",
+        "c",
+        "trend",
+    )
     assert (second.id, second.title, second.summary, second.feed_id) == ("7", "x", "", "")
 
 
@@ -59,15 +68,22 @@ def test_explain_json_gives_rules_terms_and_spans() -> None:
     assert json.loads(json.dumps(out, ensure_ascii=False)) == out  # plain JSON data
     assert out[0] == {
         "id": "1",
-        "hits": [{
-            "rule": "ots-diaspora",
-            "terms": ["entity:ots", "diaspor*"],
-            "spans": [
-                {"term": "entity:ots", "field": "title", "start": 0, "end": 3, "text": "ОТГ"},
-                {"term": "diaspor*", "field": "title", "start": 6, "end": 14,
-                 "text": "диаспора"},
-            ],
-        }],
+        "hits": [
+            {
+                "rule": "ots-diaspora",
+                "terms": ["entity:ots", "diaspor*"],
+                "spans": [
+                    {"term": "entity:ots", "field": "title", "start": 0, "end": 3, "text": "ОТГ"},
+                    {
+                        "term": "diaspor*",
+                        "field": "title",
+                        "start": 6,
+                        "end": 14,
+                        "text": "диаспора",
+                    },
+                ],
+            }
+        ],
     }
     assert [h["rule"] for h in out[1]["hits"]] == ["trade"]
     assert out[1]["hits"][0]["spans"][0]["text"] == "$60 billion"
@@ -76,8 +92,12 @@ def test_explain_json_gives_rules_terms_and_spans() -> None:
 
 def test_format_hits_names_rule_terms_and_highlights() -> None:
     matcher = compile_rules(RULES)
-    entry = Entry(feed_id="f", id="1", title="OTS meets the diaspora",
-                  summary="A long text " * 10 + "where the OTS spoke to diaspora groups.")
+    entry = Entry(
+        feed_id="f",
+        id="1",
+        title="OTS meets the diaspora",
+        summary="A long text " * 10 + "where the OTS spoke to diaspora groups.",
+    )
     text = format_hits(entry, matcher.match(entry), matcher.rules)
     lines = text.splitlines()
     assert lines[0] == "OTS meets the diaspora"

@@ -28,8 +28,14 @@ def _problems(*paths: Path) -> list[str]:
 def test_seeded_rules_load_and_compile() -> None:
     ruleset = load_rules([ROOT / "rules"])
     ids = {rule.id for rule in ruleset.rules}
-    assert {"ots-diaspora", "turkic-trade-target", "omuraliev", "erdogan-turkic-states",
-            "khazar-ibrahim", "fuad-muradov"} <= ids
+    assert {
+        "ots-diaspora",
+        "turkic-trade-target",
+        "omuraliev",
+        "erdogan-turkic-states",
+        "khazar-ibrahim",
+        "fuad-muradov",
+    } <= ids
     assert {e.id for e in ruleset.entities} >= {"ots", "turkic-world", "omuraliev", "erdogan"}
     assert any(rule.priority == "high" for rule in ruleset.rules)
     for rule in ruleset.rules:
@@ -101,10 +107,14 @@ def test_missing_paths_and_empty_directories(tmp_path: Path) -> None:
         ("rules:\n  - id: 'has space'\n    query: OTS\n", "2:9: rule id 'has space' must be"),
         ("rules:\n  - id: x\n", "2:5: rule 'x' has no 'query'"),
         ("rules:\n  - id: x\n    query: OTS\n    query: BOTS\n", "4:5: duplicate key 'query'"),
-        ("rules:\n  - id: x\n    query: 'title:(a OR b:c)'\n",
-         "3:25: rule 'x': field b: inside field title: is not allowed"),
-        ("rules:\n  - id: x\n    query: 'amount:[5 TO 1]'\n",
-         "3:20: rule 'x': amount range [5 TO 1] is empty"),
+        (
+            "rules:\n  - id: x\n    query: 'title:(a OR b:c)'\n",
+            "3:25: rule 'x': field b: inside field title: is not allowed",
+        ),
+        (
+            "rules:\n  - id: x\n    query: 'amount:[5 TO 1]'\n",
+            "3:20: rule 'x': amount range [5 TO 1] is empty",
+        ),
         ("rules:\n  - id: x\n    query: 'diaspor?'\n", "3:13: rule 'x': only a trailing *"),
         ("rules:\n  - id: x\n    query: '\"unclosed'\n", "3:13: rule 'x': syntax error: unclosed"),
     ],
@@ -126,25 +136,29 @@ def _version(tmp_path: Path, body: str) -> str:
 def test_version_tracks_what_a_rule_matches(tmp_path: Path) -> None:
     entity = "entities:\n  - id: e\n    name: Omuraliev\n    aliases: [{aliases}]\n"
     rule = "rules:\n  - id: r\n    name: {name}\n    query: {query}\n    tags: [{tag}]\n"
-    base = _version(tmp_path, entity.format(aliases="Омуралиев") + rule.format(
-        name="A", query="entity:e AND diaspora", tag="x"))
+    base = _version(
+        tmp_path,
+        entity.format(aliases="Омуралиев")
+        + rule.format(name="A", query="entity:e AND diaspora", tag="x"),
+    )
     same = [
-        entity.format(aliases="Омуралиев") + rule.format(
-            name="B", query="entity:e  AND   diaspora", tag="y"),  # name, tags, spaces
-        entity.format(aliases="Омуралиев") + rule.format(
-            name="A", query="diaspora AND entity:e", tag="x"),  # operand order
-        entity.format(aliases="Омуралиев") + rule.format(
-            name="A", query="entity:e AND Diaspora", tag="x"),  # case folds away
+        entity.format(aliases="Омуралиев")
+        + rule.format(name="B", query="entity:e  AND   diaspora", tag="y"),  # name, tags, spaces
+        entity.format(aliases="Омуралиев")
+        + rule.format(name="A", query="diaspora AND entity:e", tag="x"),  # operand order
+        entity.format(aliases="Омуралиев")
+        + rule.format(name="A", query="entity:e AND Diaspora", tag="x"),  # case folds away
     ]
     for body in same:
         assert _version(tmp_path, body) == base
     changed = [
-        entity.format(aliases="Омуралиев, Omuraliyev") + rule.format(
-            name="A", query="entity:e AND diaspora", tag="x"),  # an alias added
-        entity.format(aliases="Омуралиев") + rule.format(
-            name="A", query="entity:e AND diaspor*", tag="x"),  # the query
-        entity.format(aliases="Омуралиев") + rule.format(
-            name="A", query="entity:e AND diaspora", tag="x") + "    feeds: [trend]\n",
+        entity.format(aliases="Омуралиев, Omuraliyev")
+        + rule.format(name="A", query="entity:e AND diaspora", tag="x"),  # an alias added
+        entity.format(aliases="Омуралиев")
+        + rule.format(name="A", query="entity:e AND diaspor*", tag="x"),  # the query
+        entity.format(aliases="Омуралиев")
+        + rule.format(name="A", query="entity:e AND diaspora", tag="x")
+        + "    feeds: [trend]\n",
     ]
     for body in changed:
         assert _version(tmp_path, body) != base
@@ -167,7 +181,14 @@ def test_rule_fields_are_read(tmp_path: Path) -> None:
     )
     one, two = load_rules([tmp_path]).rules
     assert (one.id, one.name, one.query, one.tags, one.priority, one.feeds, one.enabled) == (
-        "one", "The first", "OTS", ("ots", "diaspora"), "high", ("trend", "apa"), False)
+        "one",
+        "The first",
+        "OTS",
+        ("ots", "diaspora"),
+        "high",
+        ("trend", "apa"),
+        False,
+    )
     assert (one.file, one.line, two.line) == (str(path), 2, 9)
     assert (two.name, two.priority, two.enabled, two.feeds) == ("two", "normal", True, ())
 

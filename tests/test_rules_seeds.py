@@ -40,7 +40,7 @@ def test_items_hit_exactly_the_expected_rules(
         assert hit.rule_version == rule.version
         assert hit.priority == rule.priority
         for m in hit.matches:
-            assert entry.field_text(m.field)[m.start:m.end].strip()
+            assert entry.field_text(m.field)[m.start : m.end].strip()
 
 
 def test_every_seeded_rule_is_exercised(matcher: RuleMatcher) -> None:
@@ -57,8 +57,11 @@ def test_unrelated_items_match_nothing(matcher: RuleMatcher) -> None:
 def test_trade_target_explains_the_amounts(matcher: RuleMatcher) -> None:
     entry = next(e for e, _ in _items() if e.id == "seed-erdogan-turkish")
     hit = next(h for h in matcher.match(entry) if h.rule_id == "turkic-trade-target")
-    amounts = [entry.field_text(m.field)[m.start:m.end] for m in hit.matches
-               if m.term.startswith("amount:")]
+    amounts = [
+        entry.field_text(m.field)[m.start : m.end]
+        for m in hit.matches
+        if m.term.startswith("amount:")
+    ]
     assert "60 milyar dolara" in amounts
     assert "100 milyar dolar" in amounts
     assert hit.priority == "high"

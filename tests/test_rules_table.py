@@ -21,8 +21,11 @@ ENTITIES = (
         aliases=("OTS", "Turkic Council", "TDT", "Организация тюркских государств", "ОТГ"),
         not_=("Office of Thrift Supervision", "off the shelf"),
     ),
-    Entity(id="omuraliev", name="Kubanychbek Omuraliev",
-           aliases=("Omuraliev*", "Кубанычбек Омуралиев*", "Омуралиев*")),
+    Entity(
+        id="omuraliev",
+        name="Kubanychbek Omuraliev",
+        aliases=("Omuraliev*", "Кубанычбек Омуралиев*", "Омуралиев*"),
+    ),
     Entity(id="erdogan", name="Recep Tayyip Erdoğan", aliases=("Erdogan*", "Эрдоган*")),
 )
 
@@ -67,8 +70,12 @@ CASES: list[tuple[Any, str, bool, str]] = [
     ("a joint. Action plan", '"joint action plan"', T, "punctuation is not a word"),
     ("joint, new action plan", '"joint action plan"', F, "a word in between breaks a phrase"),
     ("Türkiye'nin hedefi", "Türkiye'nin", T, "a term of two words is a phrase"),
-    ("energy corridors across the region", '"energy corridor*"', T,
-     "a trailing * in a phrase is a prefix"),
+    (
+        "energy corridors across the region",
+        '"energy corridor*"',
+        T,
+        "a trailing * in a phrase is a prefix",
+    ),
     # --- proximity on word positions
     ("trade with Turkic states", '"trade states"~2', T, "two words apart, slop 2"),
     ("trade between the five Turkic states", '"trade states"~2', F, "four apart, slop 2"),
@@ -79,21 +86,44 @@ CASES: list[tuple[Any, str, bool, str]] = [
     ({"title": "OTS summit", "summary": "weather"}, "title:OTS", T, "title field"),
     ({"title": "weather", "summary": "OTS summit"}, "title:OTS", F, "not in the title"),
     ({"title": "x", "summary": "diaspora news"}, "summary:diaspora", T, "summary field"),
-    ({"content": "diaspora news"}, "content:diaspora AND NOT title:diaspora", T,
-     "content field, NOT on another field"),
-    ({"title": "Diaspora forum", "feed_id": "trend"}, "feed:trend AND diaspora", T,
-     "feed id field"),
-    ({"title": "Diaspora forum", "feed_id": "apa"}, "feed:trend AND diaspora", F,
-     "another feed"),
-    ({"title": "OTS", "url": "https://www.azertag.az/en/news/1"}, "domain:azertag", T,
-     "domain field from the URL"),
+    (
+        {"content": "diaspora news"},
+        "content:diaspora AND NOT title:diaspora",
+        T,
+        "content field, NOT on another field",
+    ),
+    (
+        {"title": "Diaspora forum", "feed_id": "trend"},
+        "feed:trend AND diaspora",
+        T,
+        "feed id field",
+    ),
+    ({"title": "Diaspora forum", "feed_id": "apa"}, "feed:trend AND diaspora", F, "another feed"),
+    (
+        {"title": "OTS", "url": "https://www.azertag.az/en/news/1"},
+        "domain:azertag",
+        T,
+        "domain field from the URL",
+    ),
     ({"title": "OTS", "lang": "tr"}, "lang:tr AND OTS", T, "lang field"),
-    ({"title": "OTS", "author": "Aygün Əliyeva"}, 'author:"aygun eliyeva"', T,
-     "author field, folded"),
-    ({"title": "Joint action plan", "summary": "x"}, 'title:"joint action plan"', T,
-     "phrase in a field"),
-    ({"title": "joint", "summary": "action plan"}, '"joint action plan"', F,
-     "a phrase does not run across fields"),
+    (
+        {"title": "OTS", "author": "Aygün Əliyeva"},
+        'author:"aygun eliyeva"',
+        T,
+        "author field, folded",
+    ),
+    (
+        {"title": "Joint action plan", "summary": "x"},
+        'title:"joint action plan"',
+        T,
+        "phrase in a field",
+    ),
+    (
+        {"title": "joint", "summary": "action plan"},
+        '"joint action plan"',
+        F,
+        "a phrase does not run across fields",
+    ),
     # --- folding: case, diacritics, Turkish i, Azerbaijani ə, NFKC
     ("Türkiye aims higher", "Turkiye", T, "ü folds to u"),
     ("TÜRKİYE AIMS HIGHER", "Türkiye", T, "upper case with dotted İ"),
@@ -143,8 +173,12 @@ CASES: list[tuple[Any, str, bool, str]] = [
     ("1,5 milyar dolar", "amount:[1e9 TO 2e9]", T, "a decimal comma"),
     ("60,000 dollars", "amount:[50000 TO 70000]", T, "a thousands separator"),
     ("trade to reach $60 billion", "amount:[50e9 TO *] AND trade", T, "amount with a word"),
-    ("grain exports to reach $60 billion", "amount:[50e9 TO *] AND trade", F,
-     "amount without the word"),
+    (
+        "grain exports to reach $60 billion",
+        "amount:[50e9 TO *] AND trade",
+        F,
+        "amount without the word",
+    ),
 ]
 
 

@@ -44,9 +44,7 @@ def test_one_cron_job_per_digest_in_its_timezone(scheduler: Scheduler) -> None:
     scheduler.monitor.close()
 
 
-def test_tick_polls_then_sends_the_first_digest_once(
-    scheduler: Scheduler, tmp_path: Path
-) -> None:
+def test_tick_polls_then_sends_the_first_digest_once(scheduler: Scheduler, tmp_path: Path) -> None:
     scheduler.tick()
     assert scheduler.monitor.store.last_heartbeat() == scheduler.monitor.clock()
     assert scheduler.monitor.store.counts()["hits"] > 0

@@ -54,7 +54,15 @@ def test_fold_examples(text: str, folded: str) -> None:
 
 def test_tokens_split_on_everything_but_letters_and_digits() -> None:
     assert tokens("OTS-led talks: Türkiye'nin $60bn, e-mail_x") == [
-        "ots", "led", "talks", "turkiye", "nin", "60bn", "e", "mail", "x",
+        "ots",
+        "led",
+        "talks",
+        "turkiye",
+        "nin",
+        "60bn",
+        "e",
+        "mail",
+        "x",
     ]
     assert tokens("Спам BOTS") == ["spam", "bots"]
     assert tokens("…—«»") == []
@@ -65,7 +73,12 @@ def test_spans_point_at_the_original_text() -> None:
     words, spans = tokens_with_spans(text)
     assert words == ["vstrecha", "kubanychbek", "omuraliev", "i", "istanbul", "da"]
     assert [text[s:e] for s, e in spans] == [
-        "Встреча", "Kubanychbek", "Ömüraliev", "и", "İstanbul", "da",
+        "Встреча",
+        "Kubanychbek",
+        "Ömüraliev",
+        "и",
+        "İstanbul",
+        "da",
     ]
 
 
@@ -84,8 +97,9 @@ def test_fold_ignores_case_in_any_script(text: str) -> None:
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_fold_ignores_case_per_script(script: str) -> None:
-    alphabet = SCRIPTS[script] + SCRIPTS[script].upper() + PUNCT + ("İ" if "ı" in
-                                                                      SCRIPTS[script] else "")
+    alphabet = (
+        SCRIPTS[script] + SCRIPTS[script].upper() + PUNCT + ("İ" if "ı" in SCRIPTS[script] else "")
+    )
 
     @settings(max_examples=200, deadline=None)
     @given(st.text(alphabet=alphabet, max_size=40))

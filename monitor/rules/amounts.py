@@ -19,10 +19,12 @@ _SCALES: dict[str, float] = {}
 for _words, _factor in (
     ("k thousand bin тыс тысяча тысячи тысяч", 1e3),
     ("m mn mln million millions milyon milyonluk млн миллион миллиона миллионов", 1e6),
-    ("b bn bln billion billions milyar milyarlık milyard mlrd млрд миллиард миллиарда "
-     "миллиардов", 1e9),
-    ("t tn trn trillion trillions trilyon trilyonluk трлн триллион триллиона триллионов",
-     1e12),
+    (
+        "b bn bln billion billions milyar milyarlık milyard mlrd млрд миллиард миллиарда "
+        "миллиардов",
+        1e9,
+    ),
+    ("t tn trn trillion trillions trilyon trilyonluk трлн триллион триллиона триллионов", 1e12),
 ):
     for _word in _words.split():
         _SCALES[_word] = _factor
@@ -43,8 +45,9 @@ _BEFORE = re.compile(rf"(?:\$|USD)\s?{_NUM}(?:\s?{_SCALE}\.?{_END})?", re.IGNORE
 #: Right before a dollar word: "60 bn ", "60 milyar ", "100 billion US ".
 _TAIL = re.compile(rf"{_NUM}\s?(?:{_SCALE}\.?\s?)?{_QUALIFIER}$", re.IGNORECASE)
 #: The dollar word itself.
-_CURRENCY = re.compile(r"(?:dollars?|dolar\w*|dollar\w*|доллар\w*|долл\.|USD|\$)"
-                       + _END, re.IGNORECASE)
+_CURRENCY = re.compile(
+    r"(?:dollars?|dolar\w*|dollar\w*|доллар\w*|долл\.|USD|\$)" + _END, re.IGNORECASE
+)
 _BACK = 40  # characters before a dollar word in which its number must be
 
 
@@ -126,7 +129,7 @@ def _before(text: str, pos: int) -> tuple[float, int, int] | None:
         return None
     start = pos
     if text[pos] == "$":
-        head = text[max(0, pos - 5):pos].upper()
+        head = text[max(0, pos - 5) : pos].upper()
         for prefix in ("U.S. ", "U.S.", "US ", "US"):
             if head.endswith(prefix):
                 start = pos - len(prefix)

@@ -25,7 +25,7 @@ def hit_json(entry: Entry, hit: Hit) -> dict[str, Any]:
                 "field": m.field,
                 "start": m.start,
                 "end": m.end,
-                "text": entry.field_text(m.field)[m.start:m.end],
+                "text": entry.field_text(m.field)[m.start : m.end],
             }
             for m in hit.matches
         ],
@@ -50,22 +50,21 @@ def entries_from_jsonl(lines: Iterable[str]) -> Iterator[Entry]:
         try:
             data = json.loads(line)
         except json.JSONDecodeError as e:
-            raise MonitorError(f"line {number}: not valid JSON: {e.msg} "
-                               f"(column {e.colno})") from e
+            raise MonitorError(f"line {number}: not valid JSON: {e.msg} (column {e.colno})") from e
         if not isinstance(data, dict):
-            raise MonitorError(f"line {number}: expected a JSON object, got "
-                               f"{type(data).__name__}")
+            raise MonitorError(f"line {number}: expected a JSON object, got {type(data).__name__}")
         item_id = data.get("id")
         if item_id is None or isinstance(item_id, bool) or not isinstance(item_id, str | int):
-            raise MonitorError(f"line {number}: every item needs an \"id\" (text or number)")
+            raise MonitorError(f'line {number}: every item needs an "id" (text or number)')
         fields: dict[str, str] = {}
         for key in (*_TEXT_KEYS, "feed"):
             value = data.get(key)
             if value is None:
                 continue
             if not isinstance(value, str):
-                raise MonitorError(f"line {number}: \"{key}\" must be text, got "
-                                   f"{type(value).__name__}")
+                raise MonitorError(
+                    f'line {number}: "{key}" must be text, got {type(value).__name__}'
+                )
             fields[key] = value
         yield Entry(
             feed_id=fields.get("feed", ""),
@@ -94,9 +93,13 @@ def snippet(text: str, start: int, end: int, width: int = 60) -> str:
     flat = " ".join
     return (
         ("…" if left > 0 else "")
-        + flat(before.split()) + (" " if before[-1:].isspace() else "")
-        + "«" + flat(text[start:end].split()) + "»"
-        + (" " if after[:1].isspace() else "") + flat(after.split())
+        + flat(before.split())
+        + (" " if before[-1:].isspace() else "")
+        + "«"
+        + flat(text[start:end].split())
+        + "»"
+        + (" " if after[:1].isspace() else "")
+        + flat(after.split())
         + ("…" if right < len(text) else "")
     )
 

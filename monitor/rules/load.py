@@ -65,7 +65,7 @@ class _Source:
             return f"{self.path}:1:1"
         index = node.start_mark.index
         if offset is not None and isinstance(node, yaml.ScalarNode):
-            segment = self.text[node.start_mark.index:node.end_mark.index]
+            segment = self.text[node.start_mark.index : node.end_mark.index]
             index += _source_offset(segment, node.value, offset, node.style)
         line = self.text.count("\n", 0, index) + 1
         col = index - (self.text.rfind("\n", 0, index) + 1) + 1
@@ -114,8 +114,9 @@ class _Loader:
     entities: dict[str, Entity] = field(default_factory=dict)
     entity_where: dict[str, str] = field(default_factory=dict)
 
-    def problem(self, src: _Source, node: yaml.Node | None, message: str,
-                offset: int | None = None) -> None:
+    def problem(
+        self, src: _Source, node: yaml.Node | None, message: str, offset: int | None = None
+    ) -> None:
         self.problems.append(f"{src.where(node, offset)}: {message}")
 
     # -- files
@@ -155,8 +156,9 @@ class _Loader:
 
     # -- YAML shapes
 
-    def mapping(self, src: _Source, node: yaml.Node, allowed: Sequence[str],
-                what: str) -> dict[str, yaml.Node] | None:
+    def mapping(
+        self, src: _Source, node: yaml.Node, allowed: Sequence[str], what: str
+    ) -> dict[str, yaml.Node] | None:
         if not isinstance(node, yaml.MappingNode):
             self.problem(src, node, f"{what} must be a mapping of keys to values")
             return None
@@ -167,8 +169,9 @@ class _Loader:
                 self.problem(src, key_node, f"{what}: keys must be plain names")
                 continue
             if key not in allowed:
-                self.problem(src, key_node, f"unknown key {key!r} in {what} "
-                                            f"(allowed: {', '.join(allowed)})")
+                self.problem(
+                    src, key_node, f"unknown key {key!r} in {what} (allowed: {', '.join(allowed)})"
+                )
                 continue
             if key in out:
                 self.problem(src, key_node, f"duplicate key {key!r} in {what}")
@@ -206,8 +209,12 @@ class _Loader:
     def ident(self, src: _Source, node: yaml.Node, what: str) -> str | None:
         value = self.string(src, node, what)
         if value is not None and not _ID.match(value):
-            self.problem(src, node, f"{what} {value!r} must be letters, digits, '-', '_' or "
-                                    "'.', starting with a letter or digit")
+            self.problem(
+                src,
+                node,
+                f"{what} {value!r} must be letters, digits, '-', '_' or "
+                "'.', starting with a letter or digit",
+            )
             return None
         return value
 
@@ -231,16 +238,27 @@ class _Loader:
             items = seq.value if isinstance(seq, yaml.SequenceNode) else []
             for item in items:
                 if isinstance(item, yaml.ScalarNode) and not analyze(item.value.rstrip("*")):
-                    self.problem(src, item, f"{key} entry {item.value!r} has no letter or "
-                                            "digit, so it can never match")
+                    self.problem(
+                        src,
+                        item,
+                        f"{key} entry {item.value!r} has no letter or digit, so it can never match",
+                    )
         where = src.where(node)
         if entity_id in self.entities:
-            self.problem(src, keys["id"], f"duplicate entity id {entity_id!r} (first defined "
-                                          f"at {self.entity_where[entity_id]})")
+            self.problem(
+                src,
+                keys["id"],
+                f"duplicate entity id {entity_id!r} (first defined "
+                f"at {self.entity_where[entity_id]})",
+            )
             return
         self.entity_where[entity_id] = where
         self.entities[entity_id] = Entity(
-            entity_id, name or entity_id, aliases, vetoes, file=src.path,
+            entity_id,
+            name or entity_id,
+            aliases,
+            vetoes,
+            file=src.path,
             line=node.start_mark.line + 1,
         )
 
@@ -273,8 +291,11 @@ class _Loader:
         if "priority" in keys:
             value = self.string(src, keys["priority"], "priority")
             if value is not None and value not in PRIORITIES:
-                self.problem(src, keys["priority"], f"priority {value!r} must be one of: "
-                                                    + ", ".join(PRIORITIES))
+                self.problem(
+                    src,
+                    keys["priority"],
+                    f"priority {value!r} must be one of: " + ", ".join(PRIORITIES),
+                )
                 value = None
             raw.values["priority"] = value or "normal"
         if "enabled" in keys:
@@ -296,8 +317,11 @@ class _Loader:
             rule_id: str = values["id"]
             where = src.where(raw.keys["id"])
             if rule_id in seen:
-                self.problem(src, raw.keys["id"],
-                             f"duplicate rule id {rule_id!r} (first defined at {seen[rule_id]})")
+                self.problem(
+                    src,
+                    raw.keys["id"],
+                    f"duplicate rule id {rule_id!r} (first defined at {seen[rule_id]})",
+                )
                 continue
             seen[rule_id] = where
             node = self.check_query(raw, compiled_entities)
@@ -305,18 +329,20 @@ class _Loader:
                 continue
             used = sorted({ref.name for ref in entity_names(node)})
             feeds: tuple[str, ...] = values.get("feeds", ())
-            rules.append(Rule(
-                id=rule_id,
-                name=values.get("name") or rule_id,
-                query=values["query"],
-                tags=values.get("tags", ()),
-                priority=values.get("priority", "normal"),
-                feeds=feeds,
-                enabled=values.get("enabled", True),
-                file=src.path,
-                line=raw.node.start_mark.line + 1,
-                version=rule_version(node, [self.entities[n] for n in used], feeds),
-            ))
+            rules.append(
+                Rule(
+                    id=rule_id,
+                    name=values.get("name") or rule_id,
+                    query=values["query"],
+                    tags=values.get("tags", ()),
+                    priority=values.get("priority", "normal"),
+                    feeds=feeds,
+                    enabled=values.get("enabled", True),
+                    file=src.path,
+                    line=raw.node.start_mark.line + 1,
+                    version=rule_version(node, [self.entities[n] for n in used], feeds),
+                )
+            )
         return RuleSet(tuple(rules), tuple(self.entities.values()))
 
     def check_query(self, raw: _RawRule, entities: dict[str, Any]) -> Node | None:
@@ -333,8 +359,12 @@ class _Loader:
         for ref in entity_names(node):
             if ref.name not in self.entities:
                 known = ", ".join(sorted(self.entities)) or "none defined"
-                self.problem(src, node_yaml, f"rule {rule_id!r}: unknown entity {ref.name!r} "
-                                             f"(known: {known})", offset=ref.pos)
+                self.problem(
+                    src,
+                    node_yaml,
+                    f"rule {rule_id!r}: unknown entity {ref.name!r} (known: {known})",
+                    offset=ref.pos,
+                )
                 bad = True
         if bad:
             return None
@@ -344,9 +374,14 @@ class _Loader:
             self.problem(src, node_yaml, f"rule {rule_id!r}: {message}", offset=pos)
             return None
         if rule_keys(node, entities) is None:
-            self.problem(src, node_yaml, f"rule {rule_id!r}: the query has no term that must "
-                         "be present (only NOT, or NOT inside OR), so it would match almost "
-                         "every item; add a term, e.g. 'diaspora AND NOT sport'", offset=0)
+            self.problem(
+                src,
+                node_yaml,
+                f"rule {rule_id!r}: the query has no term that must "
+                "be present (only NOT, or NOT inside OR), so it would match almost "
+                "every item; add a term, e.g. 'diaspora AND NOT sport'",
+                offset=0,
+            )
             return None
         return node
 
@@ -355,8 +390,10 @@ def rule_version(node: Node, entities: Sequence[Entity], feeds: Sequence[str]) -
     """A short hash of what a rule matches: its query's meaning, its entities, its feeds."""
     parts = [canonical(node)]
     for entity in entities:
-        parts.append(f"entity {entity.id}: {sorted((entity.name, *entity.aliases))} "
-                     f"not {sorted(entity.not_)}")
+        parts.append(
+            f"entity {entity.id}: {sorted((entity.name, *entity.aliases))} "
+            f"not {sorted(entity.not_)}"
+        )
     parts.append(f"feeds {sorted(feeds)}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
@@ -368,8 +405,9 @@ def expand_paths(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir()
-                           if p.suffix in (".yaml", ".yml") and p.is_file())
+            found = sorted(
+                p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()
+            )
             if not found:
                 problems.append(f"{path}:1:1: no *.yaml rule files in this directory")
             files.extend(found)

@@ -137,10 +137,20 @@ class QueryError(ValueError):
 # --------------------------------------------------------------------------- amounts
 
 _SCALE_WORDS = {
-    "k": 1e3, "thousand": 1e3,
-    "m": 1e6, "mn": 1e6, "mln": 1e6, "million": 1e6,
-    "b": 1e9, "bn": 1e9, "bln": 1e9, "billion": 1e9,
-    "t": 1e12, "tn": 1e12, "trn": 1e12, "trillion": 1e12,
+    "k": 1e3,
+    "thousand": 1e3,
+    "m": 1e6,
+    "mn": 1e6,
+    "mln": 1e6,
+    "million": 1e6,
+    "b": 1e9,
+    "bn": 1e9,
+    "bln": 1e9,
+    "billion": 1e9,
+    "t": 1e12,
+    "tn": 1e12,
+    "trn": 1e12,
+    "trillion": 1e12,
 }
 _BOUND_RE = re.compile(r"^\s*\$?\s*([0-9][0-9_,]*(?:\.[0-9]+)?(?:e[0-9]+)?)\s*([a-z]*)\s*$", re.I)
 
@@ -191,7 +201,7 @@ def _parse_cached(text: str) -> Node:
         found = _POSITION.search(message)
         pos = int(found.group(1)) if found else len(text.rstrip())
         if isinstance(e, IllegalCharacterError):
-            detail = "unclosed quote" if text[pos:pos + 1] == '"' else "unexpected character"
+            detail = "unclosed quote" if text[pos : pos + 1] == '"' else "unexpected character"
         elif found is None:
             detail = "query ends too early (an operator without a term, or an unclosed '(')"
         else:
@@ -218,7 +228,7 @@ class _Converter:
     def source(self, item: Any) -> str:
         if item.pos is None or item.size is None:
             return str(item).strip()
-        return self.text[item.pos:item.pos + item.size].strip()
+        return self.text[item.pos : item.pos + item.size].strip()
 
     def convert(self, item: Any, fld: str | None) -> Node | None:
         kind = type(item)
@@ -254,15 +264,19 @@ class _Converter:
                 return None
             return self.amount(item)
         if isinstance(item, lq.Fuzzy):
-            self.error(item, "fuzzy terms (word~N) are not supported; for words near each "
-                             'other write "word other"~N')
+            self.error(
+                item,
+                "fuzzy terms (word~N) are not supported; for words near each "
+                'other write "word other"~N',
+            )
             return None
         if isinstance(item, lq.Boost):
             self.error(item, "boosts (^N) have no meaning in a rule; remove them")
             return None
         if isinstance(item, lq.Regex):
-            self.error(item, "regular expressions are not supported; use words, "
-                             "phrases and prefix*")
+            self.error(
+                item, "regular expressions are not supported; use words, phrases and prefix*"
+            )
             return None
         self.error(item, f"unsupported syntax: {self.source(item)!r}")
         return None
@@ -304,16 +318,18 @@ class _Converter:
         if fld == "entity":
             return EntityRef(item.unescaped_value, text=text, pos=pos)
         prefix = False
-        wildcards = [span for span, _ in item.iter_wildcards()] if (
-            "*" in raw or "?" in raw) else []
+        wildcards = (
+            [span for span, _ in item.iter_wildcards()] if ("*" in raw or "?" in raw) else []
+        )
         if wildcards:
             if item.value == "*":
                 self.error(item, "a lone * would match every item")
                 return None
             last = wildcards[-1]
-            if len(wildcards) > 1 or item.value[last[0]:last[1]] != "*" or last[1] != len(raw):
-                self.error(item, "only a trailing * is supported (diaspor*); ? and inner "
-                                 "wildcards are not")
+            if len(wildcards) > 1 or item.value[last[0] : last[1]] != "*" or last[1] != len(raw):
+                self.error(
+                    item, "only a trailing * is supported (diaspor*); ? and inner wildcards are not"
+                )
                 return None
             prefix = True
             raw = raw[:-1]
@@ -339,8 +355,7 @@ class _Converter:
         if slop:
             text += f"~{slop}"
         if not words:
-            self.error(item, f"phrase {item.value} has no letter or digit, so it can never "
-                             "match")
+            self.error(item, f"phrase {item.value} has no letter or digit, so it can never match")
             return None
         if len(words) == 1:
             return Term(words[0], fld, prefix, text=text, pos=pos)
@@ -376,16 +391,19 @@ class _Converter:
                 continue
             value = parse_amount_bound(raw)
             if value is None:
-                self.error(item, f"amount bound {raw!r} is not a number (write 50e9, "
-                                 "50000000000 or 50bn)")
+                self.error(
+                    item, f"amount bound {raw!r} is not a number (write 50e9, 50000000000 or 50bn)"
+                )
                 return None
             bounds.append(value)
         low, high = bounds
         if low is None and high is None:
             self.error(item, "amount:[* TO *] sets no bound; give at least one")
             return None
-        if low is not None and high is not None and (
-            low > high or (low == high and not (include_low and include_high))
+        if (
+            low is not None
+            and high is not None
+            and (low > high or (low == high and not (include_low and include_high)))
         ):
             self.error(item, f"amount range {text[7:]} is empty, so it can never match")
             return None
@@ -440,8 +458,10 @@ def contradiction(node: Node) -> tuple[int, str] | None:
         required = {canonical(c) for c in node.children if not isinstance(c, Not)}
         for child in node.children:
             if isinstance(child, Not) and canonical(child.child) in required:
-                return (child.pos, "this part requires a term and its NOT at once, so it "
-                                   "can never match")
+                return (
+                    child.pos,
+                    "this part requires a term and its NOT at once, so it can never match",
+                )
             found = contradiction(child)
             if found:
                 return found
