@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +16,7 @@ from monitor.config import AlertSettings, DigestSettings, Settings, load_setting
 from monitor.deliver import DeliveryResult, Target
 from monitor.digest import Renderer
 from monitor.errors import ConfigError
+from monitor.feeds import health
 from monitor.feeds.fetch import HttpFetcher
 from monitor.model import Clock, FeedState, Matcher, Notifier, PollResult, Rule, RuleSet, utc_now
 from monitor.notify import FileNotifier, SmtpNotifier
@@ -101,25 +104,54 @@ class Monitor:
 
     # ------------------------------------------------------------------ work
 
-    def poll(self) -> list[PollResult]:
+    def poll(self, progress: Callable[[int, int], None] | None = None) -> list[PollResult]:
+        """One poll cycle over the due feeds. `progress(done, total)` is called once the
+        due feeds are known and after each feed (for a progress bar)."""
+        p = self.settings.poll
+        total = 0
+
+        def started(count: int) -> None:
+            nonlocal total
+            total = count
+            if progress is not None:
+                progress(0, count)
+
         poller = poll.Poller(
             self.store,
             self.fetcher,
             self.matcher,
             clock=self.clock,
-            max_backoff=self.settings.poll.max_backoff,
+            max_backoff=p.max_backoff,
+            parse_workers=p.parse_workers,
+            limits=health.Limits(fail_after=p.failing_after, silent_factor=p.silent_after),
             stop=self.stop,
+            on_start=started,
         )
-        results = []
+        start = time.monotonic()
+        results: list[PollResult] = []
         for result in poller.run():
             results.append(result)
-            if result.status == "ok":  # failures were logged where they happened
+            if result.new_items:
                 log.info(
                     "feed %s: %d new items, %d hits",
                     result.feed_id,
                     result.new_items,
                     result.new_hits,
                 )
+            else:
+                log.debug("feed %s: %s", result.feed_id, result.status)
+            if progress is not None:
+                progress(len(results), total)
+        if results:
+            counts = Counter(r.status.replace("_", " ") for r in results)
+            log.info(
+                "polled %d feeds in %.1f s: %s; %d new items, %d hits",
+                len(results),
+                time.monotonic() - start,
+                ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
+                sum(r.new_items for r in results),
+                sum(r.new_hits for r in results),
+            )
         return results
 
     def targets(self) -> list[Target]:
@@ -148,7 +180,9 @@ class Monitor:
                 )
         return out
 
-    def _deliver(self, target: Target, *, dry_run: bool = False) -> DeliveryResult:
+    def _deliver(
+        self, target: Target, *, dry_run: bool = False, notices: Sequence[str] = ()
+    ) -> DeliveryResult:
         channel = target.key.rsplit(":", 1)[1]
         return deliver.run(
             self.store,
@@ -158,7 +192,20 @@ class Monitor:
             self.rules,
             self.clock(),
             dry_run=dry_run,
+            notices=notices,
         )
+
+    def _digests(self, targets: Sequence[Target], *, dry_run: bool = False) -> list[DeliveryResult]:
+        """Send digest targets with the feed-health notices raised so far. The notices are
+        taken (told once) only when a channel got them out; if every send fails they wait
+        for the next digest."""
+        if not targets:
+            return []
+        notices = self.store.feed_notices(self.clock(), take=False)
+        results = [self._deliver(t, dry_run=dry_run, notices=notices) for t in targets]
+        if notices and not dry_run and any(r.status == "sent" for r in results):
+            self.store.ack_notices(notices)
+        return results
 
     def send_digest(
         self, digest_id: str | None = None, *, dry_run: bool = False
@@ -170,11 +217,14 @@ class Monitor:
                 f"no digest {digest_id!r} in {self.settings.source} "
                 f"(digests: {', '.join(sorted(known)) or 'none'})"
             )
-        return [
-            self._deliver(t, dry_run=dry_run)
-            for t in self.targets()
-            if t.kind == "digest" and (digest_id is None or t.key.split(":")[0] == digest_id)
-        ]
+        return self._digests(
+            [
+                t
+                for t in self.targets()
+                if t.kind == "digest" and (digest_id is None or t.key.split(":")[0] == digest_id)
+            ],
+            dry_run=dry_run,
+        )
 
     def send_alerts(self) -> list[DeliveryResult]:
         return [self._deliver(t) for t in self.targets() if t.kind == "alert"]
@@ -182,15 +232,20 @@ class Monitor:
     def retry_failed(self) -> list[DeliveryResult]:
         """Targets whose failed sends are due again (any kind)."""
         due = set(self.store.retry_targets(self.clock()))
-        return [self._deliver(t) for t in self.targets() if t.key in due]
+        targets = [t for t in self.targets() if t.key in due]
+        return self._digests([t for t in targets if t.kind == "digest"]) + [
+            self._deliver(t) for t in targets if t.kind == "alert"
+        ]
 
     def first_digests(self) -> list[DeliveryResult]:
         """Digests never sent before go out at once, so a new user sees output quickly."""
-        return [
-            self._deliver(t)
-            for t in self.targets()
-            if t.kind == "digest" and not self.store.delivered_ever(t.key)
-        ]
+        return self._digests(
+            [
+                t
+                for t in self.targets()
+                if t.kind == "digest" and not self.store.delivered_ever(t.key)
+            ]
+        )
 
     def housekeeping(self) -> int:
         now = self.clock()

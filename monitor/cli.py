@@ -103,7 +103,20 @@ def run(ctx: click.Context, once: bool) -> None:
 def poll(ctx: click.Context) -> None:
     """Poll the feeds that are due once, and send alerts for what they bring."""
     monitor = _monitor(ctx)
-    results = monitor.poll()
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label="polling", file=sys.stdout)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        results = monitor.poll(progress=progress if sys.stdout.isatty() else None)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
     monitor.send_alerts()
     for r in results:
         detail = (
@@ -151,11 +164,15 @@ def check(ctx: click.Context) -> None:
     click.echo(f"{ctx.obj['config']}: configuration, rules and templates are valid")
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.pass_context
 @reports_errors
 def feeds(ctx: click.Context) -> None:
-    """Show each feed's health."""
+    """Show each feed's health; import or export the feed list as OPML."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from monitor.feeds.health import status
+
     monitor = _monitor(ctx)
     header = (
         f"{'feed':20} {'status':8} {'last success':16} {'items/wk':>8} "
@@ -163,13 +180,50 @@ def feeds(ctx: click.Context) -> None:
     )
     click.echo(header)
     for f in monitor.feeds():
-        status = (
-            "gone" if f.gone else "failing" if f.error_count else "ok" if f.last_success else "new"
-        )
         click.echo(
-            f"{f.id:20} {status:8} {_when(f.last_success):16} {f.items_per_week:8.0f} "
+            f"{f.id:20} {status(f):8} {_when(f.last_success):16} {f.items_per_week:8.0f} "
             f"{_when(f.next_poll):16} {f.error_count:6}  {(f.last_error or '')[:60]}"
         )
+
+
+@feeds.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+@reports_errors
+def feeds_import(ctx: click.Context, file: Path) -> None:
+    """Add the feeds of an OPML file to the configuration file."""
+    from monitor.feeds.opml import import_opml
+
+    config = Path(ctx.obj["config"])
+    report = import_opml(config, file, validate=load_settings, now=utc_now())
+    for feed_id, url in report.added:
+        click.echo(f"added    {feed_id:24} {url}")
+    for url in report.skipped:
+        click.echo(f"skipped  {'(already configured)':24} {url}")
+    click.echo(f"{config}: {len(report.added)} feeds added, {len(report.skipped)} already there")
+
+
+@feeds.command("export")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+@click.pass_context
+@reports_errors
+def feeds_export(ctx: click.Context, output: Path | None) -> None:
+    """Print the polled feeds as OPML 2.0, for any feed reader."""
+    from monitor.feeds.opml import render_opml
+
+    text = render_opml(_monitor(ctx).feeds(), now=utc_now())
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{output}: cannot write: {e.strerror or e}") from e
 
 
 @cli.command()

@@ -93,6 +93,13 @@ class PollSettings(_Strict):
     max_bytes: Size = 10_000_000
     max_redirects: int = Field(5, ge=0, le=20)
     user_agent: str = "monitor/0.1 (+https://example.org/monitor)"
+    #: Processes that parse feeds in big cycles (16 due feeds or more): None means one per
+    #: core (at most 4), 0 parses in the polling process.
+    parse_workers: int | None = Field(None, ge=0, le=32)
+    #: A feed is reported as failing after this many failed polls in a row...
+    failing_after: int = Field(5, ge=1, le=1000)
+    #: ...and as silent after this many of its usual gaps between items with nothing new.
+    silent_after: float = Field(5.0, gt=1.0, le=1000.0)
 
 
 class SmtpSettings(_Strict):

@@ -49,6 +49,12 @@ class FeedState:
     #: Poll interval bounds in seconds, from the configuration.
     min_interval: int = 300
     max_interval: int = 86_400
+    #: When a poll last brought new items.
+    last_new: datetime | None = None
+    #: Running estimate of the seconds between the feed's new items.
+    usual_gap: float | None = None
+    #: The problem last reported for the feed: "", "gone", "failing" or "silent".
+    health: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +207,8 @@ class FeedUpdate:
     feed: FeedState
     entries: tuple[Entry, ...] = ()
     hits: Mapping[str, Sequence[Hit]] = field(default_factory=dict)
+    #: Health notices to report once in the next digest (see Store.feed_notices).
+    notices: tuple[str, ...] = ()
 
 
 PollStatus = Literal["ok", "not_modified", "unchanged", "error", "gone"]

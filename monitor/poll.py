@@ -1,8 +1,25 @@
 """One poll cycle over the due feeds: fetch, parse, keep the unseen, match, record.
 
-A feed's failure is a value (a PollResult with status "error"); it never stops the cycle
-and never loses another feed's items. Each feed is recorded in its own transaction, so a
-cycle cut short keeps what it finished.
+The stages overlap. The fetcher streams each outcome as it arrives; a body that changed
+goes to the parser processes (feeds/pool.py) while fetching goes on; a parsed feed's
+unseen entries are matched and recorded as soon as it comes back. When parsing falls
+behind, the poller stops taking outcomes and the fetcher pauses, so memory stays bounded.
+
+- A 304 is a success and is never parsed; neither is a 200 whose body is byte-identical
+  to the last one (many servers ignore validators).
+- A feed's failure is a value (a PollResult with status "error" or "gone"); it never stops
+  the cycle and never loses another feed's items. Each feed's items and hits are recorded
+  in their own transaction, so a cycle cut short keeps what it finished; feeds whose poll
+  changed only their state are written together in batches.
+- When no feed of the cycle got any answer (every one failed to connect, on at least two
+  hosts, feeds that worked last time among them) the network is down: the failures do not
+  count against the feeds, which are simply tried again after their min interval.
+- Feed health (feeds/health.py): a feed that is gone, keeps failing or went silent raises
+  one notice, logged and kept by the store for the next digest; a permanent redirect
+  raises one too.
+
+An unexpected exception (a bug) is logged by the caller and raised; the feeds not yet
+done are given back for the next cycle.
 """
 
 from __future__ import annotations
@@ -11,13 +28,18 @@ import hashlib
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from monitor.errors import FeedError, FetchError
-from monitor.feeds import schedule
-from monitor.feeds.parse import parse_feed
+from monitor.feeds import health, schedule
+from monitor.feeds.pool import ParsePool, default_workers
 from monitor.model import (
     Clock,
     Entry,
@@ -35,15 +57,57 @@ from monitor.model import (
 
 log = logging.getLogger(__name__)
 
+#: An injected parser: (feed id, body, content type) -> ParsedFeed, raising FeedError.
 Parser = Callable[[str, bytes, str | None], ParsedFeed]
-
-
-def _parse(feed_id: str, body: bytes, content_type: str | None) -> ParsedFeed:
-    return parse_feed(feed_id, body, content_type=content_type)
+#: Feeds are written in batches: at most this many state-only updates...
+BATCH = 200
+#: ...or this many parsed feeds (whose entries are checked against the store together)...
+ENTRY_BATCH = 25
+#: ...or whatever waited this long (seconds).
+MAX_DELAY = 2.0
+#: Cycles with fewer due feeds parse in the job's own process (starting workers costs more).
+POOL_MIN_FEEDS = 16
 
 
 def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
+
+
+def parse_here(feed_id: str, body: bytes, content_type: str | None, url: str | None) -> ParsedFeed:
+    """Parse in this process (small cycles, tests)."""
+    from monitor.feeds.parse import parse_feed  # feedparser only where it is needed
+
+    return parse_feed(feed_id, body, content_type=content_type, url=url)
+
+
+class Parsers(Protocol):
+    """Where bodies are parsed: in this process or in worker processes."""
+
+    def submit(
+        self, feed_id: str, body: bytes, content_type: str | None = None, url: str | None = None
+    ) -> Future[ParsedFeed]: ...
+
+    def close(self, *, now: bool = False) -> None: ...
+
+
+class InlineParsers:
+    """Parses at once, in the calling thread; a FeedError lands in the future."""
+
+    def __init__(self, parse: Callable[[str, bytes, str | None, str | None], ParsedFeed]) -> None:
+        self.parse = parse
+
+    def submit(
+        self, feed_id: str, body: bytes, content_type: str | None = None, url: str | None = None
+    ) -> Future[ParsedFeed]:
+        future: Future[ParsedFeed] = Future()
+        try:
+            future.set_result(self.parse(feed_id, body, content_type, url))
+        except FeedError as e:
+            future.set_exception(e)
+        return future
+
+    def close(self, *, now: bool = False) -> None:
+        pass
 
 
 class Poller:
@@ -57,9 +121,14 @@ class Poller:
         *,
         clock: Clock,
         max_backoff: float = 86_400,
-        parser: Parser = _parse,
+        parser: Parser | None = None,
+        parse_workers: int | None = None,
+        parse_timeout: float = 120.0,
+        pool_min_feeds: int = POOL_MIN_FEEDS,
+        limits: health.Limits | None = None,
         rng: random.Random | None = None,
         stop: threading.Event | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> None:
         self.store = store
         self.fetcher = fetcher
@@ -67,120 +136,299 @@ class Poller:
         self.clock = clock
         self.max_backoff = max_backoff
         self.parser = parser
+        #: Parser processes: None = one per core, 0 = parse in this process.
+        self.parse_workers = parse_workers
+        self.parse_timeout = parse_timeout
+        self.pool_min_feeds = pool_min_feeds
+        self.limits = limits or health.Limits()
         self.rng = rng or random.Random()
         self.stop = stop or threading.Event()
+        #: Called with the number of due feeds once they are claimed (progress bars).
+        self.on_start = on_start
+
+    def parsers(self, due: int) -> Parsers:
+        """Worker processes for a big cycle, this process for a small one or when told."""
+        if self.parser is not None:
+            injected = self.parser
+            return InlineParsers(lambda f, b, c, _u: injected(f, b, c))
+        workers = default_workers() if self.parse_workers is None else self.parse_workers
+        if workers <= 0 or due < self.pool_min_feeds:
+            return InlineParsers(parse_here)
+        return ParsePool(workers, timeout=self.parse_timeout)
 
     def run(self) -> Iterator[PollResult]:
-        """Poll every due feed once; yield one result per feed."""
+        """Poll every due feed once; yield one result per feed as it is recorded."""
         due = self.store.feeds_due(self.clock())
+        if self.on_start is not None:
+            self.on_start(len(due))
         if not due:
             return
-        outcomes = list(self.fetcher.fetch_all(due))
-        failures = [o for _, o in outcomes if isinstance(o, Exception)]
-        outage = (
-            len(due) > 1
-            and len(failures) == len(due)
-            and all(isinstance(o, FetchError) and o.status is None for o in failures)
-        )
-        if outage:
-            log.warning(
-                "every feed failed to connect: treating it as a network outage, "
-                "not counting it against the feeds"
-            )
-        for done, (feed, outcome) in enumerate(outcomes):
-            if self.stop.is_set():
-                left = [f.id for f, _ in outcomes[done:]]
-                self.store.unclaim(left)
-                log.info("stopping: %d feeds left for the next start", len(left))
-                return
-            yield self._one(feed, outcome, outage=outage)
+        yield from _Cycle(self, due).run()
 
-    # ------------------------------------------------------------------ one feed
 
-    def _one(self, feed: FeedState, outcome: object, *, outage: bool) -> PollResult:
-        now = self.clock()
-        if isinstance(outcome, FeedError):
-            return self._failed(feed, outcome, now, outage=outage)
-        if isinstance(outcome, NotModified):
-            state = self._succeeded(
-                feed,
-                now,
-                retry_after=outcome.retry_after,
-                etag=outcome.etag,
-                last_modified=outcome.last_modified,
-            )
-            self.store.record(FeedUpdate(feed=state))
-            return PollResult(feed.id, "not_modified")
-        if not isinstance(outcome, FetchResult):
-            raise TypeError(f"fetcher returned {outcome!r} for feed {feed.id}")  # a bug
+class _Cycle:
+    """The state of one poll cycle."""
 
-        digest = body_hash(outcome.body)
-        url = outcome.permanent_url or feed.url
-        if outcome.permanent_url:
-            log.info("feed %s moved permanently to %s", feed.id, outcome.permanent_url)
-        if digest == feed.body_hash:
-            state = self._succeeded(
-                feed,
-                now,
-                retry_after=outcome.retry_after,
-                url=url,
-                etag=outcome.etag,
-                last_modified=outcome.last_modified,
-            )
-            self.store.record(FeedUpdate(feed=state))
-            return PollResult(feed.id, "unchanged")
+    def __init__(self, poller: Poller, due: Sequence[FeedState]) -> None:
+        self.p = poller
+        self.due = due
+        self.parsers = poller.parsers(len(due))
+        self.backlog = 8 * max(1, getattr(self.parsers, "workers", 1))
+        self.pending: dict[Future[ParsedFeed], tuple[FeedState, FetchResult, str]] = {}
+        #: Parsed, waiting for unseen + match + record.
+        self.parsed_feeds: list[tuple[FeedState, FetchResult, str, ParsedFeed]] = []
+        #: Feeds whose poll changed only their state, waiting to be written.
+        self.states: list[tuple[FeedUpdate, PollResult]] = []
+        self.since: float | None = None
+        self.out: deque[PollResult] = deque()
+        self.unreached: list[tuple[FeedState, FetchError]] = []
+        self.answered = 0
+        self.done: set[str] = set()
+
+    def run(self) -> Iterator[PollResult]:
+        fetches = iter(self.p.fetcher.fetch_all(self.due))
         try:
-            parsed = self.parser(feed.id, outcome.body, outcome.content_type)
-        except FeedError as e:
-            return self._failed(feed, e, now, outage=False)
+            for feed, outcome in fetches:
+                if self.p.stop.is_set():
+                    break
+                self.take(feed, outcome)
+                self.drain(block=len(self.pending) >= self.backlog)
+                self.commit(when_due=True)
+                yield from self.results()
+            else:
+                while self.pending and not self.p.stop.is_set():
+                    self.drain(block=True)
+                    self.commit(when_due=True)
+                    yield from self.results()
+                if not self.p.stop.is_set():
+                    self.settle_unreached()
+            self.commit()
+            yield from self.results()
+        finally:
+            close = getattr(fetches, "close", None)
+            if close is not None:
+                close()
+            self.parsers.close(now=True)  # nothing is left to parse, or nobody waits for it
+            left = [f.id for f in self.due if f.id not in self.done]
+            if left:
+                self.p.store.unclaim(left)
+                log.info("%d feeds not polled; they are due again at once", len(left))
 
-        ttl = parsed.ttl_minutes * 60 if parsed.ttl_minutes else None
-        not_before = max(filter(None, (outcome.retry_after, ttl)), default=None)
-        fresh = self.store.unseen(feed.id, parsed.entries)
-        hits = self._match(fresh)
-        state = self._succeeded(
-            feed,
-            now,
-            retry_after=not_before,
-            url=url,
-            body=digest,
-            title=feed.title or parsed.title,
-            new_items=len(fresh),
-            etag=outcome.etag,
-            last_modified=outcome.last_modified,
-        )
-        created = self.store.record(FeedUpdate(feed=state, entries=tuple(fresh), hits=hits))
-        alerts = tuple(hit_id for hit_id, hit in created if hit.priority == "high")
-        return PollResult(
-            feed.id, "ok", new_items=len(fresh), new_hits=len(created), alert_hit_ids=alerts
-        )
+    def results(self) -> Iterator[PollResult]:
+        while self.out:
+            yield self.out.popleft()
 
-    def _match(self, entries: list[Entry]) -> dict[str, list[Hit]]:
+    # ------------------------------------------------------------------ stages
+
+    def take(self, feed: FeedState, outcome: object) -> None:
+        """One fetch outcome."""
+        now = self.p.clock()
+        if isinstance(outcome, FetchError) and outcome.status is None:
+            # No answer at all: decided at the end of the cycle (a network outage?).
+            self.unreached.append((feed, outcome))
+            return
+        self.answered += 1
+        if isinstance(outcome, FeedError):
+            self.failed(feed, outcome, now)
+        elif isinstance(outcome, NotModified):
+            state, notices = self.succeeded(
+                feed,
+                now,
+                hint=outcome.retry_after,
+                etag=outcome.etag,
+                last_modified=outcome.last_modified,
+            )
+            self.save(FeedUpdate(feed=state, notices=notices), PollResult(feed.id, "not_modified"))
+        elif isinstance(outcome, FetchResult):
+            digest = body_hash(outcome.body)
+            if digest == feed.body_hash:
+                state, notices = self.succeeded(
+                    feed,
+                    now,
+                    hint=outcome.retry_after,
+                    etag=outcome.etag,
+                    last_modified=outcome.last_modified,
+                    moved_to=outcome.permanent_url,
+                )
+                self.save(FeedUpdate(feed=state, notices=notices), PollResult(feed.id, "unchanged"))
+            else:
+                url = outcome.permanent_url or feed.url
+                future = self.parsers.submit(feed.id, outcome.body, outcome.content_type, url)
+                # Keep the validators and hints, not the body: it is the parser's now.
+                self.pending[future] = (feed, replace(outcome, body=b""), digest)
+        else:
+            raise TypeError(f"the fetcher returned {outcome!r} for feed {feed.id}")  # a bug
+
+    def drain(self, *, block: bool) -> None:
+        """Collect the feeds whose parsing is done; wait for one first when `block`."""
+        if not self.pending:
+            return
+        ready = [f for f in self.pending if f.done()]
+        if not ready and block:
+            ready = list(wait(list(self.pending), return_when=FIRST_COMPLETED).done)
+        for future in ready:
+            feed, fetched, digest = self.pending.pop(future)
+            try:
+                parsed = future.result()
+            except FeedError as e:
+                self.failed(feed, e, self.p.clock())
+                continue
+            self.parsed_feeds.append((feed, fetched, digest, parsed))
+            self.since = self.since or time.monotonic()
+
+    def commit(self, *, when_due: bool = False) -> None:
+        """Keep the unseen entries of the parsed feeds, match them and write everything
+        waiting in one transaction. With `when_due`, only once enough has piled up."""
+        if when_due and not (
+            len(self.parsed_feeds) >= ENTRY_BATCH
+            or len(self.states) >= BATCH
+            or (self.since is not None and time.monotonic() - self.since >= MAX_DELAY)
+        ):
+            return
+        if not self.parsed_feeds and not self.states:
+            return
+        parsed_feeds, self.parsed_feeds = self.parsed_feeds, []
+        states, self.states = self.states, []
+        self.since = None
+        updates = [update for update, _ in states]
+        results = [result for _, result in states]
+        if parsed_feeds:
+            fresh_by_feed = self.unseen({feed.id: p.entries for feed, _, _, p in parsed_feeds})
+            now = self.p.clock()
+            for feed, fetched, digest, parsed in parsed_feeds:
+                fresh = fresh_by_feed.get(feed.id, [])
+                ttl = parsed.ttl_minutes * 60 if parsed.ttl_minutes else None
+                state, notices = self.succeeded(
+                    feed,
+                    now,
+                    hint=max(filter(None, (fetched.retry_after, ttl)), default=None),
+                    etag=fetched.etag,
+                    last_modified=fetched.last_modified,
+                    moved_to=fetched.permanent_url,
+                    body=digest,
+                    title=parsed.title,
+                    parsed=parsed,
+                    fresh=len(fresh),
+                )
+                updates.append(
+                    FeedUpdate(
+                        feed=state, entries=tuple(fresh), hits=self.match(fresh), notices=notices
+                    )
+                )
+                results.append(PollResult(feed.id, "ok", new_items=len(fresh)))
+        created = self.record(updates)
+        for update, result, hits in zip(updates, results, created, strict=True):
+            self.done.add(update.feed.id)
+            if hits:
+                alerts = tuple(hit_id for hit_id, hit in hits if hit.priority == "high")
+                result = replace(result, new_hits=len(hits), alert_hit_ids=alerts)
+            self.out.append(result)
+
+    def unseen(self, batch: dict[str, tuple[Entry, ...]]) -> dict[str, list[Entry]]:
+        many: Any = getattr(self.p.store, "unseen_many", None)
+        if many is not None:
+            return dict(many(batch))
+        store = self.p.store
+        return {feed_id: store.unseen(feed_id, entries) for feed_id, entries in batch.items()}
+
+    def record(self, updates: list[FeedUpdate]) -> list[list[tuple[int, Hit]]]:
+        many: Any = getattr(self.p.store, "record_many", None)
+        if many is not None:
+            return list(many(updates))
+        return [self.p.store.record(update) for update in updates]
+
+    def match(self, entries: list[Entry]) -> dict[str, list[Hit]]:
         hits: dict[str, list[Hit]] = {}
         for entry in entries:
-            found = self.matcher.match(entry)
+            found = self.p.matcher.match(entry)
             if found:
                 hits[entry.id] = found
         return hits
 
-    def _succeeded(
+    def settle_unreached(self) -> None:
+        """Feeds that got no answer: a network outage when nothing answered anywhere."""
+        if not self.unreached:
+            return
+        hosts = {urlsplit(feed.url).hostname for feed, _ in self.unreached}
+        # The network is down when nothing answered, on several hosts, including feeds
+        # that worked last time. Feeds that never worked or were failing already prove
+        # nothing: two dead feeds due in the same tick are counted as the failures they are.
+        outage = (
+            self.answered == 0
+            and len(self.unreached) > 1
+            and len(hosts) > 1
+            and any(f.error_count == 0 and f.last_success for f, _ in self.unreached)
+        )
+        if not outage:
+            for feed, error in self.unreached:
+                self.failed(feed, error, self.p.clock())
+            return
+        log.warning(
+            "no feed answered (%d feeds on %d hosts): treating it as a network outage, "
+            "not counting it against the feeds",
+            len(self.unreached),
+            len(hosts),
+        )
+        now = self.p.clock()
+        for feed, error in self.unreached:
+            wait_s = schedule.backoff_interval(1, feed.min_interval, self.p.max_backoff)
+            state = replace(
+                feed,
+                last_polled=now,
+                next_poll=now + timedelta(seconds=wait_s * (1 + self.p.rng.uniform(0, 0.1))),
+            )
+            self.save(
+                FeedUpdate(feed=state),
+                PollResult(feed.id, "error", error=f"{error} (network outage, not counted)"),
+            )
+
+    # ------------------------------------------------------------------ states
+
+    def save(self, update: FeedUpdate, result: PollResult) -> None:
+        """Queue a state-only update; written with others in one transaction."""
+        self.states.append((update, result))
+        self.since = self.since or time.monotonic()
+
+    def succeeded(
         self,
         feed: FeedState,
         now: datetime,
         *,
-        retry_after: float | None,
+        hint: float | None,
         etag: str | None,
         last_modified: str | None,
-        url: str | None = None,
+        moved_to: str | None = None,
         body: str | None = None,
         title: str | None = None,
-        new_items: int = 0,
-    ) -> FeedState:
-        per_week = max(feed.items_per_week, float(new_items))
-        return replace(
+        parsed: ParsedFeed | None = None,
+        fresh: int = 0,
+    ) -> tuple[FeedState, tuple[str, ...]]:
+        notices: list[str] = []
+        url = feed.url
+        if moved_to and moved_to != feed.url:
+            url = moved_to
+            message = (
+                f"feed {feed.id} moved permanently from {feed.url} to {moved_to}; it is polled "
+                "at the new address. Update its URL in the configuration to match."
+            )
+            log.warning("%s", message)
+            notices.append(message)
+        per_week, last_new, gap = feed.items_per_week, feed.last_new, feed.usual_gap
+        if parsed is not None:
+            dates = [e.published for e in parsed.entries]
+            per_week = max(per_week, float(schedule.published_last_week(dates, now)))
+            if fresh:
+                observed = (
+                    (now - feed.last_new).total_seconds()
+                    if feed.last_new is not None
+                    else schedule.gap_from_dates(dates, now)
+                )
+                gap = schedule.usual_gap(gap, observed)
+                last_new = now
+        state = replace(
             feed,
-            url=url or feed.url,
-            title=title or feed.title,
+            url=url,
+            title=feed.title or title,
             etag=etag,
             last_modified=last_modified,
             body_hash=body or feed.body_hash,
@@ -189,53 +437,59 @@ class Poller:
             error_count=0,
             last_error=None,
             gone=False,
+            last_new=last_new,
+            usual_gap=gap,
+            items_per_week=per_week,
             next_poll=schedule.next_success(
                 now,
                 items_per_week=per_week,
                 min_interval=feed.min_interval,
                 max_interval=feed.max_interval,
-                not_before=retry_after,
-                rng=self.rng,
+                not_before=hint,
+                ceiling=self.p.max_backoff,
+                rng=self.p.rng,
             ),
         )
+        return self.assessed(state, now, notices)
 
-    def _failed(
-        self, feed: FeedState, error: FeedError, now: datetime, *, outage: bool
-    ) -> PollResult:
+    def assessed(
+        self, state: FeedState, now: datetime, notices: list[str]
+    ) -> tuple[FeedState, tuple[str, ...]]:
+        cond, message = health.assess(state, now, self.p.limits)
+        if message:
+            log.warning("%s", message)
+            notices.append(message)
+        return replace(state, health=cond), tuple(notices)
+
+    def failed(self, feed: FeedState, error: FeedError, now: datetime) -> None:
         status = getattr(error, "status", None)
         gone = status == 410
-        count = feed.error_count if outage else feed.error_count + 1
+        count = feed.error_count + 1
         retry_after = getattr(error, "retry_after", None)
-        if gone:
-            next_poll = schedule.next_failure(
-                now,
-                error_count=31,
-                min_interval=feed.min_interval,
-                max_backoff=self.max_backoff,
-                rng=self.rng,
-            )
-        else:
-            next_poll = schedule.next_failure(
-                now,
-                error_count=max(count, 1),
-                min_interval=feed.min_interval,
-                max_backoff=self.max_backoff,
-                not_before=retry_after,
-                rng=self.rng,
-            )
+        next_poll = schedule.next_failure(
+            now,
+            error_count=31 if gone else count,
+            min_interval=feed.min_interval,
+            max_backoff=self.p.max_backoff,
+            not_before=retry_after,
+            rng=self.p.rng,
+        )
         state = replace(
             feed,
             last_polled=now,
             error_count=count,
-            last_error=str(error),
+            last_error=str(error)[:2000],
             gone=gone,
             next_poll=next_poll,
         )
-        self.store.record(FeedUpdate(feed=state))
+        state, notices = self.assessed(state, now, [])
         log.warning(
             "%s (error %d in a row; next try %s)",
             error,
             count,
             next_poll.isoformat(timespec="seconds"),
         )
-        return PollResult(feed.id, "gone" if gone else "error", error=str(error))
+        self.save(
+            FeedUpdate(feed=state, notices=notices),
+            PollResult(feed.id, "gone" if gone else "error", error=str(error)),
+        )

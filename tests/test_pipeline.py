@@ -14,8 +14,9 @@ from werkzeug import Request, Response
 
 from monitor.app import Monitor, make_monitor
 from monitor.config import load_settings
+from monitor.notify import SmtpNotifier
 
-from .conftest import FEEDS, ROOT, FakeClock, SmtpServer
+from .conftest import FEEDS, ROOT, FakeClock, SmtpServer, free_port
 
 SERVED = ("seed_rss.xml", "seed_atom.xml", "unrelated.xml")
 LAST_MODIFIED = "Mon, 15 Dec 2025 08:00:00 GMT"
@@ -207,3 +208,55 @@ def test_a_broken_feed_does_not_stop_the_others(
     assert results["missing"].status == "error" and "HTTP 404" in (results["missing"].error or "")
     assert feeds["missing"].error_count == 1
     assert feeds["missing"].next_poll is not None and feeds["missing"].next_poll > clock()
+
+
+def test_feed_health_notices_reach_the_next_digest_once_and_survive_a_failed_send(
+    tmp_path: Path,
+    site: FeedSite,
+    clock: FakeClock,
+    httpserver: HTTPServer,
+    smtp_server: SmtpServer,
+) -> None:
+    httpserver.expect_request("/retired.xml").respond_with_data("retired", status=410)
+    path = write_config(tmp_path, site)
+    dead_port = free_port()  # nothing listens here: the first send fails
+    path.write_text(
+        path.read_text()
+        .replace(
+            "digests:",
+            f"  - id: retired\n    url: {httpserver.url_for('/retired.xml')}\n"
+            f"smtp:\n  host: 127.0.0.1\n  port: {dead_port}\n  timeout: 5s\n"
+            "digests:",
+        )
+        .replace(
+            "    deliver: [file]\n", "    deliver: [email]\n    recipients: [desk@example.org]\n"
+        )
+    )
+    m = make_monitor(load_settings(path, {}), clock=clock)
+    try:
+        results = {r.feed_id: r.status for r in m.poll()}
+        assert results["retired"] == "gone"
+        (failed,) = m.send_digest("daily")
+        assert failed.status == "failed"
+        pending = m.store.feed_notices(clock(), take=False)
+        assert len(pending) == 1 and "retired" in pending[0] and "410" in pending[0]
+
+        m.notifiers["email"] = SmtpNotifier(
+            smtp_server.host, smtp_server.port, sender="monitor@example.org"
+        )
+        (sent,) = m.send_digest("daily")
+        assert sent.status == "sent"
+        assert m.store.feed_notices(clock(), take=False) == []
+
+        clock.advance(hours=2)
+        m.poll()  # still gone: not told again
+        m.send_digest("daily")
+    finally:
+        m.close()
+    bodies = [
+        msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        for msg in smtp_server.mailbox.messages
+    ]
+    assert len(bodies) >= 1
+    assert "feed retired" in bodies[0] and "410 Gone" in bodies[0]
+    assert not any("feed retired" in b for b in bodies[1:])

@@ -9,7 +9,7 @@ import pytest
 
 from monitor.errors import StoreError
 from monitor.model import Entry, FeedState, FeedUpdate, Hit, TermMatch
-from monitor.store import RESERVATION_LEASE, Store
+from monitor.store import MIGRATIONS, RESERVATION_LEASE, Store
 
 from .conftest import FakeClock
 
@@ -54,8 +54,8 @@ def record(
 
 
 def test_migrate_is_idempotent_and_versioned(store: Store) -> None:
-    assert store.migrate() == store.migrate()
-    assert store.get_meta("schema_version") == "1"
+    assert store.migrate() == store.migrate() == len(MIGRATIONS)
+    assert store.get_meta("schema_version") == str(len(MIGRATIONS))
 
 
 def test_record_and_unseen_never_duplicate(store: Store, clock: FakeClock) -> None:

@@ -1,118 +1,81 @@
-"""bytes -> ParsedFeed: stable ids, plain text from HTML, UTC dates.
+"""bytes -> ParsedFeed: RSS, Atom and RDF through feedparser, JSON Feed through jsonfeed.
 
-Pure: no network, no database, no clock. A body that feedparser cannot read becomes a
-ParseError; feedparser's own exceptions never escape.
+Pure: no network, no database, no clock. feedparser is configured for speed: it neither
+sanitises HTML nor resolves relative URIs inside it, because we reduce every HTML field
+to plain text ourselves (items.html_to_text) and resolve item links against the feed's
+URL. The body goes in as a stream, never as a string that feedparser could take for a
+file name or URL.
+
+feedparser raises on a few malformed inputs instead of flagging them (an out-of-range
+numeric character reference, a stray </width> in a channel image, a <textInput> inside an
+item). Such a body is repaired once (the offending parts carry nothing we keep) and
+parsed again; if it still fails, the feed gets a ParseError naming it. feedparser's
+exceptions never escape.
+
+This module is also what a parser worker process imports (see feeds/pool.py), so it
+imports nothing heavier than feedparser.
 """
 
 from __future__ import annotations
 
 import calendar
-import hashlib
-import html
+import io
 import re
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import feedparser
 
 from monitor.errors import ParseError
+from monitor.feeds.items import canonical_url, fingerprint, html_to_text, make_entry
+from monitor.feeds.jsonfeed import looks_like_json, parse_json_feed
 from monitor.model import Entry, ParsedFeed
 
-_BLOCK_TAGS = frozenset(
-    {
-        "p",
-        "div",
-        "br",
-        "li",
-        "ul",
-        "ol",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "tr",
-        "blockquote",
-        "pre",
-        "section",
-        "article",
-        "header",
-        "footer",
-        "table",
-        "figure",
-    }
-)
-_SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "iframe", "svg"})
-_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
-_LINES = re.compile(r"\s*\n\s*")
-_TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|yclid|mc_cid|mc_eid|_hsenc|_hsmi|igshid)$", re.I)
+__all__ = ["ParseError", "canonical_url", "fingerprint", "html_to_text", "parse_feed"]
+
+#: What feedparser flags on perfectly readable feeds (a charset the headers got wrong...).
+_HARMLESS = feedparser.ThingsNobodyCaresAboutButMe
+_CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+_IMAGE = re.compile(rb"<image\b.*?</image\s*>", re.I | re.S)
+_TEXTINPUT = re.compile(rb"<textinput\b.*?</textinput\s*>", re.I | re.S)
+_STRAY_SIZE = re.compile(rb"</(?:width|height)\s*>", re.I)
 
 
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: Any) -> None:
-        if tag in _SKIP_TAGS:
-            self._skip += 1
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP_TAGS:
-            self._skip = max(0, self._skip - 1)
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def html_to_text(value: str) -> str:
-    """Reduce (untrusted) HTML to plain text: tags and scripts gone, entities decoded."""
-    if not value:
-        return ""
-    if "<" not in value:
-        text = html.unescape(value) if "&" in value else value
-    else:
-        extractor = _TextExtractor()
-        try:
-            extractor.feed(value)
-            extractor.close()
-        except Exception:  # html.parser is lenient; this is a last resort
-            return _SPACES.sub(" ", re.sub(r"<[^>]*>", " ", value)).strip()
-        text = "".join(extractor.parts)
-    text = _SPACES.sub(" ", text)
-    return _LINES.sub("\n", text).strip()
-
-
-def canonical_url(url: str | None) -> str | None:
-    """Drop tracking parameters and the fragment; lower-case scheme and host."""
-    if not url:
-        return None
+def _valid_charref(match: re.Match[bytes]) -> bytes:
+    hexa, dec = match.groups()
     try:
-        parts = urlsplit(url.strip())
+        code = int(hexa, 16) if hexa else int(dec)
     except ValueError:
-        return url.strip() or None
-    query = urlencode(
-        [
-            (k, v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if not _TRACKING.match(k)
-        ]
+        return b"&#xFFFD;"
+    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return b"&#xFFFD;"
+    return match.group(0)
+
+
+def repair(body: bytes) -> bytes:
+    """Remove what makes feedparser raise: out-of-range character references become
+    U+FFFD; the channel image and any text input go (we keep neither)."""
+    body = _CHARREF.sub(_valid_charref, body)
+    body = _IMAGE.sub(b"", body)
+    body = _TEXTINPUT.sub(b"", body)
+    return _STRAY_SIZE.sub(b"", body)
+
+
+def _feedparser(body: bytes, content_type: str | None) -> Any:
+    # No Content-Location: with a base URL feedparser resolves every element against it,
+    # which costs a third of its time; make_entry resolves the one link we keep.
+    headers = {"content-type": content_type} if content_type else None
+    return feedparser.parse(
+        io.BytesIO(body),
+        response_headers=headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
     )
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, ""))
 
 
-def _when(entry: Any, *keys: str) -> datetime | None:
+def _when(raw: dict[str, Any], *keys: str) -> datetime | None:
     for key in keys:
-        value = entry.get(key)
+        value = raw.get(key)
         if value:
             try:
                 return datetime.fromtimestamp(calendar.timegm(value), UTC)
@@ -121,72 +84,63 @@ def _when(entry: Any, *keys: str) -> datetime | None:
     return None
 
 
-def _digest(*parts: str) -> str:
-    h = hashlib.sha1(usedforsecurity=False)
-    for part in parts:
-        h.update(part.encode("utf-8", "surrogatepass"))
-        h.update(b"\x00")
-    return h.hexdigest()
-
-
-def fingerprint(title: str, text: str) -> str:
-    """Same text, same fingerprint: a republished item under a new guid is not new."""
-    return _digest(" ".join(title.lower().split()), " ".join(text.lower().split()))
-
-
-def _entry(feed_id: str, feed_title: str, raw: Any) -> Entry:
-    title = html_to_text(raw.get("title", ""))
-    summary = html_to_text(raw.get("summary", ""))
-    contents = raw.get("content") or []
-    content = html_to_text("\n".join(c.get("value", "") for c in contents)) if contents else ""
-    if content == summary:
-        content = ""
-    url = canonical_url(raw.get("link"))
-    text = content or summary
-    guid = (raw.get("id") or "").strip() or url or _digest(title, text)
-    author = html_to_text(raw.get("author", ""))
-    lang = ""
-    if raw.get("title_detail"):
-        lang = raw["title_detail"].get("language") or ""
-    return Entry(
-        feed_id=feed_id,
-        id=guid,
-        url=url,
-        title=title,
-        summary=summary,
+def _entry(feed_id: str, feed_title: str, raw: dict[str, Any], base: str | None) -> Entry:
+    # feedparser's dicts remap keys on every lookup; plain dict.get is several times faster
+    # and the keys it stores are the canonical ones read here.
+    get = dict.get
+    contents = get(raw, "content") or ()
+    content = "\n".join(dict.get(c, "value", "") for c in contents) if contents else ""
+    detail = get(raw, "title_detail")
+    return make_entry(
+        feed_id,
+        feed_title,
+        guid=get(raw, "id"),
+        link=get(raw, "link"),
+        title=get(raw, "title", ""),
+        summary=get(raw, "summary", ""),
         content=content,
-        author=author,
+        author=get(raw, "author", ""),
         published=_when(raw, "published_parsed", "updated_parsed"),
-        lang=lang,
-        fingerprint=fingerprint(title, text),
-        feed_title=feed_title,
+        lang=(dict.get(detail, "language") or "") if detail else "",
+        base=base,
     )
 
 
-def parse_feed(feed_id: str, body: bytes, *, content_type: str | None = None) -> ParsedFeed:
-    """Parse one feed body. Raises ParseError when nothing usable is in it."""
-    headers = {"content-type": content_type} if content_type else None
+def parse_feed(
+    feed_id: str, body: bytes, *, content_type: str | None = None, url: str | None = None
+) -> ParsedFeed:
+    """Parse one feed body. Raises ParseError, naming the feed, when nothing usable is in
+    it. `url` (where the body came from) makes relative item links absolute."""
+    if looks_like_json(body, content_type):
+        return parse_json_feed(feed_id, body, url=url)
     try:
-        parsed = feedparser.parse(
-            body,
-            response_headers=headers,
-            sanitize_html=False,
-            resolve_relative_uris=False,
-        )
-    except Exception as e:  # feedparser raises on some malformed inputs
-        raise ParseError(f"feed {feed_id}: unreadable feed ({e.__class__.__name__}: {e})") from e
-    version = parsed.get("version") or ""
-    if parsed.get("bozo") and not parsed.entries:
-        reason = parsed.get("bozo_exception")
-        raise ParseError(f"feed {feed_id}: not a feed ({reason.__class__.__name__}: {reason})")
-    if not version and not parsed.entries:
-        raise ParseError(f"feed {feed_id}: not a feed (no RSS or Atom root element)")
-    feed_title = html_to_text(parsed.feed.get("title", "")) or None
-    ttl: int | None = None
-    if parsed.feed.get("ttl"):
+        parsed = _feedparser(body, content_type)
+    except Exception as first:  # feedparser raises on some malformed inputs
+        fixed = repair(body)
         try:
-            ttl = int(str(parsed.feed["ttl"]).strip())
+            if fixed == body:
+                raise first
+            parsed = _feedparser(fixed, content_type)
+        except Exception:
+            raise ParseError(
+                f"feed {feed_id}: unreadable feed ({first.__class__.__name__}: {first})"
+            ) from first
+    entries_raw = parsed.get("entries") or []
+    version = parsed.get("version") or ""
+    reason = parsed.get("bozo_exception")
+    if parsed.get("bozo") and not entries_raw and not isinstance(reason, _HARMLESS):
+        raise ParseError(f"feed {feed_id}: not a feed ({reason.__class__.__name__}: {reason})")
+    if not version and not entries_raw:
+        raise ParseError(f"feed {feed_id}: not a feed (no RSS, Atom or JSON Feed document)")
+    meta = parsed.get("feed") or {}
+    feed_title = html_to_text(dict.get(meta, "title", "")) or None
+    ttl: int | None = None
+    raw_ttl = dict.get(meta, "ttl")
+    if raw_ttl:
+        try:
+            ttl = max(0, int(str(raw_ttl).strip()))
         except ValueError:
             ttl = None
-    entries = tuple(_entry(feed_id, feed_title or "", raw) for raw in parsed.entries)
-    return ParsedFeed(title=feed_title, entries=entries, ttl_minutes=ttl)
+    base = url if url and url.startswith(("http:", "https:")) else None
+    entries = tuple(_entry(feed_id, feed_title or "", raw, base) for raw in entries_raw)
+    return ParsedFeed(title=feed_title, entries=entries, ttl_minutes=ttl or None)

@@ -1,13 +1,28 @@
-"""When to poll a feed next. Pure: the clock and the randomness come in as arguments."""
+"""When to poll a feed next, and how often it usually publishes.
+
+Pure: the clock and the randomness come in as arguments.
+
+- After a good poll: the feed's rhythm (about two polls per item it publishes), kept
+  between the feed's min and max interval, never sooner than the server asked
+  (Retry-After, Cache-Control max-age, the feed's <ttl>), jittered so that feeds do not
+  poll in lockstep. A server's wish is honoured up to a ceiling (the poller passes the
+  backoff cap, 24 h by default), so a max-age of a year cannot silence a feed.
+- After the n-th failure in a row: exponential backoff from the min interval, jittered,
+  capped (24 h by default), never giving a feed up; a Retry-After longer than the cap is
+  honoured up to twice the cap.
+"""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 WEEK = 7 * 86_400.0
 #: Spread polls by this fraction so that feeds do not poll in lockstep.
 JITTER = 0.1
+#: Weight of the newest observation in the running estimate of a feed's usual gap.
+GAP_WEIGHT = 0.3
 
 
 def _jitter(seconds: float, rng: random.Random) -> float:
@@ -28,13 +43,22 @@ def next_success(
     min_interval: float,
     max_interval: float,
     not_before: float | None = None,
+    ceiling: float | None = None,
     rng: random.Random,
 ) -> datetime:
-    """After a good poll: the feed's rhythm, never sooner than the server asked."""
+    """After a good poll: the feed's rhythm, never sooner than the server asked, though
+    never later than `ceiling` (default: the max interval) for a server's wish."""
     seconds = _jitter(rhythm_interval(items_per_week, min_interval, max_interval), rng)
     if not_before:
-        seconds = max(seconds, not_before)
+        limit = max(ceiling or 0, max_interval, min_interval)
+        seconds = max(seconds, min(not_before, limit))
     return now + timedelta(seconds=seconds)
+
+
+def backoff_interval(error_count: int, min_interval: float, max_backoff: float) -> float:
+    """min_interval * 2^(n-1), at most max_backoff."""
+    exponent = min(max(error_count - 1, 0), 30)
+    return min(max_backoff, min_interval * 2**exponent)
 
 
 def next_failure(
@@ -47,9 +71,33 @@ def next_failure(
     rng: random.Random,
 ) -> datetime:
     """After the n-th failure in a row: exponential backoff with jitter, capped, never given up."""
-    exponent = min(max(error_count - 1, 0), 30)
-    seconds = min(max_backoff, min_interval * 2**exponent)
-    seconds = _jitter(seconds, rng)
+    seconds = _jitter(backoff_interval(error_count, min_interval, max_backoff), rng)
     if not_before:
-        seconds = max(seconds, not_before)
+        seconds = max(seconds, min(not_before, 2 * max_backoff))
     return now + timedelta(seconds=seconds)
+
+
+def published_last_week(dates: Iterable[datetime | None], now: datetime) -> int:
+    """How many of these items were published in the week before `now` (a day of clock
+    skew allowed for items dated in the future)."""
+    start, end = now - timedelta(seconds=WEEK), now + timedelta(days=1)
+    return sum(1 for d in dates if d is not None and start <= d <= end)
+
+
+def gap_from_dates(dates: Iterable[datetime | None], now: datetime) -> float | None:
+    """The average gap in seconds between a feed's items, from their dates; None when fewer
+    than two items are dated (or all share one date)."""
+    known = sorted(d for d in dates if d is not None and d <= now + timedelta(days=1))
+    if len(known) < 2:
+        return None
+    span = (known[-1] - known[0]).total_seconds()
+    return span / (len(known) - 1) if span > 0 else None
+
+
+def usual_gap(previous: float | None, observed: float | None) -> float | None:
+    """Running estimate of the time between a feed's new items (exponential average)."""
+    if observed is None or observed <= 0:
+        return previous
+    if previous is None:
+        return observed
+    return (1 - GAP_WEIGHT) * previous + GAP_WEIGHT * observed

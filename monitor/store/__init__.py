@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, or_, update
+from sqlalchemy import delete, event, func, insert, inspect, literal, or_, text, union_all, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -33,14 +33,36 @@ RESERVATION_LEASE = timedelta(minutes=10)
 #: How long a claimed feed is hidden from other workers while it is polled.
 CLAIM_LEASE = timedelta(minutes=5)
 SCHEMA_VERSION_KEY = "schema_version"
+#: Core table of items: bulk inserts skip the ORM's per-row bookkeeping.
+ITEM_TABLE = ItemRow.__table__  # type: ignore[attr-defined]
 
 
 def _v1(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine)
 
 
+#: Feed columns added after version 1 (a fresh database gets them from _v1 already).
+_FEED_HEALTH_COLUMNS = ("last_new", "usual_gap", "health", "notices")
+
+
+def _v2(engine: Engine) -> None:
+    """feed: last_new, usual_gap, health, notices (feed health, reported once)."""
+    have = {c["name"] for c in inspect(engine).get_columns("feed")}
+    table = FeedRow.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        for name in _FEED_HEALTH_COLUMNS:
+            if name in have:
+                continue
+            column = table.c[name]
+            kind = column.type.compile(dialect=engine.dialect)
+            ddl = f"ALTER TABLE feed ADD COLUMN {name} {kind}"
+            if not column.nullable:
+                ddl += " NOT NULL DEFAULT ''"
+            conn.execute(text(ddl))
+
+
 #: Migrations in order; the schema's version is their count. Append, never edit.
-MIGRATIONS: tuple[Callable[[Engine], None], ...] = (_v1,)
+MIGRATIONS: tuple[Callable[[Engine], None], ...] = (_v1, _v2)
 
 
 def delivery_backoff(attempts: int) -> timedelta:
@@ -76,7 +98,38 @@ def _feed_state(row: FeedRow) -> FeedState:
         gone=row.gone,
         min_interval=row.min_interval,
         max_interval=row.max_interval,
+        last_new=row.last_new,
+        usual_gap=row.usual_gap,
+        health=row.health or "",
     )
+
+
+#: FeedState fields that a poll writes back to the feed's row.
+_POLLED_FIELDS = (
+    "url",
+    "title",
+    "etag",
+    "last_modified",
+    "body_hash",
+    "last_polled",
+    "last_success",
+    "next_poll",
+    "error_count",
+    "last_error",
+    "gone",
+    "last_new",
+    "usual_gap",
+    "health",
+)
+
+
+def _add_notices(row: FeedRow, notices: Sequence[str], now: datetime) -> None:
+    if not notices:
+        return
+    pending = json.loads(row.notices or "[]")
+    stamp = now.astimezone(UTC).isoformat()
+    pending.extend([stamp, notice] for notice in notices)
+    row.notices = json.dumps(pending, ensure_ascii=False)
 
 
 def _entry(row: ItemRow, feed_title: str = "") -> Entry:
@@ -215,6 +268,7 @@ class Store:
                     row.url, row.config_url = feed.url, feed.url
                     row.etag = row.last_modified = row.body_hash = None
                     row.next_poll, row.gone, row.error_count = None, False, 0
+                    row.last_error, row.health = None, ""
                 row.title = feed.title or row.title
                 row.conditional = feed.conditional
                 row.min_interval = feed.min_interval
@@ -232,7 +286,7 @@ class Store:
                 select(FeedRow)
                 .where(col(FeedRow.active))
                 .where(or_(col(FeedRow.next_poll).is_(None), col(FeedRow.next_poll) <= now))
-                .order_by(col(FeedRow.next_poll))
+                .order_by(col(FeedRow.next_poll).asc().nulls_first(), col(FeedRow.id))
             )
             if not self.is_sqlite:
                 query = query.with_for_update(skip_locked=True)
@@ -255,27 +309,34 @@ class Store:
         """The entries not stored yet: neither their id nor their text is known."""
         if not entries:
             return []
+        return self.unseen_many({feed_id: entries}).get(feed_id, [])
+
+    def unseen_many(self, batch: Mapping[str, Sequence[Entry]]) -> dict[str, list[Entry]]:
+        """unseen() for several feeds in one transaction: feed id -> its new entries."""
+        out: dict[str, list[Entry]] = {}
+        with self._session() as s:
+            for feed_id, entries in batch.items():
+                out[feed_id] = self._unseen(s, feed_id, entries) if entries else []
+        return out
+
+    @staticmethod
+    def _unseen(s: Session, feed_id: str, entries: Sequence[Entry]) -> list[Entry]:
         guids = list({e.id for e in entries})
         prints = list({e.fingerprint for e in entries if e.fingerprint})
-        with self._session() as s:
-            known_guids: set[str] = set()
-            known_prints: set[str] = set()
-            for chunk in _chunks(guids, 500):
-                known_guids.update(
-                    s.exec(
-                        select(col(ItemRow.guid)).where(
-                            col(ItemRow.feed_id) == feed_id, col(ItemRow.guid).in_(chunk)
-                        )
-                    )
-                )
-            for chunk in _chunks(prints, 500):
-                known_prints.update(
-                    s.exec(
-                        select(col(ItemRow.fingerprint)).where(
-                            col(ItemRow.feed_id) == feed_id, col(ItemRow.fingerprint).in_(chunk)
-                        )
-                    )
-                )
+        known_guids: set[str] = set()
+        known_prints: set[str] = set()
+        # One statement, two index lookups: (feed_id, guid) and (feed_id, fingerprint).
+        for start in range(0, max(len(guids), len(prints)), 400):
+            by_guid = select(col(ItemRow.guid), literal(0)).where(
+                col(ItemRow.feed_id) == feed_id, col(ItemRow.guid).in_(guids[start : start + 400])
+            )
+            by_print = select(col(ItemRow.fingerprint), literal(1)).where(
+                col(ItemRow.feed_id) == feed_id,
+                col(ItemRow.fingerprint).in_(prints[start : start + 400]),
+            )
+            for value, kind in s.execute(union_all(by_guid, by_print)):
+                (known_prints if kind else known_guids).add(value)
+        known_prints.discard("")
         fresh: list[Entry] = []
         for entry in entries:
             if entry.id in known_guids or (entry.fingerprint and entry.fingerprint in known_prints):
@@ -291,56 +352,74 @@ class Store:
 
         Returns the new hits with their row ids.
         """
-        feed = update.feed
-        now = feed.last_polled
-        if now is None:
+        return self.record_many([update])[0]
+
+    def record_states(self, updates: Sequence[FeedUpdate]) -> None:
+        """Write the state of many feeds whose poll brought no items, in one transaction."""
+        if any(u.entries or u.hits for u in updates):
+            raise ValueError("record_states takes updates without entries or hits")
+        self.record_many(updates)
+
+    def record_many(self, updates: Sequence[FeedUpdate]) -> list[list[tuple[int, Hit]]]:
+        """Write several feeds' new states, items and hits in one transaction (bulk
+        statements). Returns, per update, the new hits with their row ids."""
+        if not updates:
+            return []
+        nows = [u.feed.last_polled for u in updates]
+        if any(n is None for n in nows):
             raise ValueError("FeedUpdate.feed.last_polled must be set")
-        created: list[tuple[int, Hit]] = []
+        now = max(n for n in nows if n is not None)
+        created: list[list[tuple[int, Hit]]] = [[] for _ in updates]
+        by_id = {u.feed.id: u for u in updates}
         with self._session() as s:
-            item_ids: dict[str, int] = {}
-            if update.entries:
-                rows = [
-                    {
-                        "feed_id": feed.id,
-                        "guid": e.id,
-                        "url": e.url,
-                        "title": e.title,
-                        "summary": e.summary,
-                        "content": e.content,
-                        "author": e.author,
-                        "lang": e.lang,
-                        "published": e.published,
-                        "fetched": now,
-                        "fingerprint": e.fingerprint,
-                    }
-                    for e in update.entries
-                ]
-                ids = (
-                    s.execute(
-                        insert(ItemRow).returning(col(ItemRow.id), sort_by_parameter_order=True),
-                        rows,
-                    )
-                    .scalars()
-                    .all()
+            known: set[str] = set()
+            for chunk in _chunks(list(by_id), 500):
+                known.update(
+                    s.execute(select(col(FeedRow.id)).where(col(FeedRow.id).in_(chunk))).scalars()
                 )
-                item_ids = {e.id: int(i) for e, i in zip(update.entries, ids, strict=True)}
+            missing = sorted(set(by_id) - known)
+            if missing:
+                raise StoreError(f"feed {missing[0]!r} is not in the database")
+            item_rows = [
+                {
+                    "feed_id": u.feed.id,
+                    "guid": e.id,
+                    "url": e.url,
+                    "title": e.title,
+                    "summary": e.summary,
+                    "content": e.content,
+                    "author": e.author,
+                    "lang": e.lang,
+                    "published": e.published,
+                    "fetched": u.feed.last_polled,
+                    "fingerprint": e.fingerprint,
+                }
+                for u in updates
+                for e in u.entries
+            ]
+            if item_rows:
+                s.execute(insert(ITEM_TABLE), item_rows)
             hit_rows: list[dict[str, Any]] = []
-            hits: list[Hit] = []
-            for entry_id, entry_hits in update.hits.items():
-                for hit in entry_hits:
-                    hit_rows.append(
-                        {
-                            "item_id": item_ids[entry_id],
-                            "rule_id": hit.rule_id,
-                            "rule_version": hit.rule_version,
-                            "priority": hit.priority,
-                            "matches": _matches_json(hit),
-                            "created": now,
-                        }
-                    )
-                    hits.append(hit)
+            hit_refs: list[tuple[int, Hit]] = []
+            for index, u in enumerate(updates):
+                if not u.hits:
+                    continue
+                ids = self._item_ids(s, u.feed.id, list(u.hits))
+                for entry_id, entry_hits in u.hits.items():
+                    for hit in entry_hits:
+                        hit_rows.append(
+                            {
+                                "item_id": ids[entry_id],
+                                "rule_id": hit.rule_id,
+                                "rule_version": hit.rule_version,
+                                "priority": hit.priority,
+                                "matches": _matches_json(hit),
+                                "created": u.feed.last_polled,
+                            }
+                        )
+                        hit_refs.append((index, hit))
             if hit_rows:
-                ids = (
+                hit_ids = (
                     s.execute(
                         insert(HitRow).returning(col(HitRow.id), sort_by_parameter_order=True),
                         hit_rows,
@@ -348,35 +427,103 @@ class Store:
                     .scalars()
                     .all()
                 )
-                created = [(int(i), h) for i, h in zip(ids, hits, strict=True)]
-            week_ago = now - timedelta(days=7)
-            per_week = s.execute(
-                select(func.count())
-                .select_from(ItemRow)
+                for (index, hit), hit_id in zip(hit_refs, hit_ids, strict=True):
+                    created[index].append((int(hit_id), hit))
+            per_week = self._per_week(s, list(by_id), now)
+            s.execute(
+                update(FeedRow),
+                [
+                    {
+                        "id": feed_id,
+                        **{name: getattr(u.feed, name) for name in _POLLED_FIELDS},
+                        "items_per_week": float(per_week.get(feed_id, 0)),
+                    }
+                    for feed_id, u in by_id.items()
+                ],
+            )
+            noted = [u for u in updates if u.notices]
+            if noted:
+                query = select(FeedRow).where(col(FeedRow.id).in_([u.feed.id for u in noted]))
+                if not self.is_sqlite:
+                    query = query.with_for_update()  # feed_notices may be taking them
+                rows = s.exec(query)
+                rows_by_id = {row.id: row for row in rows}
+                for u in noted:
+                    _add_notices(rows_by_id[u.feed.id], u.notices, u.feed.last_polled or now)
+        return created
+
+    @staticmethod
+    def _item_ids(s: Session, feed_id: str, guids: list[str]) -> dict[str, int]:
+        ids: dict[str, int] = {}
+        for chunk in _chunks(guids, 500):
+            for item_id, guid in s.execute(
+                select(col(ItemRow.id), col(ItemRow.guid)).where(
+                    col(ItemRow.feed_id) == feed_id, col(ItemRow.guid).in_(chunk)
+                )
+            ):
+                ids[str(guid)] = int(item_id)
+        return ids
+
+    @staticmethod
+    def _per_week(s: Session, feed_ids: Sequence[str], now: datetime) -> dict[str, int]:
+        """Items each feed published (or we first saw) in the week before `now`."""
+        week_ago = now - timedelta(days=7)
+        out: dict[str, int] = {}
+        for chunk in _chunks(list(feed_ids), 500):
+            rows = s.execute(
+                select(col(ItemRow.feed_id), func.count())
                 .where(
-                    col(ItemRow.feed_id) == feed.id,
+                    col(ItemRow.feed_id).in_(chunk),
                     func.coalesce(ItemRow.published, ItemRow.fetched) >= week_ago,
                 )
-            ).scalar_one()
-            row = s.get(FeedRow, feed.id)
-            if row is None:
-                raise StoreError(f"feed {feed.id!r} is not in the database")
-            for name in (
-                "url",
-                "title",
-                "etag",
-                "last_modified",
-                "body_hash",
-                "last_polled",
-                "last_success",
-                "next_poll",
-                "error_count",
-                "last_error",
-                "gone",
-            ):
-                setattr(row, name, getattr(feed, name))
-            row.items_per_week = float(per_week)
-        return created
+                .group_by(col(ItemRow.feed_id))
+            ).all()
+            out.update({str(feed_id): int(n) for feed_id, n in rows})
+        return out
+
+    def feed_notices(self, now: datetime, *, take: bool = True) -> list[str]:
+        """Health notices raised up to `now` (a feed gone, failing, silent or moved), oldest
+        first. With `take` they are marked reported as they are returned, so each is told
+        once; without it they stay, for a digest to take with `ack_notices` once it is sent."""
+        found: list[tuple[datetime, str, str]] = []
+        with self._session() as s:
+            query = (
+                select(FeedRow)
+                .where(col(FeedRow.active))
+                .where(col(FeedRow.notices).is_not(None))
+                .order_by(col(FeedRow.id))
+            )
+            if take and not self.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            for row in s.exec(query):
+                pending = json.loads(row.notices or "[]")
+                keep = []
+                for created, notice in pending:
+                    when = datetime.fromisoformat(created)
+                    if when <= now:
+                        found.append((when, row.id, notice))
+                    else:
+                        keep.append([created, notice])
+                if take:
+                    row.notices = json.dumps(keep, ensure_ascii=False) if keep else None
+        found.sort()
+        return [notice for _, _, notice in found]
+
+    def ack_notices(self, notices: Sequence[str]) -> None:
+        """Mark these notices (as `feed_notices(take=False)` gave them) reported; notices
+        raised since stay for the next digest."""
+        if not notices:
+            return
+        told = set(notices)
+        with self._session() as s:
+            query = select(FeedRow).where(col(FeedRow.notices).is_not(None))
+            if not self.is_sqlite:
+                query = query.with_for_update()
+            for row in s.exec(query):
+                pending = json.loads(row.notices or "[]")
+                keep = [[c, n] for c, n in pending if n not in told]
+                if len(keep) != len(pending):
+                    row.notices = json.dumps(keep, ensure_ascii=False) if keep else None
 
     # ------------------------------------------------------------------ delivery
 

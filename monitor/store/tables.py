@@ -64,6 +64,13 @@ class FeedRow(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     items_per_week: float = 0.0
     gone: bool = False
+    #: When a poll last brought new items, and the running estimate of the gap between them.
+    last_new: datetime | None = _dt()
+    usual_gap: float | None = None
+    #: The problem last reported: "", "gone", "failing" or "silent".
+    health: str = ""
+    #: JSON list of [created ISO time, text]: health notices not reported yet.
+    notices: str | None = Field(default=None, sa_type=Text)
 
 
 class ItemRow(SQLModel, table=True):

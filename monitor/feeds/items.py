@@ -1,0 +1,147 @@
+"""What every feed format shares: plain text from HTML, canonical URLs, fingerprints and
+stable ids, and the Entry built from them.
+
+Pure: no network, no database, no clock. The format readers (parse.py for RSS/Atom,
+jsonfeed.py for JSON Feed) import this module; it imports neither of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import html
+import re
+from datetime import datetime
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from monitor.model import Entry
+
+_BLOCK_TAGS = (
+    "p|div|br|hr|li|ul|ol|dl|dt|dd|h[1-6]|tr|td|th|table|thead|tbody|blockquote|pre|section|"
+    "article|aside|header|footer|nav|main|figure|figcaption|address|details|summary"
+)
+_SKIP_TAGS = "script|style|noscript|template|iframe|svg|object|head|title"
+# A tag's attributes may hold '>' inside quotes.
+_ATTRS = r"""(?:"[^"]*"|'[^']*'|[^'">])*"""
+_SKIPPED = re.compile(rf"<({_SKIP_TAGS})\b{_ATTRS}>.*?</\1\s*>", re.I | re.S)
+_COMMENTS = re.compile(r"<!--.*?(?:-->|$)|<!\[CDATA\[|\]\]>", re.S)
+_BLOCKS = re.compile(rf"</?(?:{_BLOCK_TAGS})\b{_ATTRS}>", re.I)
+_TAGS = re.compile(rf"</?[A-Za-z][A-Za-z0-9:-]*\b{_ATTRS}>|<![^>]*>|<\?[^>]*>")
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
+_LINES = re.compile(r" ?\n[\s]*")
+_TRACKING = re.compile(
+    r"^(utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|yclid|mc_cid|mc_eid|_hsenc|_hsmi|"
+    r"igshid|mkt_tok|oly_anon_id|oly_enc_id|rb_clickid|s_cid|vero_id|wt_mc|ncid|cmpid|"
+    r"at_medium|at_campaign|__twitter_impression|_ga|_gl)$",
+    re.I,
+)
+
+
+def html_to_text(value: str) -> str:
+    """Reduce (untrusted) HTML to plain text: tags, scripts and comments gone, entities
+    decoded, block elements on lines of their own, runs of spaces collapsed."""
+    if not value:
+        return ""
+    if "<" in value:
+        value = _SKIPPED.sub(" ", value)
+        value = _COMMENTS.sub(" ", value)
+        value = _BLOCKS.sub("\n", value)
+        value = _TAGS.sub("", value)
+    if "&" in value:
+        value = html.unescape(value)
+    value = _SPACES.sub(" ", value)
+    if "\n" in value:
+        value = _LINES.sub("\n", value)
+    return value.strip()
+
+
+def canonical_url(url: str | None, base: str | None = None) -> str | None:
+    """An item link as we store it: absolute (against the feed's URL), without tracking
+    parameters or fragment, scheme and host in lower case."""
+    if not url:
+        return None
+    url = url.strip()
+    if not url:
+        return None
+    if base and "://" not in url[:12]:
+        with contextlib.suppress(ValueError):
+            url = urljoin(base, url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        kept = [(k, v) for k, v in pairs if not _TRACKING.match(k)]
+        if len(kept) != len(pairs):
+            query = urlencode(kept)
+    scheme = parts.scheme.lower()
+    path = parts.path or ("/" if scheme in ("http", "https") else "")
+    return urlunsplit((scheme, parts.netloc.lower(), path, query, ""))
+
+
+def digest(*parts: str) -> str:
+    h = hashlib.sha1(usedforsecurity=False)
+    for part in parts:
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def fingerprint(title: str, text: str, url: str | None = None) -> str:
+    """Same text, same fingerprint: a republished item under a new guid is not new.
+
+    An item without any text beyond its title ("Daily briefing") is told apart by its
+    link, so that tomorrow's briefing is not taken for today's.
+    """
+    title = " ".join(title.lower().split())
+    text = " ".join(text.lower().split())
+    if not text and url:
+        return digest(title, "", url)
+    return digest(title, text)
+
+
+def stable_id(guid: object, url: str | None, title: str, text: str) -> str:
+    """The item's guid; without one its link; without either, a hash of its text."""
+    if guid is not None and not isinstance(guid, str):
+        guid = str(guid)
+    guid = (guid or "").strip()
+    return guid or url or "sha1:" + digest(title, text)
+
+
+def make_entry(
+    feed_id: str,
+    feed_title: str,
+    *,
+    guid: object,
+    link: str | None,
+    title: str,
+    summary: str,
+    content: str,
+    author: str = "",
+    published: datetime | None = None,
+    lang: str = "",
+    base: str | None = None,
+) -> Entry:
+    """An Entry from one item's raw fields (HTML allowed in title, summary, content)."""
+    title = html_to_text(title)
+    summary = html_to_text(summary)
+    content = html_to_text(content) if content else ""
+    if content == summary:
+        content = ""
+    url = canonical_url(link, base)
+    text = content or summary
+    return Entry(
+        feed_id=feed_id,
+        id=stable_id(guid, url, title, text),
+        url=url,
+        title=title,
+        summary=summary,
+        content=content,
+        author=html_to_text(author) if author else "",
+        published=published,
+        lang=lang or "",
+        fingerprint=fingerprint(title, text, url),
+        feed_title=feed_title,
+    )

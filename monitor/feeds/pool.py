@@ -1,0 +1,317 @@
+"""Parser processes: feed bodies go in, ParsedFeed values come out, off the fetching path.
+
+Parsing is where a poll spends its CPU (feedparser reads one to two thousand items a
+second on one core), so a big cycle parses in worker processes, one per core, while the
+poller keeps fetching and storing. Each worker is a fresh interpreter running
+``python -m monitor.feeds.pool``: it imports feedparser and the parse module and nothing
+else (about 20 MB), never the database or HTTP stacks of the job, and it does not re-run
+the program that started it the way multiprocessing's spawn and forkserver modes do.
+
+Bodies and results travel over the worker's stdin and stdout as length-prefixed pickles
+(entries as plain tuples, which halves the cost of moving them). A worker that dies is
+replaced and its feed gets a ParseError; a feed that takes longer than ``timeout`` to
+parse has its worker killed and gets a ParseError too, so no body can stall a cycle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future
+from dataclasses import fields
+from pathlib import Path
+from typing import IO, Any
+
+from monitor.errors import ParseError
+from monitor.model import Entry, ParsedFeed
+
+log = logging.getLogger(__name__)
+
+_HEADER = 4
+_ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
+#: The folder that holds the `monitor` package, so that a worker can import it.
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def default_workers() -> int:
+    """One worker per core the process may use, at least one, at most four."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
+def _read_exact(stream: IO[bytes], size: int) -> bytes | None:
+    data = stream.read(size)
+    if data is None or len(data) < size:
+        return None
+    return data
+
+
+def _write_frame(stream: IO[bytes], payload: bytes) -> None:
+    stream.write(len(payload).to_bytes(_HEADER, "big") + payload)
+    stream.flush()
+
+
+def _read_frame(stream: IO[bytes]) -> bytes | None:
+    head = _read_exact(stream, _HEADER)
+    if head is None:
+        return None
+    return _read_exact(stream, int.from_bytes(head, "big"))
+
+
+def _to_wire(parsed: ParsedFeed) -> tuple[Any, ...]:
+    rows = [tuple(getattr(e, name) for name in _ENTRY_FIELDS) for e in parsed.entries]
+    return ("ok", parsed.title, parsed.ttl_minutes, rows)
+
+
+def _from_wire(feed_id: str, message: tuple[Any, ...]) -> ParsedFeed:
+    kind = message[0]
+    if kind == "ok":
+        _, title, ttl, rows = message
+        return ParsedFeed(title=title, entries=tuple(Entry(*row) for row in rows), ttl_minutes=ttl)
+    if kind == "error":
+        raise ParseError(message[1])
+    raise RuntimeError(f"the parser failed on feed {feed_id} (a bug):\n{message[1]}")
+
+
+class _Job:
+    __slots__ = ("feed_id", "future", "payload")
+
+    def __init__(self, feed_id: str, payload: bytes, future: Future[ParsedFeed]) -> None:
+        self.feed_id = feed_id
+        self.payload = payload
+        self.future = future
+
+
+class ParsePool:
+    """Worker processes that parse feed bodies; started on the first submit."""
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        timeout: float = 120.0,
+        executable: str | None = None,
+    ) -> None:
+        self.workers = max(1, workers or default_workers())
+        self.timeout = timeout
+        self.executable = executable or sys.executable
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._procs: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._warned = False
+
+    def __enter__(self) -> ParsePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(now=exc[0] is not None)
+
+    # ------------------------------------------------------------------ public
+
+    def submit(
+        self,
+        feed_id: str,
+        body: bytes,
+        content_type: str | None = None,
+        url: str | None = None,
+    ) -> Future[ParsedFeed]:
+        if self._closed:
+            raise RuntimeError("the parser pool is closed")
+        future: Future[ParsedFeed] = Future()
+        payload = pickle.dumps((feed_id, body, content_type, url), protocol=5)
+        self._jobs.put(_Job(feed_id, payload, future))
+        with self._lock:
+            if not self._threads:
+                for i in range(self.workers):
+                    thread = threading.Thread(
+                        target=self._serve, name=f"monitor-parse-{i}", daemon=True
+                    )
+                    thread.start()
+                    self._threads.append(thread)
+        return future
+
+    def close(self, *, now: bool = False) -> None:
+        """Stop the workers: after the queued bodies, or at once (`now`), cancelling them."""
+        if self._closed:
+            return
+        self._closed = True
+        if now:
+            while True:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    job.future.cancel()
+            with self._lock:
+                for proc in list(self._procs):
+                    proc.kill()
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    # ------------------------------------------------------------------ workers
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p
+        )
+        proc = subprocess.Popen(
+            [self.executable, "-m", "monitor.feeds.pool"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+        )
+        with self._lock:
+            self._procs.add(proc)
+        assert proc.stdout is not None
+        if _read_frame(proc.stdout) is None:  # the worker says it is ready once imported
+            self._stop(proc, kill=True)
+            raise OSError(f"the parser process exited while starting (status {proc.returncode})")
+        return proc
+
+    def _stop(self, proc: subprocess.Popen[bytes], *, kill: bool = False) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+        try:
+            if kill:
+                proc.kill()
+            elif proc.stdin:
+                proc.stdin.close()
+            proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+    def _serve(self) -> None:
+        proc: subprocess.Popen[bytes] | None = None
+        try:
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    return
+                if not job.future.set_running_or_notify_cancel():
+                    continue
+                if proc is None or proc.poll() is not None:
+                    if proc is not None:
+                        self._stop(proc)
+                    try:
+                        proc = self._start()
+                    except OSError as e:
+                        # No worker (a frozen or sandboxed interpreter): parse here instead.
+                        if not self._warned:
+                            self._warned = True
+                            log.warning("cannot start a parser process (%s); parsing in-process", e)
+                        proc = None
+                        self._here(job)
+                        continue
+                proc = self._run(proc, job)
+        finally:
+            if proc is not None:
+                self._stop(proc)
+
+    def _here(self, job: _Job) -> None:
+        from monitor.feeds.parse import parse_feed
+
+        feed_id, body, content_type, url = pickle.loads(job.payload)
+        try:
+            job.future.set_result(parse_feed(feed_id, body, content_type=content_type, url=url))
+        except Exception as e:  # ParseError, or a bug: the caller raises it
+            job.future.set_exception(e)
+
+    def _run(self, proc: subprocess.Popen[bytes], job: _Job) -> subprocess.Popen[bytes] | None:
+        """One job on one worker; returns the worker, or None when it had to go."""
+        assert proc.stdin is not None and proc.stdout is not None
+        timed_out = threading.Event()
+
+        def expire() -> None:
+            timed_out.set()
+            proc.kill()
+
+        timer = threading.Timer(self.timeout, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            try:
+                _write_frame(proc.stdin, job.payload)
+                frame = _read_frame(proc.stdout)
+            except (OSError, ValueError):
+                frame = None
+        finally:
+            timer.cancel()
+        if frame is None:
+            if timed_out.is_set():
+                reason = f"parsing took longer than {self.timeout:g} s; the parser was stopped"
+            elif self._closed:
+                reason = "cancelled, the job is stopping"
+            else:
+                code = proc.poll()
+                reason = f"the parser process died (exit status {code})"
+            log.warning("feed %s: %s", job.feed_id, reason)
+            job.future.set_exception(ParseError(f"feed {job.feed_id}: {reason}"))
+            self._stop(proc, kill=True)
+            return None
+        try:
+            job.future.set_result(_from_wire(job.feed_id, pickle.loads(frame)))
+        except Exception as e:  # ParseError, or a bug reported by the worker
+            job.future.set_exception(e)
+        return proc
+
+
+# --------------------------------------------------------------------------- the worker
+
+
+def _worker() -> None:
+    """Parse bodies from stdin until it closes; answer each on stdout."""
+    import gc
+    import traceback
+
+    from monitor.feeds.parse import parse_feed
+
+    # feedparser makes many short-lived containers; collecting them less often is a
+    # measurable gain and refcounting frees nearly all of them anyway.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+    # Ctrl-C reaches the whole process group; the parent decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the protocol
+    _write_frame(sink, pickle.dumps(("ready",), protocol=5))
+    while True:
+        frame = _read_frame(source)
+        if frame is None:
+            return
+        feed_id, body, content_type, url = pickle.loads(frame)
+        try:
+            message: tuple[Any, ...] = _to_wire(
+                parse_feed(feed_id, body, content_type=content_type, url=url)
+            )
+        except ParseError as e:
+            message = ("error", str(e))
+        except Exception:
+            message = ("bug", traceback.format_exc())
+        _write_frame(sink, pickle.dumps(message, protocol=5))
+
+
+if __name__ == "__main__":
+    _worker()

@@ -1,0 +1,79 @@
+"""Parser worker processes: results, errors, a worker that dies, a feed that takes too long."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import ParseError
+from monitor.feeds.parse import parse_feed
+from monitor.feeds.pool import ParsePool
+
+POLL = Path(__file__).resolve().parent / "data" / "poll"
+
+
+def big_feed(items: int) -> bytes:
+    item = (
+        "<item><title>Item {n}</title><guid>g{n}</guid>"
+        "<description>&lt;p&gt;Words and more words about item {n}.&lt;/p&gt;</description></item>"
+    )
+    body = "".join(item.format(n=n) for n in range(items))
+    return f'<rss version="2.0"><channel><title>Big</title>{body}</channel></rss>'.encode()
+
+
+@pytest.fixture(scope="module")
+def pool() -> ParsePool:
+    with ParsePool(2, timeout=30) as p:
+        yield p  # type: ignore[misc]
+
+
+def test_workers_parse_like_this_process(pool: ParsePool) -> None:
+    body = (POLL / "rss.xml").read_bytes()
+    url = "https://feeds.example.org/cw.xml"
+    assert pool.submit("cw", body, "application/rss+xml", url).result() == parse_feed(
+        "cw", body, content_type="application/rss+xml", url=url
+    )
+    json = pool.submit("json", (POLL / "jsonfeed_1_1.json").read_bytes()).result()
+    assert len(json.entries) == 2
+
+
+def test_a_parse_error_comes_back_as_a_parse_error(pool: ParsePool) -> None:
+    future = pool.submit("page", (POLL / "not_a_feed.html").read_bytes())
+    with pytest.raises(ParseError, match=r"^feed page: not a feed"):
+        future.result()
+
+
+def test_a_dead_worker_is_replaced(pool: ParsePool) -> None:
+    body = (POLL / "atom.xml").read_bytes()
+    pool.submit("warm", body).result()
+    for proc in list(pool._procs):
+        proc.kill()
+        proc.wait()
+    results = [pool.submit(f"after-{i}", body) for i in range(4)]
+    assert all(len(f.result().entries) == 1 for f in results)
+
+
+def test_a_feed_that_takes_too_long_is_stopped() -> None:
+    with ParsePool(1, timeout=0.3) as slow_pool:
+        too_long = slow_pool.submit("huge", big_feed(20_000))
+        with pytest.raises(ParseError, match=r"^feed huge: parsing took longer than 0\.3 s"):
+            too_long.result()
+        small = slow_pool.submit("small", (POLL / "atom.xml").read_bytes())
+        assert len(small.result().entries) == 1
+
+
+def test_closing_at_once_cancels_queued_bodies() -> None:
+    p = ParsePool(1, timeout=30)
+    futures = [p.submit(f"f{i}", big_feed(2_000)) for i in range(6)]
+    p.close(now=True)
+    assert any(f.cancelled() for f in futures)
+    for f in futures:
+        if not f.cancelled():
+            assert f.done()
+
+
+def test_without_worker_processes_bodies_are_parsed_here(tmp_path: Path) -> None:
+    with ParsePool(1, executable=str(tmp_path / "no-such-python")) as broken:
+        parsed = broken.submit("cw", (POLL / "rss.xml").read_bytes()).result()
+    assert len(parsed.entries) == 3

@@ -1,0 +1,205 @@
+"""The fetcher on its own: streaming, limits, validators, Retry-After, stopping."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from monitor.errors import FetchError
+from monitor.feeds.fetch import HttpFetcher, max_age_seconds, retry_after_seconds
+from monitor.model import FeedState, FetchResult, NotModified
+
+NOW = datetime(2025, 12, 16, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[HTTPServer]:
+    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    srv.start()
+    yield srv
+    srv.clear()
+    srv.stop()
+
+
+@pytest.fixture
+def web(server: HTTPServer) -> HTTPServer:
+    server.clear()
+    return server
+
+
+def fetcher(**kwargs: object) -> HttpFetcher:
+    options: dict[str, object] = {
+        "concurrency": 8,
+        "per_host": 8,
+        "connect_timeout": 1,
+        "read_timeout": 1,
+        "total_timeout": 3,
+        "clock": lambda: NOW,
+    }
+    options.update(kwargs)
+    return HttpFetcher(**options)  # type: ignore[arg-type]
+
+
+def test_outcomes_stream_in_completion_order(web: HTTPServer) -> None:
+    def slow(_request: Request) -> Response:
+        time.sleep(2)
+        return Response(b"<rss/>")
+
+    web.expect_request("/slow").respond_with_handler(slow)
+    web.expect_request("/fast").respond_with_data(b"<rss/>")
+    feeds = [
+        FeedState(id="slow", url=web.url_for("/slow")),
+        FeedState(id="fast", url=web.url_for("/fast")),
+    ]
+    started = time.monotonic()
+    stream = fetcher().fetch_all(feeds)
+    first_feed, first = next(stream)
+    assert first_feed.id == "fast"
+    assert time.monotonic() - started < 1.5  # not held back by the slow one
+    assert isinstance(first, FetchResult)
+    ((second_feed, _),) = list(stream)
+    assert second_feed.id == "slow"
+
+
+def test_validators_are_sent_and_304_comes_back_as_not_modified(web: HTTPServer) -> None:
+    seen: list[dict[str, str]] = []
+
+    def conditional(request: Request) -> Response:
+        seen.append(dict(request.headers))
+        return Response(status=304, headers={"ETag": '"v2"', "Cache-Control": "max-age=600"})
+
+    web.expect_request("/c").respond_with_handler(conditional)
+    feed = FeedState(
+        id="c", url=web.url_for("/c"), etag='"v1"', last_modified="Mon, 15 Dec 2025 08:00:00 GMT"
+    )
+    ((_, outcome),) = list(fetcher().fetch_all([feed]))
+    assert isinstance(outcome, NotModified)
+    assert (outcome.etag, outcome.retry_after) == ('"v2"', 600)
+    assert seen[0]["If-None-Match"] == '"v1"'
+    assert seen[0]["If-Modified-Since"] == "Mon, 15 Dec 2025 08:00:00 GMT"
+
+
+def test_the_per_host_limit_holds(web: HTTPServer) -> None:
+    active = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def counted(_request: Request) -> Response:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.1)
+        with lock:
+            active -= 1
+        return Response(b"<rss/>")
+
+    for i in range(6):
+        web.expect_request(f"/h{i}").respond_with_handler(counted)
+    feeds = [FeedState(id=f"h{i}", url=web.url_for(f"/h{i}")) for i in range(6)]
+    outcomes = list(fetcher(per_host=2).fetch_all(feeds))
+    assert len(outcomes) == 6
+    assert peak == 2
+
+
+def test_an_http_error_keeps_its_status_and_a_dead_port_has_none(web: HTTPServer) -> None:
+    web.expect_request("/missing").respond_with_data(b"no", status=404)
+    feeds = [
+        FeedState(id="missing", url=web.url_for("/missing")),
+        FeedState(id="nowhere", url="http://127.0.0.1:9/feed"),
+        FeedState(id="bad-url", url="not a url"),
+    ]
+    outcomes = {feed.id: outcome for feed, outcome in fetcher().fetch_all(feeds)}
+    missing, nowhere, bad = outcomes["missing"], outcomes["nowhere"], outcomes["bad-url"]
+    assert isinstance(missing, FetchError) and missing.status == 404
+    assert str(missing).startswith(f"feed missing ({web.url_for('/missing')}): HTTP 404")
+    assert isinstance(nowhere, FetchError) and nowhere.status is None
+    assert "cannot connect" in str(nowhere)
+    assert isinstance(bad, FetchError) and str(bad).startswith("feed bad-url (not a url): ")
+
+
+def test_a_local_file(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "feed.xml"
+    path.write_bytes(b"<rss/>")
+    feed = FeedState(id="file", url=path.as_uri())
+    ((_, outcome),) = list(fetcher().fetch_all([feed]))
+    assert isinstance(outcome, FetchResult) and outcome.body == b"<rss/>"
+    again = FeedState(id="file", url=path.as_uri(), last_modified=outcome.last_modified)
+    ((_, second),) = list(fetcher().fetch_all([again]))
+    assert isinstance(second, NotModified)
+    ((_, missing),) = list(
+        fetcher().fetch_all([FeedState(id="x", url=(path.parent / "no.xml").as_uri())])
+    )
+    assert isinstance(missing, FetchError) and missing.status == 404
+
+
+def test_setting_stop_cancels_requests_in_flight(web: HTTPServer) -> None:
+    def hang(_request: Request) -> Response:
+        time.sleep(4)
+        return Response(b"<rss/>")
+
+    web.expect_request("/hang").respond_with_handler(hang)
+    stop = threading.Event()
+    f = fetcher(stop=stop, read_timeout=10, total_timeout=10)
+    threading.Timer(0.3, stop.set).start()
+    started = time.monotonic()
+    ((_, outcome),) = list(f.fetch_all([FeedState(id="hang", url=web.url_for("/hang"))]))
+    assert time.monotonic() - started < 3
+    assert isinstance(outcome, FetchError) and "stopping" in str(outcome)
+
+
+def test_closing_the_stream_early_cancels_the_rest(web: HTTPServer) -> None:
+    def slowish(_request: Request) -> Response:
+        time.sleep(3)
+        return Response(b"<rss/>")
+
+    web.expect_request("/quick").respond_with_data(b"<rss/>")
+    web.expect_request("/later").respond_with_handler(slowish)
+    stream = fetcher().fetch_all(
+        [
+            FeedState(id="later", url=web.url_for("/later")),
+            FeedState(id="quick", url=web.url_for("/quick")),
+        ]
+    )
+    started = time.monotonic()
+    feed, _ = next(stream)
+    assert feed.id == "quick"
+    stream.close()  # type: ignore[attr-defined]
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("120", 120.0),
+        ("Tue, 16 Dec 2025 07:00:00 GMT", 3600.0),
+        ("Mon, 15 Dec 2025 07:00:00 GMT", 0.0),
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_retry_after(value: str | None, seconds: float | None) -> None:
+    assert retry_after_seconds(value, NOW) == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("public, max-age=300", 300.0),
+        ('max-age="60"', 60.0),
+        ("no-cache, max-age=300", None),
+        ("no-store", None),
+        ("s-maxage=100", None),
+        (None, None),
+    ],
+)
+def test_max_age(value: str | None, seconds: float | None) -> None:
+    assert max_age_seconds(value) == seconds
