@@ -13,7 +13,8 @@ behind, the poller stops taking outcomes and the fetcher pauses, so memory stays
   changed only their state are written together in batches.
 - When no feed of the cycle got any answer (every one failed to connect, on at least two
   hosts, feeds that worked last time among them) the network is down: the failures do not
-  count against the feeds, which are simply tried again after their min interval.
+  count against the feeds, which are simply tried again after their min interval. Feeds
+  read from disk (the bundled sample, file://) answer offline too, so they do not count.
 - Feed health (feeds/health.py): a feed that is gone, keeps failing or went silent raises
   one notice, logged and kept by the store for the next digest; a permanent redirect
   raises one too.
@@ -227,7 +228,8 @@ class _Cycle:
             # No answer at all: decided at the end of the cycle (a network outage?).
             self.unreached.append((feed, outcome))
             return
-        self.answered += 1
+        if urlsplit(feed.url).scheme in ("http", "https"):
+            self.answered += 1  # a feed read from disk says nothing about the network
         if isinstance(outcome, FeedError):
             self.failed(feed, outcome, now)
         elif isinstance(outcome, NotModified):

@@ -472,6 +472,26 @@ def test_a_network_outage_is_not_counted_against_the_feeds(world: World) -> None
         assert MIN <= world.wait(feed_id) <= MIN * 1.1
 
 
+def test_a_local_feed_answering_does_not_hide_a_network_outage(world: World) -> None:
+    """The bundled sample and file:// feeds are read from disk: their answer says nothing
+    about the network."""
+    port = closed_port()
+    feeds = [
+        FeedState(id="one", url=f"http://127.0.0.1:{port}/a.xml", min_interval=MIN),
+        FeedState(id="two", url=f"http://127.0.0.2:{port}/b.xml", min_interval=MIN),
+        FeedState(id="disk", url=(POLL / "rss.xml").as_uri(), min_interval=MIN),
+    ]
+    world.store.sync_feeds(feeds)
+    before = world.clock() - timedelta(hours=1)
+    world.store.record_states(
+        [FeedUpdate(feed=replace(f, last_polled=before, last_success=before)) for f in feeds[:2]]
+    )
+    results = world.poll()
+    assert results["disk"].status == "ok" and results["disk"].new_items > 0
+    assert all("network outage, not counted" in (results[f].error or "") for f in ("one", "two"))
+    assert world.state("one").error_count == world.state("two").error_count == 0
+
+
 def test_feeds_that_never_worked_are_counted_even_when_nothing_answers(world: World) -> None:
     port = closed_port()
     world.feeds(one=f"http://127.0.0.1:{port}/a.xml", two=f"http://127.0.0.2:{port}/b.xml")
