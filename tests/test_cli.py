@@ -143,3 +143,41 @@ def test_run_stops_cleanly_on_sigterm(project: Path) -> None:
     stderr = proc.stderr.read() if proc.stderr else ""
     assert code == 0, stderr
     assert "received SIGTERM: stopping" in stderr
+
+
+def test_feeds_table_shows_each_feed_after_a_poll(project: Path) -> None:
+    assert run("poll", cwd=project).returncode == 0
+    result = run("feeds", cwd=project)
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split()[:3] == ["feed", "status", "last"]
+    (sample,) = [r for r in rows if r.startswith("sample")]
+    assert sample.split()[1] == "ok"
+
+
+def test_feeds_import_and_export_round_trip_through_opml(project: Path) -> None:
+    opml = project / "subs.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head/><body>'
+        '<outline type="rss" text="Astana Times" xmlUrl="https://astanatimes.com/feed/"/>'
+        "</body></opml>"
+    )
+    added = run("feeds", "import", "subs.opml", cwd=project)
+    assert added.returncode == 0, added.stderr
+    assert "1 feeds added" in added.stdout
+    assert run("check", cwd=project).returncode == 0
+    exported = run("feeds", "export", cwd=project)
+    assert exported.returncode == 0, exported.stderr
+    assert '<opml version="2.0">' in exported.stdout
+    assert 'xmlUrl="https://astanatimes.com/feed/"' in exported.stdout
+    again = run("feeds", "import", "subs.opml", cwd=project)
+    assert "0 feeds added, 1 already there" in again.stdout
+
+
+def test_feeds_import_of_a_broken_opml_is_one_clear_error(project: Path) -> None:
+    before = (project / "monitor.yaml").read_text()
+    (project / "bad.opml").write_text("<opml><body><outline")
+    result = run("feeds", "import", "bad.opml", cwd=project)
+    assert result.returncode == 1
+    assert "bad.opml" in result.stderr and "Traceback" not in result.stderr
+    assert (project / "monitor.yaml").read_text() == before
