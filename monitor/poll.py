@@ -53,6 +53,7 @@ from monitor.model import (
     NotModified,
     ParsedFeed,
     PollResult,
+    PollStatus,
     PollStore,
 )
 
@@ -232,34 +233,28 @@ class _Cycle:
             self.answered += 1  # a feed read from disk says nothing about the network
         if isinstance(outcome, FeedError):
             self.failed(feed, outcome, now)
-        elif isinstance(outcome, NotModified):
+            return
+        if not isinstance(outcome, NotModified | FetchResult):
+            raise TypeError(f"the fetcher returned {outcome!r} for feed {feed.id}")  # a bug
+        digest = body_hash(outcome.body) if isinstance(outcome, FetchResult) else None
+        if digest is None or digest == feed.body_hash:
+            # A 304, or a 200 with the very body we had: a success with nothing to parse.
             state, notices = self.succeeded(
                 feed,
                 now,
                 hint=outcome.retry_after,
                 etag=outcome.etag,
                 last_modified=outcome.last_modified,
+                moved_to=getattr(outcome, "permanent_url", None),
             )
-            self.save(FeedUpdate(feed=state, notices=notices), PollResult(feed.id, "not_modified"))
-        elif isinstance(outcome, FetchResult):
-            digest = body_hash(outcome.body)
-            if digest == feed.body_hash:
-                state, notices = self.succeeded(
-                    feed,
-                    now,
-                    hint=outcome.retry_after,
-                    etag=outcome.etag,
-                    last_modified=outcome.last_modified,
-                    moved_to=outcome.permanent_url,
-                )
-                self.save(FeedUpdate(feed=state, notices=notices), PollResult(feed.id, "unchanged"))
-            else:
-                url = outcome.permanent_url or feed.url
-                future = self.parsers.submit(feed.id, outcome.body, outcome.content_type, url)
-                # Keep the validators and hints, not the body: it is the parser's now.
-                self.pending[future] = (feed, replace(outcome, body=b""), digest)
-        else:
-            raise TypeError(f"the fetcher returned {outcome!r} for feed {feed.id}")  # a bug
+            status: PollStatus = "not_modified" if digest is None else "unchanged"
+            self.save(FeedUpdate(feed=state, notices=notices), PollResult(feed.id, status))
+            return
+        assert isinstance(outcome, FetchResult)
+        url = outcome.permanent_url or feed.url
+        future = self.parsers.submit(feed.id, outcome.body, outcome.content_type, url)
+        # Keep the validators and hints, not the body: it is the parser's now.
+        self.pending[future] = (feed, replace(outcome, body=b""), digest)
 
     def drain(self, *, block: bool) -> None:
         """Collect the feeds whose parsing is done; wait for one first when `block`."""

@@ -1,4 +1,4 @@
-"""Shared fixtures: an injected clock, a real database, a real SMTP server."""
+"""Shared fixtures: an injected clock, a real database, real HTTP and SMTP servers."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from pytest_httpserver import HTTPServer
 
 from monitor.store import Store
 
@@ -125,3 +126,17 @@ def smtp_server() -> Iterator[SmtpServer]:
     yield server
     with contextlib.suppress(AssertionError, RuntimeError):
         controller.stop()  # unless the test stopped it already
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+@pytest.fixture(scope="module")
+def threaded_server() -> Iterator[HTTPServer]:
+    """A loopback HTTP server for one test module. Threaded, so that a slow reply does not
+    hold up the others; tests clear it before use."""
+    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    srv.start()
+    yield srv
+    srv.clear()
+    srv.stop()

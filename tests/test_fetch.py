@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -18,19 +17,10 @@ from monitor.model import FeedState, FetchResult, NotModified
 NOW = datetime(2025, 12, 16, 6, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
 @pytest.fixture
-def web(server: HTTPServer) -> HTTPServer:
-    server.clear()
-    return server
+def web(threaded_server: HTTPServer) -> HTTPServer:
+    threaded_server.clear()
+    return threaded_server
 
 
 def fetcher(**kwargs: object) -> HttpFetcher:

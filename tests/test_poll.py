@@ -93,20 +93,10 @@ class Site:
         )
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    # Threaded, so that a slow reply does not hold up the others.
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
 @pytest.fixture
-def site(server: HTTPServer) -> Site:
-    server.clear()
-    return Site(server)
+def site(threaded_server: HTTPServer) -> Site:
+    threaded_server.clear()
+    return Site(threaded_server)
 
 
 # --------------------------------------------------------------------------- the poller
