@@ -108,6 +108,8 @@ def poll(ctx: click.Context) -> None:
     def progress(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
+            if not total:
+                return
             bar = click.progressbar(length=total, label="polling", file=sys.stdout)
             bar.__enter__()
         bar.update(done - bar.pos)
@@ -180,9 +182,11 @@ def feeds(ctx: click.Context) -> None:
     )
     click.echo(header)
     for f in monitor.feeds():
+        # The row names the feed already; the error need not say it again.
+        error = (f.last_error or "").removeprefix(f"feed {f.id} ({f.url}): ")
         click.echo(
             f"{f.id:20} {status(f):8} {_when(f.last_success):16} {f.items_per_week:8.0f} "
-            f"{_when(f.next_poll):16} {f.error_count:6}  {(f.last_error or '')[:60]}"
+            f"{_when(f.next_poll):16} {f.error_count:6}  {error[:70]}"
         )
 
 

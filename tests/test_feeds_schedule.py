@@ -122,7 +122,8 @@ def test_status_words_for_the_table() -> None:
     assert health.status(FEED) == "new"
     assert health.status(replace(FEED, last_success=NOW)) == "ok"
     assert health.status(replace(FEED, last_success=NOW, health="silent")) == "silent"
-    assert health.status(replace(FEED, error_count=1)) == "failing"
+    assert health.status(replace(FEED, error_count=1)) == "error"
+    assert health.status(replace(FEED, error_count=5, health="failing")) == "failing"
     assert health.status(replace(FEED, gone=True)) == "gone"
 
 

@@ -100,11 +100,14 @@ def assess(
 
 
 def status(feed: FeedState) -> str:
-    """One word for the feeds table: new, ok, silent, failing or gone."""
+    """One word for the feeds table: new, ok, silent, error (the last poll failed),
+    failing (reported as such: see Limits.fail_after) or gone."""
     if feed.gone:
         return GONE
-    if feed.error_count:
+    if feed.health == FAILING:
         return FAILING
+    if feed.error_count:
+        return "error"
     if feed.health == SILENT:
         return SILENT
     return "ok" if feed.last_success else "new"
