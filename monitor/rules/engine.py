@@ -197,6 +197,24 @@ class _Prefixes:
 # --------------------------------------------------------------------------- item view
 
 
+def _whole_word_starts(lowered: str, word: str) -> list[int]:
+    """Where a folded ASCII word stands as a whole word in lower-cased ASCII text: found by
+    str.find (C speed); a hit between non-alphanumerics is a token."""
+    at = lowered.find(word)
+    if at == -1:
+        return []
+    size, end = len(word), len(lowered)
+    out = []
+    while at != -1:
+        after = at + size
+        if (at == 0 or not lowered[at - 1].isalnum()) and (
+            after == end or not lowered[after].isalnum()
+        ):
+            out.append(at)
+        at = lowered.find(word, at + 1)
+    return out
+
+
 class _Item:
     """One entry as the engine sees it; everything beyond the word set is computed lazily.
 
@@ -325,28 +343,23 @@ class _Item:
                 except ValueError:
                     pass
             return out
-        # One search over the joined text; a hit between non-alphanumerics is a token (the
-        # newlines between the fields are not alphanumeric, and no word holds one).
-        at = lowered.find(word)
-        if at == -1:
+        # One search over the joined text (the newlines between the fields are not
+        # alphanumeric, and no word holds one).
+        starts = _whole_word_starts(lowered, word)
+        if not starts:
             return []
         entry = self.entry
         summary_at = len(entry.title) + 1
         content_at = summary_at + len(entry.summary) + 1
-        size, end = len(word), len(lowered)
+        size = len(word)
         out = []
-        while at != -1:
-            after = at + size
-            if (at == 0 or not lowered[at - 1].isalnum()) and (
-                after == end or not lowered[after].isalnum()
-            ):
-                if at < summary_at:
-                    out.append(("title", at, after))
-                elif at < content_at:
-                    out.append(("summary", at - summary_at, after - summary_at))
-                else:
-                    out.append(("content", at - content_at, after - content_at))
-            at = lowered.find(word, at + 1)
+        for at in starts:
+            if at < summary_at:
+                out.append(("title", at, at + size))
+            elif at < content_at:
+                out.append(("summary", at - summary_at, at + size - summary_at))
+            else:
+                out.append(("content", at - content_at, at + size - content_at))
         return out
 
     def word_spans(self, name: str, word: str) -> list[tuple[int, int]]:
@@ -366,20 +379,8 @@ class _Item:
         if lowered is None:
             spans = self.field_spans(name)
             return [spans[p] for p in self.positions(name).get(word, ())]
-        # ASCII: find the word itself (C speed); a hit between non-alphanumerics is a token.
-        at = lowered.find(word)
-        if at == -1:
-            return []
-        size, end = len(word), len(lowered)
-        out = []
-        while at != -1:
-            after = at + size
-            if (at == 0 or not lowered[at - 1].isalnum()) and (
-                after == end or not lowered[after].isalnum()
-            ):
-                out.append((at, after))
-            at = lowered.find(word, at + 1)
-        return out
+        size = len(word)
+        return [(at, at + size) for at in _whole_word_starts(lowered, word)]
 
     def span(self, name: str, position: int) -> tuple[int, int]:
         """Character span of the word at ``position`` of a field."""
