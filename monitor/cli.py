@@ -271,7 +271,7 @@ def rules() -> None:
 
 
 @rules.command("test")
-@click.argument("text", required=False)
+@click.argument("text", metavar="[TEXT | RULES_FILE]", required=False)
 @click.option(
     "--items",
     "items_file",
@@ -297,12 +297,21 @@ def rules_test(
     since: str | None,
     rules_paths: tuple[Path, ...],
 ) -> None:
-    """Show which rules match TEXT (or --items), and why; or replay stored items (--since)."""
+    """Show which rules match TEXT (or --items), and why; or replay stored items (--since)
+    against the rules, with RULES_FILE, a new or changed rule file, in place of the
+    configured file of that name."""
     from monitor.rules import compile_rules, load_rules
     from monitor.rules.explain import entries_from_jsonl, explain_json, format_hits
+    from monitor.rules.load import with_changed_file
 
     settings = _settings(ctx)
-    ruleset = load_rules(list(rules_paths or settings.rules))
+    paths = list(rules_paths or settings.rules)
+    if since and text is not None:
+        changed = Path(text)
+        if not changed.is_file():
+            raise ConfigError(f"{changed}: no such rule file (with --since, the argument is one)")
+        paths = with_changed_file(paths, changed)
+    ruleset = load_rules(paths)
     matcher = compile_rules(ruleset)
     if since:
         from monitor.replay import replay

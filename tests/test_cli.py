@@ -181,3 +181,19 @@ def test_feeds_import_of_a_broken_opml_is_one_clear_error(project: Path) -> None
     assert result.returncode == 1
     assert "bad.opml" in result.stderr and "Traceback" not in result.stderr
     assert (project / "monitor.yaml").read_text() == before
+
+
+def test_rules_test_since_replays_stored_items_against_a_changed_rule_file(project: Path) -> None:
+    assert run("run", "--once", cwd=project).returncode == 0
+    draft = project / "drafts" / "turkic-trade.yaml"
+    draft.parent.mkdir()
+    text = (project / "rules" / "turkic-trade.yaml").read_text()
+    # The draft drops every rule of the file but keeps its entities.
+    draft.write_text(text.split("\nrules:")[0] + "\nrules: []\n")
+    result = run("rules", "test", "--since", "30d", "drafts/turkic-trade.yaml", cwd=project)
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("Replayed ") and "0 hits would be added" in first
+    assert "turkic-trade-target" in result.stdout and "  - " in result.stdout
+    missing = run("rules", "test", "--since", "30d", "drafts/nope.yaml", cwd=project)
+    assert missing.returncode == 1 and "drafts/nope.yaml: no such rule file" in missing.stderr

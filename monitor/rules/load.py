@@ -418,6 +418,15 @@ def expand_paths(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
     return files, problems
 
 
+def with_changed_file(paths: Sequence[Path], changed: Path) -> list[Path]:
+    """The configured rule files with one changed file in place of the file of the same
+    name (a draft of ``rules/trade.yaml`` kept elsewhere), or added to them when no file
+    has its name (a new topic). The other files still provide their rules and entities."""
+    files, _ = expand_paths(paths)
+    kept = [f for f in files if f.name != changed.name and f.resolve() != changed.resolve()]
+    return [*kept, changed]
+
+
 _WHERE = re.compile(r"^(.*?):(\d+):(\d+): ")
 
 
