@@ -14,12 +14,12 @@ from pathlib import Path
 from monitor import deliver, poll
 from monitor.config import AlertSettings, DigestSettings, Settings, load_settings
 from monitor.deliver import DeliveryResult, Target
-from monitor.digest import Renderer
 from monitor.errors import ConfigError
 from monitor.feeds import health
 from monitor.feeds.fetch import HttpFetcher
 from monitor.model import Clock, FeedState, Matcher, Notifier, PollResult, Rule, RuleSet, utc_now
 from monitor.notify import FileNotifier, SmtpNotifier
+from monitor.render import Renderer
 from monitor.rules import compile_rules, load_rules
 from monitor.store import Store
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from monitor.digest import Renderer
 from monitor.errors import NotifyError, RenderError
 from monitor.model import Batch, DeliverStore, Message, Notifier, Rule
+from monitor.render import Renderer
 
 log = logging.getLogger(__name__)
 

@@ -236,8 +236,8 @@ class _Cycle:
             return
         if not isinstance(outcome, NotModified | FetchResult):
             raise TypeError(f"the fetcher returned {outcome!r} for feed {feed.id}")  # a bug
-        digest = body_hash(outcome.body) if isinstance(outcome, FetchResult) else None
-        if digest is None or digest == feed.body_hash:
+        body_sha = body_hash(outcome.body) if isinstance(outcome, FetchResult) else None
+        if body_sha is None or body_sha == feed.body_hash:
             # A 304, or a 200 with the very body we had: a success with nothing to parse.
             state, notices = self.succeeded(
                 feed,
@@ -247,14 +247,14 @@ class _Cycle:
                 last_modified=outcome.last_modified,
                 moved_to=getattr(outcome, "permanent_url", None),
             )
-            status: PollStatus = "not_modified" if digest is None else "unchanged"
+            status: PollStatus = "not_modified" if body_sha is None else "unchanged"
             self.save(FeedUpdate(feed=state, notices=notices), PollResult(feed.id, status))
             return
         assert isinstance(outcome, FetchResult)
         url = outcome.permanent_url or feed.url
         future = self.parsers.submit(feed.id, outcome.body, outcome.content_type, url)
         # Keep the validators and hints, not the body: it is the parser's now.
-        self.pending[future] = (feed, replace(outcome, body=b""), digest)
+        self.pending[future] = (feed, replace(outcome, body=b""), body_sha)
 
     def drain(self, *, block: bool) -> None:
         """Collect the feeds whose parsing is done; wait for one first when `block`."""
@@ -264,13 +264,13 @@ class _Cycle:
         if not ready and block:
             ready = list(wait(list(self.pending), return_when=FIRST_COMPLETED).done)
         for future in ready:
-            feed, fetched, digest = self.pending.pop(future)
+            feed, fetched, body_sha = self.pending.pop(future)
             try:
                 parsed = future.result()
             except FeedError as e:
                 self.failed(feed, e, self.p.clock())
                 continue
-            self.parsed_feeds.append((feed, fetched, digest, parsed))
+            self.parsed_feeds.append((feed, fetched, body_sha, parsed))
             self.since = self.since or time.monotonic()
 
     def commit(self, *, when_due: bool = False) -> None:
@@ -292,7 +292,7 @@ class _Cycle:
         if parsed_feeds:
             fresh_by_feed = self.unseen({feed.id: p.entries for feed, _, _, p in parsed_feeds})
             now = self.p.clock()
-            for feed, fetched, digest, parsed in parsed_feeds:
+            for feed, fetched, body_sha, parsed in parsed_feeds:
                 fresh = fresh_by_feed.get(feed.id, [])
                 ttl = parsed.ttl_minutes * 60 if parsed.ttl_minutes else None
                 state, notices = self.succeeded(
@@ -302,7 +302,7 @@ class _Cycle:
                     etag=fetched.etag,
                     last_modified=fetched.last_modified,
                     moved_to=fetched.permanent_url,
-                    body=digest,
+                    body=body_sha,
                     title=parsed.title,
                     parsed=parsed,
                     fresh=len(fresh),

@@ -10,10 +10,10 @@ import pytest
 
 from monitor import deliver
 from monitor.deliver import Target
-from monitor.digest import Renderer, highlight, snippet
 from monitor.errors import NotifyError
 from monitor.model import Batch, Entry, FeedState, FeedUpdate, Hit, Message, Rule, TermMatch
 from monitor.notify import FileNotifier, SmtpNotifier
+from monitor.render import Renderer, highlight, snippet
 from monitor.store import Store
 
 from .conftest import ROOT, FakeClock, SmtpServer

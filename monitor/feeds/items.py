@@ -81,7 +81,8 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     return urlunsplit((scheme, parts.netloc.lower(), path, query, ""))
 
 
-def digest(*parts: str) -> str:
+def content_hash(*parts: str) -> str:
+    """SHA-1 of the parts, each followed by a NUL: a short stable key for item text."""
     h = hashlib.sha1(usedforsecurity=False)
     for part in parts:
         h.update(part.encode("utf-8", "surrogatepass"))
@@ -98,8 +99,8 @@ def fingerprint(title: str, text: str, url: str | None = None) -> str:
     title = " ".join(title.lower().split())
     text = " ".join(text.lower().split())
     if not text and url:
-        return digest(title, "", url)
-    return digest(title, text)
+        return content_hash(title, "", url)
+    return content_hash(title, text)
 
 
 def stable_id(guid: object, url: str | None, title: str, text: str) -> str:
@@ -107,7 +108,7 @@ def stable_id(guid: object, url: str | None, title: str, text: str) -> str:
     if guid is not None and not isinstance(guid, str):
         guid = str(guid)
     guid = (guid or "").strip()
-    return guid or url or "sha1:" + digest(title, text)
+    return guid or url or "sha1:" + content_hash(title, text)
 
 
 def make_entry(
