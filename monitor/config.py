@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from monitor import yamlfile
 from monitor.errors import ConfigError
 
 BUNDLED_PREFIX = "bundled:"
@@ -218,23 +218,19 @@ class Settings:
 # --------------------------------------------------------------------------- loading
 
 
-def _line_index(text: str) -> dict[tuple[str | int, ...], int]:
+def _line_index(root: yamlfile.Node | None) -> dict[tuple[str | int, ...], int]:
     """Map each key path in a YAML document to its 1-based line."""
     lines: dict[tuple[str | int, ...], int] = {}
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return lines
 
-    def walk(node: yaml.Node, path: tuple[str | int, ...]) -> None:
+    def walk(node: yamlfile.Node, path: tuple[str | int, ...]) -> None:
         lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
+        if isinstance(node, yamlfile.MappingNode):
             for key, value in node.value:
                 name = key.value
                 lines[(*path, name)] = key.start_mark.line + 1
                 walk(value, (*path, name))
                 lines[(*path, name)] = key.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
+        elif isinstance(node, yamlfile.SequenceNode):
             for i, item in enumerate(node.value):
                 walk(item, (*path, i))
 
@@ -323,13 +319,8 @@ def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from e
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        place = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError(f"{place}: YAML error: {problem}") from e
+    root = yamlfile.compose(text, str(path))
+    raw = yamlfile.construct(root, str(path))
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -337,7 +328,7 @@ def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
             f"{path}:1: the config must be a mapping of keys, not {type(raw).__name__}"
         )
 
-    lines = _line_index(text)
+    lines = _line_index(root)
 
     def where(loc: Sequence[str | int]) -> str:
         for cut in range(len(loc), -1, -1):

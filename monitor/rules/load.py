@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from monitor import yamlfile
 from monitor.errors import RuleError
 from monitor.model import Entity, Rule, RuleSet
 from monitor.rules.engine import compile_entity, paused_gc, rule_keys
@@ -49,9 +48,9 @@ TOP_KEYS = ("rules", "entities")
 PRIORITIES = ("normal", "high")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-_STR = "tag:yaml.org,2002:str"
-_BOOL = "tag:yaml.org,2002:bool"
-_NULL = "tag:yaml.org,2002:null"
+_STR = yamlfile.STR_TAG
+_BOOL = yamlfile.BOOL_TAG
+_NULL = yamlfile.NULL_TAG
 
 
 @dataclass
@@ -59,12 +58,12 @@ class _Source:
     path: str
     text: str
 
-    def where(self, node: yaml.Node | None, offset: int | None = None) -> str:
+    def where(self, node: yamlfile.Node | None, offset: int | None = None) -> str:
         """file:line:col of a node, or of character ``offset`` inside a scalar's value."""
         if node is None:
             return f"{self.path}:1:1"
         index = node.start_mark.index
-        if offset is not None and isinstance(node, yaml.ScalarNode):
+        if offset is not None and isinstance(node, yamlfile.ScalarNode):
             segment = self.text[node.start_mark.index : node.end_mark.index]
             index += _source_offset(segment, node.value, offset, node.style)
         line = self.text.count("\n", 0, index) + 1
@@ -102,9 +101,9 @@ def _same(source: str, value: str) -> bool:
 @dataclass
 class _RawRule:
     src: _Source
-    node: yaml.MappingNode
+    node: yamlfile.MappingNode
     values: dict[str, Any] = field(default_factory=dict)
-    keys: dict[str, yaml.Node] = field(default_factory=dict)
+    keys: dict[str, yamlfile.Node] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,7 +114,7 @@ class _Loader:
     entity_where: dict[str, str] = field(default_factory=dict)
 
     def problem(
-        self, src: _Source, node: yaml.Node | None, message: str, offset: int | None = None
+        self, src: _Source, node: yamlfile.Node | None, message: str, offset: int | None = None
     ) -> None:
         self.problems.append(f"{src.where(node, offset)}: {message}")
 
@@ -129,15 +128,9 @@ class _Loader:
             return
         src = _Source(str(path), text)
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.MarkedYAMLError as e:
-            mark = e.problem_mark or e.context_mark
-            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else f"{path}:1:1"
-            what = e.problem or e.context or "invalid YAML"
-            self.problems.append(f"{where}: YAML syntax error: {what}")
-            return
-        except yaml.YAMLError as e:
-            self.problems.append(f"{path}:1:1: YAML error: {e}")
+            root = yamlfile.compose(text, str(path))
+        except yamlfile.YamlError as e:
+            self.problems.append(f"{e.path}:{e.line}:{e.column}: YAML syntax error: {e.problem}")
             return
         if root is None:
             self.problem(src, None, "empty rule file (expected 'rules:' and 'entities:')")
@@ -157,14 +150,14 @@ class _Loader:
     # -- YAML shapes
 
     def mapping(
-        self, src: _Source, node: yaml.Node, allowed: Sequence[str], what: str
-    ) -> dict[str, yaml.Node] | None:
-        if not isinstance(node, yaml.MappingNode):
+        self, src: _Source, node: yamlfile.Node, allowed: Sequence[str], what: str
+    ) -> dict[str, yamlfile.Node] | None:
+        if not isinstance(node, yamlfile.MappingNode):
             self.problem(src, node, f"{what} must be a mapping of keys to values")
             return None
-        out: dict[str, yaml.Node] = {}
+        out: dict[str, yamlfile.Node] = {}
         for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            key = key_node.value if isinstance(key_node, yamlfile.ScalarNode) else None
             if key is None:
                 self.problem(src, key_node, f"{what}: keys must be plain names")
                 continue
@@ -179,24 +172,24 @@ class _Loader:
             out[key] = value_node
         return out
 
-    def sequence(self, src: _Source, node: yaml.Node, what: str) -> list[yaml.Node]:
-        if isinstance(node, yaml.ScalarNode) and node.tag == _NULL:
+    def sequence(self, src: _Source, node: yamlfile.Node, what: str) -> list[yamlfile.Node]:
+        if isinstance(node, yamlfile.ScalarNode) and node.tag == _NULL:
             return []
-        if not isinstance(node, yaml.SequenceNode):
+        if not isinstance(node, yamlfile.SequenceNode):
             self.problem(src, node, f"'{what}' must be a list")
             return []
         return list(node.value)
 
-    def string(self, src: _Source, node: yaml.Node, what: str) -> str | None:
-        if not isinstance(node, yaml.ScalarNode) or node.tag in (_NULL, _BOOL):
+    def string(self, src: _Source, node: yamlfile.Node, what: str) -> str | None:
+        if not isinstance(node, yamlfile.ScalarNode) or node.tag in (_NULL, _BOOL):
             self.problem(src, node, f"{what} must be text")
             return None
         return str(node.value)
 
-    def strings(self, src: _Source, node: yaml.Node, what: str) -> tuple[str, ...]:
-        if isinstance(node, yaml.ScalarNode) and node.tag == _NULL:
+    def strings(self, src: _Source, node: yamlfile.Node, what: str) -> tuple[str, ...]:
+        if isinstance(node, yamlfile.ScalarNode) and node.tag == _NULL:
             return ()
-        if not isinstance(node, yaml.SequenceNode):
+        if not isinstance(node, yamlfile.SequenceNode):
             self.problem(src, node, f"{what} must be a list of text, e.g. [a, b]")
             return ()
         out = []
@@ -206,7 +199,7 @@ class _Loader:
                 out.append(value)
         return tuple(out)
 
-    def ident(self, src: _Source, node: yaml.Node, what: str) -> str | None:
+    def ident(self, src: _Source, node: yamlfile.Node, what: str) -> str | None:
         value = self.string(src, node, what)
         if value is not None and not _ID.match(value):
             self.problem(
@@ -220,7 +213,7 @@ class _Loader:
 
     # -- entities and rules
 
-    def load_entity(self, src: _Source, node: yaml.Node) -> None:
+    def load_entity(self, src: _Source, node: yamlfile.Node) -> None:
         keys = self.mapping(src, node, ENTITY_KEYS, "entity")
         if keys is None:
             return
@@ -235,9 +228,9 @@ class _Loader:
         vetoes = self.strings(src, keys["not"], "not") if "not" in keys else ()
         for key in ("aliases", "not"):
             seq = keys.get(key)
-            items = seq.value if isinstance(seq, yaml.SequenceNode) else []
+            items = seq.value if isinstance(seq, yamlfile.SequenceNode) else []
             for item in items:
-                if isinstance(item, yaml.ScalarNode) and not analyze(item.value.rstrip("*")):
+                if isinstance(item, yamlfile.ScalarNode) and not analyze(item.value.rstrip("*")):
                     self.problem(
                         src,
                         item,
@@ -262,17 +255,17 @@ class _Loader:
             line=node.start_mark.line + 1,
         )
 
-    def load_rule(self, src: _Source, node: yaml.Node) -> None:
+    def load_rule(self, src: _Source, node: yamlfile.Node) -> None:
         keys = self.mapping(src, node, RULE_KEYS, "rule")
         if keys is None:
             return
-        assert isinstance(node, yaml.MappingNode)
+        assert isinstance(node, yamlfile.MappingNode)
         raw = _RawRule(src, node, keys=keys)
         ok = True
         for required in ("id", "query"):
             if required not in keys:
                 rid = ""
-                if "id" in keys and isinstance(keys["id"], yaml.ScalarNode):
+                if "id" in keys and isinstance(keys["id"], yamlfile.ScalarNode):
                     rid = f" {keys['id'].value!r}"
                 self.problem(src, node, f"rule{rid} has no {required!r}")
                 ok = False
@@ -300,7 +293,7 @@ class _Loader:
             raw.values["priority"] = value or "normal"
         if "enabled" in keys:
             flag = keys["enabled"]
-            if not (isinstance(flag, yaml.ScalarNode) and flag.tag == _BOOL):
+            if not (isinstance(flag, yamlfile.ScalarNode) and flag.tag == _BOOL):
                 self.problem(src, flag, "enabled must be true or false")
                 raw.values["enabled"] = True
             else:
