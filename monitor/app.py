@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from monitor import deliver, poll
@@ -20,6 +20,7 @@ from monitor.feeds.fetch import HttpFetcher
 from monitor.model import Clock, FeedState, Matcher, Notifier, PollResult, Rule, RuleSet, utc_now
 from monitor.notify import FileNotifier, SmtpNotifier
 from monitor.render import Renderer
+from monitor.replay import ReplayReport, replay
 from monitor.rules import compile_rules, load_rules
 from monitor.store import Store
 
@@ -167,7 +168,8 @@ class Monitor:
             for channel in cfg.deliver:
                 out.append(
                     Target(
-                        key=f"{cfg.id}:{channel}",
+                        config_id=cfg.id,
+                        channel=channel,
                         kind="alert" if is_alert else "digest",
                         title=cfg.title or cfg.id,
                         rule_ids=rule_ids,
@@ -183,11 +185,10 @@ class Monitor:
     def _deliver(
         self, target: Target, *, dry_run: bool = False, notices: Sequence[str] = ()
     ) -> DeliveryResult:
-        channel = target.key.rsplit(":", 1)[1]
         return deliver.run(
             self.store,
             self.renderer,
-            self.notifiers[channel],
+            self.notifiers[target.channel],
             target,
             self.rules,
             self.clock(),
@@ -221,7 +222,7 @@ class Monitor:
             [
                 t
                 for t in self.targets()
-                if t.kind == "digest" and (digest_id is None or t.key.split(":")[0] == digest_id)
+                if t.kind == "digest" and (digest_id is None or t.config_id == digest_id)
             ],
             dry_run=dry_run,
         )
@@ -260,6 +261,37 @@ class Monitor:
         self.store.close()
 
 
+def open_store(settings: Settings) -> Store:
+    """The configured database, migrated to the current schema."""
+    store = Store(settings.storage)
+    try:
+        store.migrate()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def last_heartbeat(settings: Settings) -> datetime | None:
+    """When a running job last ticked (None: never)."""
+    store = open_store(settings)
+    try:
+        return store.last_heartbeat()
+    finally:
+        store.close()
+
+
+def replay_rules(
+    settings: Settings, matcher: Matcher, since: datetime, now: datetime
+) -> ReplayReport:
+    """Match the items stored since ``since`` again and compare with their stored hits."""
+    store = open_store(settings)
+    try:
+        return replay(store, matcher, since, now)
+    finally:
+        store.close()
+
+
 def make_monitor(settings: Settings, *, clock: Clock = utc_now) -> Monitor:
     """Wire the job from settings. Raises MonitorError (one line each) for bad input."""
     problems = Renderer(settings.templates).check()
@@ -269,8 +301,7 @@ def make_monitor(settings: Settings, *, clock: Clock = utc_now) -> Monitor:
         )
     ruleset = load_rules(list(settings.rules))
     matcher = compile_rules(ruleset)
-    store = Store(settings.storage)
-    store.migrate()
+    store = open_store(settings)
     store.sync_feeds(feed_states(settings))
     p = settings.poll
     fetcher = HttpFetcher(

@@ -151,14 +151,15 @@ def digest(ctx: click.Context, digest_id: str | None, dry_run: bool) -> None:
     if dry_run:
         shown: set[str] = set()
         for r in results:
-            key = r.target.split(":")[0]
-            if r.message and key not in shown:
-                shown.add(key)
+            if r.message and r.target.config_id not in shown:
+                shown.add(r.target.config_id)
                 click.echo(f"Subject: {r.message.subject}\n\n{r.message.text}")
         return
     failed = False
     for r in results:
-        click.echo(f"{r.target:24} {r.status:8} {r.hits} hits{f'  {r.error}' if r.error else ''}")
+        click.echo(
+            f"{r.target.key:24} {r.status:8} {r.hits} hits{f'  {r.error}' if r.error else ''}"
+        )
         failed = failed or r.status == "failed"
     if failed:
         sys.exit(1)
@@ -249,15 +250,7 @@ def feeds_export(ctx: click.Context, output: Path | None) -> None:
 @reports_errors
 def health(ctx: click.Context, max_age: str) -> None:
     """Exit 0 when the running job ticked recently (for container health checks)."""
-    from monitor.store import Store
-
-    settings = _settings(ctx)
-    store = Store(settings.storage)
-    try:
-        store.migrate()
-        last = store.last_heartbeat()
-    finally:
-        store.close()
+    last = app.last_heartbeat(_settings(ctx))
     limit = timedelta(seconds=parse_duration(max_age))
     if last is None or utc_now() - last > limit:
         click.echo(f"unhealthy: last tick {_when(last)}", err=True)
@@ -314,17 +307,9 @@ def rules_test(
     ruleset = load_rules(paths)
     matcher = compile_rules(ruleset)
     if since:
-        from monitor.replay import replay
-        from monitor.store import Store
-
-        store = Store(settings.storage)
-        store.migrate()
-        try:
-            now = utc_now()
-            report = replay(store, matcher, now - timedelta(seconds=parse_duration(since)), now)
-        finally:
-            store.close()
-        click.echo(report.format())
+        now = utc_now()
+        start = now - timedelta(seconds=parse_duration(since))
+        click.echo(app.replay_rules(settings, matcher, start, now).format())
         return
     if items_file is not None:
         entries: list[Entry] = list(entries_from_jsonl(items_file))

@@ -24,9 +24,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Target:
-    """One channel of one digest or alert configuration, e.g. ``daily:email``."""
+    """One channel of one digest or alert configuration: the pair (config id, channel)."""
 
-    key: str
+    config_id: str
+    channel: str
     kind: Literal["digest", "alert"]
     title: str
     #: Rule ids whose hits go here; None means every rule.
@@ -36,6 +37,11 @@ class Target:
     limit: int = 500
     max_age: float = 7 * 86_400
     send_empty: bool = False
+
+    @property
+    def key(self) -> str:
+        """The target as the store records deliveries to it, e.g. ``daily:email``."""
+        return f"{self.config_id}:{self.channel}"
 
 
 def select_rules(
@@ -57,7 +63,7 @@ def select_rules(
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    target: str
+    target: Target
     status: Literal["sent", "nothing", "failed", "dry-run"]
     hits: int = 0
     message: Message | None = None
@@ -77,7 +83,7 @@ def run(
 ) -> DeliveryResult:
     """Send what is pending for one target. A send failure is a result, not an exception."""
     if target.rule_ids is not None and not target.rule_ids:
-        return DeliveryResult(target.key, "nothing")
+        return DeliveryResult(target, "nothing")
     limit, max_age = target.limit, timedelta(seconds=target.max_age)
 
     def render(batch: Batch) -> Message:
@@ -95,19 +101,19 @@ def run(
     if dry_run:
         hits = store.peek(target.key, target.rule_ids, now, limit=limit, max_age=max_age)
         batch = Batch(target.key, f"<dry-run-{uuid.uuid4().hex}@monitor>", tuple(hits))
-        return DeliveryResult(target.key, "dry-run", len(hits), render(batch))
+        return DeliveryResult(target, "dry-run", len(hits), render(batch))
 
     reserved = store.reserve(target.key, target.rule_ids, now, limit=limit, max_age=max_age)
     if reserved is None:
         if not (target.send_empty or notices):
-            return DeliveryResult(target.key, "nothing")
+            return DeliveryResult(target, "nothing")
         empty = Batch(target.key, f"<{uuid.uuid4().hex}@monitor>", ())
         try:
             notifier.send(render(empty))
         except (NotifyError, RenderError) as e:
             log.error("%s", e)
-            return DeliveryResult(target.key, "failed", error=str(e))
-        return DeliveryResult(target.key, "sent")
+            return DeliveryResult(target, "failed", error=str(e))
+        return DeliveryResult(target, "sent")
 
     batch = reserved
     try:
@@ -116,7 +122,7 @@ def run(
     except (NotifyError, RenderError) as e:
         store.release(batch, str(e), now)
         log.error("%s: %d hits stay pending and will be retried", e, len(batch.hits))
-        return DeliveryResult(target.key, "failed", len(batch.hits), error=str(e))
+        return DeliveryResult(target, "failed", len(batch.hits), error=str(e))
     store.mark_sent(batch, now)
     log.info("%s: sent %d hits (%s)", target.key, len(batch.hits), batch.message_id)
-    return DeliveryResult(target.key, "sent", len(batch.hits), message)
+    return DeliveryResult(target, "sent", len(batch.hits), message)

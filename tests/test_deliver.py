@@ -68,8 +68,10 @@ def seed_hits(store: Store, clock: FakeClock) -> None:
 
 
 def target(key: str = "daily:email", **kw: object) -> Target:
+    config_id, channel = key.split(":")
     base: dict[str, object] = {
-        "key": key,
+        "config_id": config_id,
+        "channel": channel,
         "kind": "digest",
         "title": "Turkic daily",
         "rule_ids": None,
