@@ -9,7 +9,7 @@ import pytest
 from monitor.config import load_settings, parse_duration, parse_size
 from monitor.errors import ConfigError
 
-from .conftest import ROOT
+from .helpers import ROOT
 
 GOOD = """\
 storage: sqlite:///state/monitor.db

@@ -16,7 +16,7 @@ from monitor.notify import FileNotifier, SmtpNotifier
 from monitor.render import Renderer, highlight, snippet
 from monitor.store import Store
 
-from .conftest import ROOT, FakeClock, SmtpServer
+from .helpers import ROOT, FakeClock, SmtpServer
 
 RULES = {
     "ots": Rule("ots", "Organization of Turkic States", "OTS", tags=("ots",)),

@@ -16,7 +16,7 @@ from monitor.app import Monitor, make_monitor
 from monitor.config import load_settings
 from monitor.notify import SmtpNotifier
 
-from .conftest import FEEDS, ROOT, FakeClock, SmtpServer, free_port
+from .helpers import FEEDS, ROOT, FakeClock, SmtpServer, free_port
 
 SERVED = ("seed_rss.xml", "seed_atom.xml", "unrelated.xml")
 LAST_MODIFIED = "Mon, 15 Dec 2025 08:00:00 GMT"

@@ -28,7 +28,7 @@ from monitor.model import Entry, FeedState, FeedUpdate, Hit, PollResult
 from monitor.poll import Poller
 from monitor.store import Store
 
-from .conftest import FakeClock
+from .helpers import FakeClock
 
 POLL = Path(__file__).resolve().parent / "data" / "poll"
 RSS = "application/rss+xml"

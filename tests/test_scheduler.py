@@ -14,7 +14,7 @@ from monitor.config import load_settings
 from monitor.errors import StoreError
 from monitor.scheduler import Scheduler
 
-from .conftest import ROOT, FakeClock
+from .helpers import ROOT, FakeClock
 
 
 @pytest.fixture
