@@ -134,15 +134,14 @@ def test_run_stops_cleanly_on_sigterm(project: Path) -> None:
             time.sleep(0.2)
         assert list(digests.glob("daily_file-*.html")), "first digest not written in 30 s"
         proc.send_signal(signal.SIGTERM)
-        started = time.monotonic()
-        code = proc.wait(timeout=15)
-        assert time.monotonic() - started < 10
+        code = proc.wait(timeout=15)  # raises if the job does not stop
     finally:
         if proc.poll() is None:
             proc.kill()
     stderr = proc.stderr.read() if proc.stderr else ""
     assert code == 0, stderr
     assert "received SIGTERM: stopping" in stderr
+    assert "Traceback" not in stderr
 
 
 def test_feeds_table_shows_each_feed_after_a_poll(project: Path) -> None:
