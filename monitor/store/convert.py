@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from monitor.model import Entry, FeedState, Hit, StoredHit, TermMatch
 from monitor.store.tables import FeedRow, HitRow, ItemRow
@@ -68,6 +69,15 @@ def feed_state(row: FeedRow) -> FeedState:
     )
 
 
+def polled_values(feed: FeedState, items_per_week: int) -> dict[str, Any]:
+    """A bulk UPDATE's parameters for one polled feed."""
+    return {
+        "id": feed.id,
+        **{name: getattr(feed, name) for name in POLLED_FIELDS},
+        "items_per_week": float(items_per_week),
+    }
+
+
 def add_notices(row: FeedRow, notices: Sequence[str], now: datetime) -> None:
     """Append health notices, stamped `now`, to the ones the feed's row holds."""
     if not notices:
@@ -92,6 +102,23 @@ def notices_json(pending: Sequence[Sequence[str]]) -> str | None:
 # ---------------------------------------------------------------------- items and hits
 
 
+def item_values(feed_id: str, entry: Entry, fetched: datetime | None) -> dict[str, Any]:
+    """A bulk INSERT's parameters for one new item."""
+    return {
+        "feed_id": feed_id,
+        "guid": entry.id,
+        "url": entry.url,
+        "title": entry.title,
+        "summary": entry.summary,
+        "content": entry.content,
+        "author": entry.author,
+        "lang": entry.lang,
+        "published": entry.published,
+        "fetched": fetched,
+        "fingerprint": entry.fingerprint,
+    }
+
+
 def entry(row: ItemRow, feed_title: str = "") -> Entry:
     return Entry(
         feed_id=row.feed_id,
@@ -106,6 +133,18 @@ def entry(row: ItemRow, feed_title: str = "") -> Entry:
         fingerprint=row.fingerprint,
         feed_title=feed_title,
     )
+
+
+def hit_values(item_id: int, hit: Hit, created: datetime | None) -> dict[str, Any]:
+    """A bulk INSERT's parameters for one new hit."""
+    return {
+        "item_id": item_id,
+        "rule_id": hit.rule_id,
+        "rule_version": hit.rule_version,
+        "priority": hit.priority,
+        "matches": matches_json(hit),
+        "created": created,
+    }
 
 
 def matches_json(hit: Hit) -> str:

@@ -6,13 +6,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
-from sqlmodel import col, select
+from sqlalchemy import func, or_, update
+from sqlmodel import Session, col, select
 
-from monitor.model import FeedState
-from monitor.store.base import StoreBase
-from monitor.store.convert import feed_row, feed_state, notices_from, notices_json
-from monitor.store.tables import FeedRow
+from monitor.errors import StoreError
+from monitor.model import FeedState, FeedUpdate
+from monitor.store.base import StoreBase, chunks
+from monitor.store.convert import (
+    add_notices,
+    feed_row,
+    feed_state,
+    notices_from,
+    notices_json,
+    polled_values,
+)
+from monitor.store.tables import FeedRow, ItemRow
 
 #: How long a claimed feed is hidden from other workers while it is polled.
 CLAIM_LEASE = timedelta(minutes=5)
@@ -73,6 +81,17 @@ class FeedsMixin(StoreBase):
                 update(FeedRow).where(col(FeedRow.id).in_(list(feed_ids))).values(next_poll=None)
             )
 
+    def record_states(self, updates: Sequence[FeedUpdate]) -> None:
+        """Write the state of many feeds whose poll brought no items, in one transaction."""
+        if any(u.entries or u.hits for u in updates):
+            raise ValueError("record_states takes updates without entries or hits")
+        if not updates:
+            return
+        now = polled_at(updates)
+        with self._session() as s:
+            check_known(s, list({u.feed.id: u for u in updates}))
+            write_states(s, updates, now, lock=not self.is_sqlite)
+
     def feed_notices(self, now: datetime, *, take: bool = True) -> list[str]:
         """Health notices raised up to `now` (a feed gone, failing, silent or moved), oldest
         first. With `take` they are marked reported as they are returned, so each is told
@@ -115,3 +134,61 @@ class FeedsMixin(StoreBase):
                 keep = [[c, n] for c, n in pending if n not in told]
                 if len(keep) != len(pending):
                     row.notices = notices_json(keep)
+
+
+# ---------------------------------------------------------------------- steps of a poll's write
+
+
+def polled_at(updates: Sequence[FeedUpdate]) -> datetime:
+    """When the latest of these polls ran; every update must say when it ran."""
+    nows = [u.feed.last_polled for u in updates]
+    if any(n is None for n in nows):
+        raise ValueError("FeedUpdate.feed.last_polled must be set")
+    return max(n for n in nows if n is not None)
+
+
+def check_known(s: Session, feed_ids: list[str]) -> None:
+    """Refuse a write for a feed the database does not have."""
+    known: set[str] = set()
+    for chunk in chunks(feed_ids, 500):
+        known.update(s.execute(select(col(FeedRow.id)).where(col(FeedRow.id).in_(chunk))).scalars())
+    missing = sorted(set(feed_ids) - known)
+    if missing:
+        raise StoreError(f"feed {missing[0]!r} is not in the database")
+
+
+def write_states(s: Session, updates: Sequence[FeedUpdate], now: datetime, *, lock: bool) -> None:
+    """Write the polled feeds' states (one bulk UPDATE, with their new items per week) and
+    append their notices. `lock` takes the noted rows FOR UPDATE (feed_notices may be
+    taking them at the same time)."""
+    by_id = {u.feed.id: u for u in updates}
+    per_week = _per_week(s, list(by_id), now)
+    s.execute(
+        update(FeedRow),
+        [polled_values(u.feed, per_week.get(feed_id, 0)) for feed_id, u in by_id.items()],
+    )
+    noted = [u for u in updates if u.notices]
+    if noted:
+        query = select(FeedRow).where(col(FeedRow.id).in_([u.feed.id for u in noted]))
+        if lock:
+            query = query.with_for_update()
+        rows_by_id = {row.id: row for row in s.exec(query)}
+        for u in noted:
+            add_notices(rows_by_id[u.feed.id], u.notices, u.feed.last_polled or now)
+
+
+def _per_week(s: Session, feed_ids: list[str], now: datetime) -> dict[str, int]:
+    """Items each feed published (or we first saw) in the week before `now`."""
+    week_ago = now - timedelta(days=7)
+    out: dict[str, int] = {}
+    for chunk in chunks(feed_ids, 500):
+        rows = s.execute(
+            select(col(ItemRow.feed_id), func.count())
+            .where(
+                col(ItemRow.feed_id).in_(chunk),
+                func.coalesce(ItemRow.published, ItemRow.fetched) >= week_ago,
+            )
+            .group_by(col(ItemRow.feed_id))
+        ).all()
+        out.update({str(feed_id): int(n) for feed_id, n in rows})
+    return out

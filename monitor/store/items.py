@@ -4,16 +4,16 @@ statements: this is the poll's hot path), reading them back, and forgetting old 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, union_all, update
+from sqlalchemy import delete, func, insert, literal, union_all
 from sqlmodel import Session, col, select
 
-from monitor.errors import StoreError
 from monitor.model import Entry, FeedUpdate, Hit
 from monitor.store.base import StoreBase, chunks
-from monitor.store.convert import POLLED_FIELDS, add_notices, entry, matches_json
+from monitor.store.convert import entry, hit_values, item_values
+from monitor.store.feeds import check_known, polled_at, write_states
 from monitor.store.tables import DeliveryRow, FeedRow, HitRow, ItemRow
 
 #: Core table of items: bulk inserts skip the ORM's per-row bookkeeping.
@@ -42,102 +42,17 @@ class ItemsMixin(StoreBase):
         """
         return self.record_many([update])[0]
 
-    def record_states(self, updates: Sequence[FeedUpdate]) -> None:
-        """Write the state of many feeds whose poll brought no items, in one transaction."""
-        if any(u.entries or u.hits for u in updates):
-            raise ValueError("record_states takes updates without entries or hits")
-        self.record_many(updates)
-
     def record_many(self, updates: Sequence[FeedUpdate]) -> list[list[tuple[int, Hit]]]:
         """Write several feeds' new states, items and hits in one transaction (bulk
         statements). Returns, per update, the new hits with their row ids."""
         if not updates:
             return []
-        nows = [u.feed.last_polled for u in updates]
-        if any(n is None for n in nows):
-            raise ValueError("FeedUpdate.feed.last_polled must be set")
-        now = max(n for n in nows if n is not None)
-        created: list[list[tuple[int, Hit]]] = [[] for _ in updates]
-        by_id = {u.feed.id: u for u in updates}
+        now = polled_at(updates)
         with self._session() as s:
-            known: set[str] = set()
-            for chunk in chunks(list(by_id), 500):
-                known.update(
-                    s.execute(select(col(FeedRow.id)).where(col(FeedRow.id).in_(chunk))).scalars()
-                )
-            missing = sorted(set(by_id) - known)
-            if missing:
-                raise StoreError(f"feed {missing[0]!r} is not in the database")
-            item_rows = [
-                {
-                    "feed_id": u.feed.id,
-                    "guid": e.id,
-                    "url": e.url,
-                    "title": e.title,
-                    "summary": e.summary,
-                    "content": e.content,
-                    "author": e.author,
-                    "lang": e.lang,
-                    "published": e.published,
-                    "fetched": u.feed.last_polled,
-                    "fingerprint": e.fingerprint,
-                }
-                for u in updates
-                for e in u.entries
-            ]
-            if item_rows:
-                s.execute(insert(ITEM_TABLE), item_rows)
-            hit_rows: list[dict[str, Any]] = []
-            hit_refs: list[tuple[int, Hit]] = []
-            for index, u in enumerate(updates):
-                if not u.hits:
-                    continue
-                ids = _item_ids(s, u.feed.id, list(u.hits))
-                for entry_id, entry_hits in u.hits.items():
-                    for hit in entry_hits:
-                        hit_rows.append(
-                            {
-                                "item_id": ids[entry_id],
-                                "rule_id": hit.rule_id,
-                                "rule_version": hit.rule_version,
-                                "priority": hit.priority,
-                                "matches": matches_json(hit),
-                                "created": u.feed.last_polled,
-                            }
-                        )
-                        hit_refs.append((index, hit))
-            if hit_rows:
-                hit_ids = (
-                    s.execute(
-                        insert(HitRow).returning(col(HitRow.id), sort_by_parameter_order=True),
-                        hit_rows,
-                    )
-                    .scalars()
-                    .all()
-                )
-                for (index, hit), hit_id in zip(hit_refs, hit_ids, strict=True):
-                    created[index].append((int(hit_id), hit))
-            per_week = _per_week(s, list(by_id), now)
-            s.execute(
-                update(FeedRow),
-                [
-                    {
-                        "id": feed_id,
-                        **{name: getattr(u.feed, name) for name in POLLED_FIELDS},
-                        "items_per_week": float(per_week.get(feed_id, 0)),
-                    }
-                    for feed_id, u in by_id.items()
-                ],
-            )
-            noted = [u for u in updates if u.notices]
-            if noted:
-                query = select(FeedRow).where(col(FeedRow.id).in_([u.feed.id for u in noted]))
-                if not self.is_sqlite:
-                    query = query.with_for_update()  # feed_notices may be taking them
-                rows = s.exec(query)
-                rows_by_id = {row.id: row for row in rows}
-                for u in noted:
-                    add_notices(rows_by_id[u.feed.id], u.notices, u.feed.last_polled or now)
+            check_known(s, list({u.feed.id: u for u in updates}))
+            _insert_items(s, updates)
+            created = _insert_hits(s, updates)
+            write_states(s, updates, now, lock=not self.is_sqlite)
         return created
 
     def items_since(self, since: datetime) -> Iterator[tuple[int, Entry]]:
@@ -210,6 +125,41 @@ def _unseen(s: Session, feed_id: str, entries: Sequence[Entry]) -> list[Entry]:
     return fresh
 
 
+# ---------------------------------------------------------------------- steps of record_many
+
+
+def _insert_items(s: Session, updates: Sequence[FeedUpdate]) -> None:
+    """All the updates' new entries, in one bulk INSERT."""
+    rows = [item_values(u.feed.id, e, u.feed.last_polled) for u in updates for e in u.entries]
+    if rows:
+        s.execute(insert(ITEM_TABLE), rows)
+
+
+def _insert_hits(s: Session, updates: Sequence[FeedUpdate]) -> list[list[tuple[int, Hit]]]:
+    """All the updates' hits, in one bulk INSERT ... RETURNING; per update, the new hits
+    with their row ids. Their items must be inserted already."""
+    created: list[list[tuple[int, Hit]]] = [[] for _ in updates]
+    rows: list[dict[str, Any]] = []
+    refs: list[tuple[int, Hit]] = []
+    for index, u in enumerate(updates):
+        if not u.hits:
+            continue
+        ids = _item_ids(s, u.feed.id, list(u.hits))
+        for entry_id, entry_hits in u.hits.items():
+            for hit in entry_hits:
+                rows.append(hit_values(ids[entry_id], hit, u.feed.last_polled))
+                refs.append((index, hit))
+    if rows:
+        hit_ids = (
+            s.execute(insert(HitRow).returning(col(HitRow.id), sort_by_parameter_order=True), rows)
+            .scalars()
+            .all()
+        )
+        for (index, hit), hit_id in zip(refs, hit_ids, strict=True):
+            created[index].append((int(hit_id), hit))
+    return created
+
+
 def _item_ids(s: Session, feed_id: str, guids: list[str]) -> dict[str, int]:
     ids: dict[str, int] = {}
     for chunk in chunks(guids, 500):
@@ -220,20 +170,3 @@ def _item_ids(s: Session, feed_id: str, guids: list[str]) -> dict[str, int]:
         ):
             ids[str(guid)] = int(item_id)
     return ids
-
-
-def _per_week(s: Session, feed_ids: list[str], now: datetime) -> dict[str, int]:
-    """Items each feed published (or we first saw) in the week before `now`."""
-    week_ago = now - timedelta(days=7)
-    out: dict[str, int] = {}
-    for chunk in chunks(feed_ids, 500):
-        rows = s.execute(
-            select(col(ItemRow.feed_id), func.count())
-            .where(
-                col(ItemRow.feed_id).in_(chunk),
-                func.coalesce(ItemRow.published, ItemRow.fetched) >= week_ago,
-            )
-            .group_by(col(ItemRow.feed_id))
-        ).all()
-        out.update({str(feed_id): int(n) for feed_id, n in rows})
-    return out
