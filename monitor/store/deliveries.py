@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, insert, update
 from sqlmodel import Session, col, select
@@ -53,73 +54,14 @@ class DeliveriesMixin(StoreBase):
         under its old message id, so the receiver can tell a repeat.
         """
         with self._session() as s:
-            stale = s.execute(
-                select(col(DeliveryRow.message_id), func.max(col(DeliveryRow.attempts)))
-                .where(col(DeliveryRow.target) == target, col(DeliveryRow.status) == "reserved")
-                .where(col(DeliveryRow.reserved_at) <= now - RESERVATION_LEASE)
-                .group_by(DeliveryRow.message_id)
-                .limit(1)
-            ).first()
+            stale = _renew_stale(s, target, now)
             if stale is not None:
-                message_id, attempts = stale
-                hit_ids = (
-                    s.execute(
-                        select(col(DeliveryRow.hit_id)).where(
-                            col(DeliveryRow.target) == target,
-                            col(DeliveryRow.message_id) == message_id,
-                        )
-                    )
-                    .scalars()
-                    .all()
-                )
-                s.execute(
-                    update(DeliveryRow)
-                    .where(
-                        col(DeliveryRow.target) == target, col(DeliveryRow.message_id) == message_id
-                    )
-                    .values(reserved_at=now)
-                )
-                log.warning(
-                    "%s: message %s was reserved but never marked; sending it again",
-                    target,
-                    message_id,
-                )
-                return Batch(
-                    target, message_id, tuple(_stored_hits(s, hit_ids)), int(attempts or 0)
-                )
-
+                return stale
             ids = _pending_ids(s, target, rule_ids, now, limit, max_age)
             if not ids:
                 return None
             message_id = f"<{uuid.uuid4().hex}@monitor>"
-            existing = {
-                row.hit_id: row
-                for row in s.exec(
-                    select(DeliveryRow).where(
-                        col(DeliveryRow.target) == target, col(DeliveryRow.hit_id).in_(ids)
-                    )
-                )
-            }
-            attempts = 0
-            new_rows = []
-            for hit_id in ids:
-                row = existing.get(hit_id)
-                if row is None:
-                    new_rows.append(
-                        {
-                            "target": target,
-                            "hit_id": hit_id,
-                            "status": "reserved",
-                            "attempts": 0,
-                            "message_id": message_id,
-                            "reserved_at": now,
-                        }
-                    )
-                else:
-                    row.status, row.message_id, row.reserved_at = "reserved", message_id, now
-                    attempts = max(attempts, row.attempts)
-            if new_rows:
-                s.execute(insert(DeliveryRow), new_rows)
+            attempts = _claim(s, target, ids, message_id, now)
             return Batch(target, message_id, tuple(_stored_hits(s, ids)), attempts)
 
     def mark_sent(self, batch: Batch, now: datetime) -> None:
@@ -183,6 +125,30 @@ class DeliveriesMixin(StoreBase):
             return {str(status): int(n) for status, n in rows}
 
 
+# ---------------------------------------------------------------------- steps of reserve
+
+
+def _renew_stale(s: Session, target: str, now: datetime) -> Batch | None:
+    """A reservation older than the lease, renewed under its old message id, if any."""
+    stale = s.execute(
+        select(col(DeliveryRow.message_id), func.max(col(DeliveryRow.attempts)))
+        .where(col(DeliveryRow.target) == target, col(DeliveryRow.status) == "reserved")
+        .where(col(DeliveryRow.reserved_at) <= now - RESERVATION_LEASE)
+        .group_by(DeliveryRow.message_id)
+        .limit(1)
+    ).first()
+    if stale is None:
+        return None
+    message_id, attempts = stale
+    of_message = (col(DeliveryRow.target) == target, col(DeliveryRow.message_id) == message_id)
+    hit_ids = s.execute(select(col(DeliveryRow.hit_id)).where(*of_message)).scalars().all()
+    s.execute(update(DeliveryRow).where(*of_message).values(reserved_at=now))
+    log.warning(
+        "%s: message %s was reserved but never marked; sending it again", target, message_id
+    )
+    return Batch(target, message_id, tuple(_stored_hits(s, hit_ids)), int(attempts or 0))
+
+
 def _pending_ids(
     s: Session,
     target: str,
@@ -214,6 +180,40 @@ def _pending_ids(
         | set(s.execute(fresh.order_by(col(HitRow.id)).limit(limit)).scalars())
     )
     return [int(i) for i in ids[:limit]]
+
+
+def _claim(s: Session, target: str, ids: list[int], message_id: str, now: datetime) -> int:
+    """Reserve these hits for one message: failed deliveries are taken again, the others
+    inserted. Returns the most attempts any of them has had."""
+    existing = {
+        row.hit_id: row
+        for row in s.exec(
+            select(DeliveryRow).where(
+                col(DeliveryRow.target) == target, col(DeliveryRow.hit_id).in_(ids)
+            )
+        )
+    }
+    attempts = 0
+    new_rows: list[dict[str, Any]] = []
+    for hit_id in ids:
+        row = existing.get(hit_id)
+        if row is None:
+            new_rows.append(
+                {
+                    "target": target,
+                    "hit_id": hit_id,
+                    "status": "reserved",
+                    "attempts": 0,
+                    "message_id": message_id,
+                    "reserved_at": now,
+                }
+            )
+        else:
+            row.status, row.message_id, row.reserved_at = "reserved", message_id, now
+            attempts = max(attempts, row.attempts)
+    if new_rows:
+        s.execute(insert(DeliveryRow), new_rows)
+    return attempts
 
 
 def _stored_hits(s: Session, hit_ids: Sequence[int]) -> list[StoredHit]:
