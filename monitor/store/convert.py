@@ -1,0 +1,175 @@
+"""Rows to records and back: the only place that knows how a record of monitor.model is laid
+out in the tables (JSON columns included)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.model import Entry, FeedState, Hit, StoredHit, TermMatch
+from monitor.store.tables import FeedRow, HitRow, ItemRow
+
+#: FeedState fields that a poll writes back to the feed's row.
+POLLED_FIELDS = (
+    "url",
+    "title",
+    "etag",
+    "last_modified",
+    "body_hash",
+    "last_polled",
+    "last_success",
+    "next_poll",
+    "error_count",
+    "last_error",
+    "gone",
+    "last_new",
+    "usual_gap",
+    "health",
+)
+
+# ---------------------------------------------------------------------- feeds
+
+
+def feed_row(feed: FeedState) -> FeedRow:
+    """The row of a feed the configuration names for the first time."""
+    return FeedRow(
+        id=feed.id,
+        url=feed.url,
+        config_url=feed.url,
+        title=feed.title,
+        conditional=feed.conditional,
+        min_interval=feed.min_interval,
+        max_interval=feed.max_interval,
+    )
+
+
+def feed_state(row: FeedRow) -> FeedState:
+    return FeedState(
+        id=row.id,
+        url=row.url,
+        title=row.title,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        body_hash=row.body_hash,
+        last_polled=row.last_polled,
+        last_success=row.last_success,
+        next_poll=row.next_poll,
+        error_count=row.error_count,
+        last_error=row.last_error,
+        items_per_week=row.items_per_week,
+        conditional=row.conditional,
+        gone=row.gone,
+        min_interval=row.min_interval,
+        max_interval=row.max_interval,
+        last_new=row.last_new,
+        usual_gap=row.usual_gap,
+        health=row.health or "",
+    )
+
+
+def polled_values(feed: FeedState, items_per_week: int) -> dict[str, Any]:
+    """A bulk UPDATE's parameters for one polled feed."""
+    return {
+        "id": feed.id,
+        **{name: getattr(feed, name) for name in POLLED_FIELDS},
+        "items_per_week": float(items_per_week),
+    }
+
+
+def add_notices(row: FeedRow, notices: Sequence[str], now: datetime) -> None:
+    """Append health notices, stamped `now`, to the ones the feed's row holds."""
+    if not notices:
+        return
+    pending = json.loads(row.notices or "[]")
+    stamp = now.astimezone(UTC).isoformat()
+    pending.extend([stamp, notice] for notice in notices)
+    row.notices = json.dumps(pending, ensure_ascii=False)
+
+
+def notices_from(row: FeedRow) -> list[list[str]]:
+    """The notices a feed's row holds, as [created ISO time, text] pairs."""
+    pending: list[list[str]] = json.loads(row.notices or "[]")
+    return pending
+
+
+def notices_json(pending: Sequence[Sequence[str]]) -> str | None:
+    """The column value for these notices: None once none is left."""
+    return json.dumps(pending, ensure_ascii=False) if pending else None
+
+
+# ---------------------------------------------------------------------- items and hits
+
+
+def item_values(feed_id: str, entry: Entry, fetched: datetime | None) -> dict[str, Any]:
+    """A bulk INSERT's parameters for one new item."""
+    return {
+        "feed_id": feed_id,
+        "guid": entry.id,
+        "url": entry.url,
+        "title": entry.title,
+        "summary": entry.summary,
+        "content": entry.content,
+        "author": entry.author,
+        "lang": entry.lang,
+        "published": entry.published,
+        "fetched": fetched,
+        "fingerprint": entry.fingerprint,
+    }
+
+
+def entry(row: ItemRow, feed_title: str = "") -> Entry:
+    return Entry(
+        feed_id=row.feed_id,
+        id=row.guid,
+        url=row.url,
+        title=row.title,
+        summary=row.summary,
+        content=row.content,
+        author=row.author,
+        published=row.published,
+        lang=row.lang,
+        fingerprint=row.fingerprint,
+        feed_title=feed_title,
+    )
+
+
+def hit_values(item_id: int, hit: Hit, created: datetime | None) -> dict[str, Any]:
+    """A bulk INSERT's parameters for one new hit."""
+    return {
+        "item_id": item_id,
+        "rule_id": hit.rule_id,
+        "rule_version": hit.rule_version,
+        "priority": hit.priority,
+        "matches": matches_json(hit),
+        "created": created,
+    }
+
+
+def matches_json(hit: Hit) -> str:
+    return json.dumps([[m.term, m.field, m.start, m.end] for m in hit.matches], ensure_ascii=False)
+
+
+def matches_from(text: str) -> tuple[TermMatch, ...]:
+    return tuple(
+        TermMatch(str(t), str(f), int(s), int(e)) for t, f, s, e in json.loads(text or "[]")
+    )
+
+
+def stored_hit(hit: HitRow, item: ItemRow, feed_title: str | None) -> StoredHit:
+    """A hit joined with its item and its feed's title, for rendering."""
+    assert hit.id is not None, "a stored hit has its row id"
+    return StoredHit(
+        id=int(hit.id),
+        rule_id=hit.rule_id,
+        feed_id=item.feed_id,
+        feed_title=feed_title or item.feed_id,
+        item_id=item.guid,
+        title=item.title,
+        url=item.url,
+        summary=item.summary,
+        published=item.published,
+        fetched=item.fetched,
+        matches=matches_from(hit.matches),
+    )
