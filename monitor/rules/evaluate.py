@@ -53,6 +53,13 @@ def evaluator(
         inner = evaluator(node.child, entities, memo)
         return lambda item: not inner(item)
     assert isinstance(node, And | Or)
+    return _junction(node, entities, memo)
+
+
+def _junction(node: And | Or, entities: dict[str, CompiledEntity], memo: KeyMemo | None) -> Eval:
+    """The closure of an AND or OR: its plain words, plain prefixes and NOT plain words
+    tested together first, then its other children: cheapest first, but in an AND the
+    one the presearch keyed the rule on last."""
     whole: list[str] = []
     prefixes: list[str] = []
     nots: list[str] = []
