@@ -10,21 +10,21 @@ rules found there, and collects the spans of the hits (``monitor.rules.spans``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitor.model import FIELDS, TEXT_FIELDS, Entry, Hit, Rule, RuleSet
 from monitor.rules.entities import CompiledEntity, compile_entity
 from monitor.rules.evaluate import Eval, evaluator, plain_word
 from monitor.rules.gc import paused_gc
 from monitor.rules.item import Item, Prefixes
-from monitor.rules.presearch import KeyMemo, gate, rule_keys
+from monitor.rules.presearch import Key, KeyMemo, gate, rule_keys
 from monitor.rules.query import Amount, And, Node, Not, Or, Phrase, Term, parse_query
 from monitor.rules.spans import collect, explain, explain_plain
 
 __all__ = ["RuleMatcher", "compile_rules"]
 
 #: Every word some rule tests -> (the rules it is a key of, the gated rules it is a gate key
-#: of); None for none. See RuleMatcher.__init__.
+#: of); None for none. See _Index.vocab.
 _Vocab = dict[str, tuple[frozenset[int] | None, frozenset[int] | None]]
 #: A query compiled once: its test, and the _Compiled fields may_nest and plain.
 _Query = tuple[Eval, bool, tuple[tuple[str, str], ...] | None]
@@ -49,6 +49,120 @@ class _Compiled:
     plain: tuple[tuple[str, str], ...] | None = None
 
 
+@dataclass(slots=True)
+class _Terms:
+    """What the rules test, gathered while compiling: the whole words (prefixes are tested
+    on the full word list), the prefixes (``diaspor*``, the last word of ``"energy corr*"``)
+    and the fields they name."""
+
+    words: set[str] = field(default_factory=set)
+    prefixes: set[str] = field(default_factory=set)
+    fields: set[str] = field(default_factory=set)
+
+    def scan(self, node: Node, leaves: list[Node] | None) -> None:
+        """Add what ``node`` tests, and put its leaves outside NOT (the ones whose spans
+        explain a hit) in ``leaves``."""
+        if isinstance(node, Term):
+            if node.prefix:
+                self.prefixes.add(node.token)
+            else:
+                self.words.add(node.token)
+            if node.field:
+                self.fields.add(node.field)
+        elif isinstance(node, Phrase):
+            if node.prefix:
+                self.words.update(node.tokens[:-1])
+                self.prefixes.add(node.tokens[-1])
+            else:
+                self.words.update(node.tokens)
+            if node.field:
+                self.fields.add(node.field)
+        elif isinstance(node, Not):
+            self.scan(node.child, None)
+            return
+        elif isinstance(node, And | Or):
+            for child in node.children:
+                self.scan(child, leaves)
+            return
+        if leaves is not None:
+            leaves.append(node)
+
+    def add_entities(self, entities: Iterable[CompiledEntity]) -> None:
+        """Add the words and prefixes of the entities' aliases and vetoes."""
+        for entity in entities:
+            for phrase in (*entity.aliases, *entity.vetoes):
+                self.words.update(phrase.words[:-1] if phrase.prefix else phrase.words)
+                if phrase.prefix:
+                    self.prefixes.add(phrase.words[-1])
+
+
+@dataclass(slots=True)
+class _Index:
+    """The presearch index while it is built: the rules (by number) each key brings, and
+    the gate keys of the gated rules."""
+
+    by_word: dict[str, list[int]] = field(default_factory=dict)
+    by_prefix: dict[str, list[int]] = field(default_factory=dict)
+    amount_rules: list[int] = field(default_factory=list)
+    #: Rules with a second set of keys, one of which an item must also hold (see gate).
+    gated: list[int] = field(default_factory=list)
+    gate_words: dict[str, list[int]] = field(default_factory=dict)
+    gate_prefixes: dict[int, list[str]] = field(default_factory=dict)
+
+    def add(self, index: int, keys: frozenset[Key], gate_keys: frozenset[Key] | None) -> None:
+        """Index rule number ``index`` by its keys and, if it has one, its gate."""
+        for kind, word in keys:
+            if kind == "w":
+                self.by_word.setdefault(word, []).append(index)
+            elif kind == "p":
+                self.by_prefix.setdefault(word, []).append(index)
+            else:
+                self.amount_rules.append(index)
+        if gate_keys is not None:
+            self.gated.append(index)
+            for kind, word in gate_keys:
+                if kind == "w":
+                    self.gate_words.setdefault(word, []).append(index)
+                else:
+                    self.gate_prefixes.setdefault(index, []).append(word)
+
+    def vocab(self, words: set[str]) -> _Vocab:
+        """The table of every word some rule tests (``words``) or is keyed or gated on."""
+        # One table for all words: an item's words are found in it (a C-level intersection
+        # with the item's tokens), and the rules each one keys or gates are then read from
+        # the same, recently touched entries. Separate tables for the vocabulary, the keys
+        # and the gates meant four look-ups per word in large tables, a good part of the
+        # time at 10,000 rules. Frozensets of rule numbers merge into a set without hashing
+        # each number again.
+        by_word, gate_words = self.by_word, self.gate_words
+        return {
+            word: (
+                frozenset(by_word[word]) if word in by_word else None,
+                frozenset(gate_words[word]) if word in gate_words else None,
+            )
+            for word in words.union(by_word, gate_words)
+        }
+
+
+def _compile_query(
+    node: Node, entities: dict[str, CompiledEntity], memo: KeyMemo, terms: _Terms
+) -> _Query:
+    """A query's test and how its hits are explained; what it tests is added to ``terms``."""
+    leaves: list[Node] = []
+    terms.scan(node, leaves)
+    # A term's spans are each of another word, an amount's of another amount, and a match
+    # names its term's text: only a text written twice, an entity's aliases or a phrase's
+    # runs can give one span twice or one inside another.
+    texts = [leaf.text for leaf in leaves if type(leaf) is Term or type(leaf) is Amount]
+    may_nest = len(texts) != len(leaves) or len(set(texts)) != len(texts)
+    plain = (
+        tuple((leaf.token, leaf.text) for leaf in leaves if plain_word(leaf))
+        if not may_nest and all(plain_word(leaf) for leaf in leaves)
+        else None
+    )
+    return evaluator(node, entities, memo), may_nest, plain
+
+
 class RuleMatcher:
     """The compiled rules. ``match`` is pure: an entry in, hits with spans out."""
 
@@ -58,22 +172,28 @@ class RuleMatcher:
             e.id: compile_entity(e) for e in ruleset.entities
         }
         self._compiled: list[_Compiled] = []
-        by_word: dict[str, list[int]] = {}
-        by_prefix: dict[str, list[int]] = {}
-        amount_rules: list[int] = []
-        #: Rules with a second set of keys, one of which an item must also hold (see gate).
-        gated: list[int] = []
-        gate_words: dict[str, list[int]] = {}
-        gate_prefixes: dict[int, list[str]] = {}
-        vocab: set[str] = set()
-        prefixes: set[str] = set()
-        fields: set[str] = set()
+        index = _Index()
+        terms = _Terms()
+        self._compile(ruleset.rules, index, terms)
+        terms.add_entities(self.entities.values())
+        self._by_prefix = {p: tuple(ids) for p, ids in index.by_prefix.items()}
+        self._prefix_keys = frozenset(self._by_prefix)
+        self._amount_rules = tuple(index.amount_rules)
+        self._gated = frozenset(index.gated)
+        self._gate_prefix_of = {rule: tuple(p) for rule, p in index.gate_prefixes.items()}
+        self._gate_prefix_rules = frozenset(index.gate_prefixes)
+        self._vocab: _Vocab = index.vocab(terms.words)
+        self._prefixes = Prefixes(terms.prefixes)
+        self._extra_fields = tuple(f for f in FIELDS if f in terms.fields and f not in TEXT_FIELDS)
+
+    def _compile(self, rules: Iterable[Rule], index: _Index, terms: _Terms) -> None:
+        """Compile the enabled ``rules`` into ``self._compiled`` and ``index``."""
+        entities = self.entities
         #: rule_keys of every node, computed once (ids stay valid: the nodes live on).
         memo: KeyMemo = {}
         #: The same query text parses to the same tree: compile it once.
         seen: dict[int, _Query] = {}
-        entities = self.entities
-        for rule in ruleset.rules:
+        for rule in rules:
             if not rule.enabled:
                 continue
             node = parse_query(rule.query)
@@ -82,65 +202,13 @@ class RuleMatcher:
                 continue  # the loader rejects these; a hand-made RuleSet may still hold one
             found = seen.get(id(node))
             if found is None:
-                leaves: list[Node] = []
-                _scan(node, vocab, prefixes, fields, leaves)
-                # A term's spans are each of another word, an amount's of another amount,
-                # and a match names its term's text: only a text written twice, an entity's
-                # aliases or a phrase's runs can give one span twice or one inside another.
-                texts = [leaf.text for leaf in leaves if type(leaf) is Term or type(leaf) is Amount]
-                may_nest = len(texts) != len(leaves) or len(set(texts)) != len(texts)
-                plain = (
-                    tuple((leaf.token, leaf.text) for leaf in leaves if plain_word(leaf))
-                    if not may_nest and all(plain_word(leaf) for leaf in leaves)
-                    else None
-                )
-                found = seen[id(node)] = (evaluator(node, entities, memo), may_nest, plain)
+                found = seen[id(node)] = _compile_query(node, entities, memo, terms)
             test, may_nest, plain = found
-            index = len(self._compiled)
+            number = len(self._compiled)
             self._compiled.append(
-                _Compiled(index, rule, node, test, frozenset(rule.feeds), may_nest, plain)
+                _Compiled(number, rule, node, test, frozenset(rule.feeds), may_nest, plain)
             )
-            for kind, word in keys:
-                if kind == "w":
-                    by_word.setdefault(word, []).append(index)
-                elif kind == "p":
-                    by_prefix.setdefault(word, []).append(index)
-                else:
-                    amount_rules.append(index)
-            gate_keys = gate(node, keys, entities, memo)
-            if gate_keys is not None:
-                gated.append(index)
-                for kind, word in gate_keys:
-                    if kind == "w":
-                        gate_words.setdefault(word, []).append(index)
-                    else:
-                        gate_prefixes.setdefault(index, []).append(word)
-        self._by_prefix = {p: tuple(ids) for p, ids in by_prefix.items()}
-        self._prefix_keys = frozenset(self._by_prefix)
-        self._amount_rules = tuple(amount_rules)
-        self._gated = frozenset(gated)
-        self._gate_prefix_of = {rule: tuple(p) for rule, p in gate_prefixes.items()}
-        self._gate_prefix_rules = frozenset(gate_prefixes)
-        for entity in self.entities.values():
-            for phrase in (*entity.aliases, *entity.vetoes):
-                vocab.update(phrase.words[:-1] if phrase.prefix else phrase.words)
-                if phrase.prefix:
-                    prefixes.add(phrase.words[-1])
-        # One table for all words: an item's words are found in it (a C-level intersection
-        # with the item's tokens), and the rules each one keys or gates are then read from
-        # the same, recently touched entries. Separate tables for the vocabulary, the keys
-        # and the gates meant four look-ups per word in large tables, a good part of the
-        # time at 10,000 rules. Frozensets of rule numbers merge into a set without hashing
-        # each number again.
-        self._vocab: _Vocab = {
-            word: (
-                frozenset(by_word[word]) if word in by_word else None,
-                frozenset(gate_words[word]) if word in gate_words else None,
-            )
-            for word in vocab.union(by_word, gate_words)
-        }
-        self._prefixes = Prefixes(prefixes)
-        self._extra_fields = tuple(f for f in FIELDS if f in fields and f not in TEXT_FIELDS)
+            index.add(number, keys, gate(node, keys, entities, memo))
 
     def __len__(self) -> int:
         return len(self._compiled)
@@ -232,38 +300,6 @@ class RuleMatcher:
                     collect(c.node, item, self.entities, matches)
                 hits.append(Hit(rule.id, rule.version, rule.priority, tuple(matches)))
         return hits
-
-
-def _scan(
-    node: Node, vocab: set[str], prefixes: set[str], fields: set[str], leaves: list[Node] | None
-) -> None:
-    """One walk over a query: the whole words it tests (prefixes are tested on the full word
-    list), the prefixes (``diaspor*``, the last word of ``"energy corr*"``), the fields it
-    names, and its leaves outside NOT (the ones whose spans explain a hit)."""
-    if isinstance(node, Term):
-        if node.prefix:
-            prefixes.add(node.token)
-        else:
-            vocab.add(node.token)
-        if node.field:
-            fields.add(node.field)
-    elif isinstance(node, Phrase):
-        if node.prefix:
-            vocab.update(node.tokens[:-1])
-            prefixes.add(node.tokens[-1])
-        else:
-            vocab.update(node.tokens)
-        if node.field:
-            fields.add(node.field)
-    elif isinstance(node, Not):
-        _scan(node.child, vocab, prefixes, fields, None)
-        return
-    elif isinstance(node, And | Or):
-        for child in node.children:
-            _scan(child, vocab, prefixes, fields, leaves)
-        return
-    if leaves is not None:
-        leaves.append(node)
 
 
 def compile_rules(ruleset: RuleSet) -> RuleMatcher:
