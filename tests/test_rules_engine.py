@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from monitor.model import Entity, Entry, Rule, RuleSet
 from monitor.rules import compile_rules
-from monitor.rules.engine import RuleMatcher, _Item, rule_keys
+from monitor.rules.engine import RuleMatcher
+from monitor.rules.item import Item
+from monitor.rules.presearch import rule_keys
 from monitor.rules.query import parse_query
 from monitor.rules.text import fold, tokens, tokens_with_spans
 
@@ -174,8 +176,8 @@ def test_a_span_inside_a_longer_one_of_the_same_term_is_dropped() -> None:
 # --- internals of the fast paths: each must agree with the plain way of doing the same
 
 
-def _item(matcher: RuleMatcher, entry: Entry) -> _Item:
-    return _Item(entry, matcher._vocab, matcher._extra_fields, matcher._prefixes)
+def _item(matcher: RuleMatcher, entry: Entry) -> Item:
+    return matcher.item(entry)
 
 
 def test_a_second_key_set_gates_candidates_without_losing_hits() -> None:

@@ -29,7 +29,9 @@ from typing import Any
 from monitor import yamlfile
 from monitor.errors import RuleError
 from monitor.model import Entity, Rule, RuleSet
-from monitor.rules.engine import compile_entity, paused_gc, rule_keys
+from monitor.rules.entities import compile_entity
+from monitor.rules.gc import paused_gc
+from monitor.rules.presearch import rule_keys
 from monitor.rules.query import (
     Node,
     QueryError,

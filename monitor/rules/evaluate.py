@@ -1,0 +1,150 @@
+"""Query tree -> evaluation closure: one function per rule that tests an ``Item``.
+
+Evaluation works on the item's folded words and, only when a rule needs them, on a field's
+word positions (phrases, ``"a b"~N``), entities and amounts; ``Item`` computes those once
+per item for all the rules that ask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeGuard
+
+from monitor.rules.entities import CompiledEntity
+from monitor.rules.item import Item
+from monitor.rules.presearch import KeyMemo, keyed_child
+from monitor.rules.query import Amount, And, EntityRef, Node, Not, Or, Phrase, Term
+
+__all__ = ["Eval", "evaluator", "plain_word"]
+
+Eval = Callable[[Item], bool]
+
+
+def evaluator(
+    node: Node,
+    entities: dict[str, CompiledEntity],
+    memo: KeyMemo | None = None,
+) -> Eval:
+    """A closure that tests one query on an item. Plain words inside AND/OR become one set
+    operation (``required <= words``, ``not anyof.isdisjoint(words)``), which runs in C."""
+    if isinstance(node, Term):
+        word, fld = node.token, node.field
+        if node.prefix:
+            return lambda item: item.has_prefix(word, fld)
+        if fld is None:
+            return lambda item: word in item.words
+        name = fld
+        return lambda item: word in item.any_words and word in item.field_tokens(name)
+    if isinstance(node, Phrase):
+        words, fld, slop, prefix = node.tokens, node.field, node.slop, node.prefix
+        needed = frozenset(words[:-1] if prefix else words)
+        return lambda item: (
+            needed <= item.any_words and bool(item.phrase(words, fld, slop, prefix, True))
+        )
+    if isinstance(node, EntityRef):
+        entity = entities.get(node.name)
+        if entity is None:  # the loader rejects this; a hand-made RuleSet may hold it
+            return lambda item: False
+        return lambda item: item.entity(entity)
+    if isinstance(node, Amount):
+        amount = node
+        return lambda item: any(amount.contains(a[0]) for a in item.amounts())
+    if isinstance(node, Not):
+        inner = evaluator(node.child, entities, memo)
+        return lambda item: not inner(item)
+    assert isinstance(node, And | Or)
+    return _junction(node, entities, memo)
+
+
+def _junction(node: And | Or, entities: dict[str, CompiledEntity], memo: KeyMemo | None) -> Eval:
+    """The closure of an AND or OR: its plain words, plain prefixes and NOT plain words
+    tested together first, then its other children: cheapest first, but in an AND the
+    one the presearch keyed the rule on last."""
+    whole: list[str] = []
+    prefixes: list[str] = []
+    nots: list[str] = []
+    rest: list[Node] = []
+    for c in node.children:  # one pass: plain words, plain prefixes, NOT plain word, others
+        if type(c) is Term and c.field is None:
+            (prefixes if c.prefix else whole).append(c.token)
+        elif type(c) is Not and plain_word(c.child):
+            nots.append(c.child.token)
+        else:
+            rest.append(c)
+    plain, starts, negated = frozenset(whole), frozenset(prefixes), frozenset(nots)
+    others = sorted(rest, key=_cost) if len(rest) > 1 else rest
+    tests: list[Eval] = []
+    if type(node) is And:
+        # The child the presearch keyed this rule on is probably true (its word brought the
+        # rule here): test the others first, they are the ones likely to fail.
+        keyed = keyed_child(node, entities, memo)
+        if keyed is not None and keyed in others:
+            others.remove(keyed)
+            others.append(keyed)
+        if len(plain) == 1:
+            (word,) = plain
+            tests.append(lambda item: word in item.words)
+        elif plain:
+            tests.append(lambda item: plain <= item.words)
+        if negated:
+            tests.append(lambda item: negated.isdisjoint(item.words))
+        if starts:
+            tests.append(lambda item: all(item.has_start(p) for p in starts))
+        tests.extend(evaluator(c, entities, memo) for c in others)
+        return _all(tests)
+    if plain and starts:
+        tests.append(
+            lambda item: not plain.isdisjoint(item.words) or any(item.has_start(p) for p in starts)
+        )
+    elif plain:
+        tests.append(lambda item: not plain.isdisjoint(item.words))
+    elif starts:
+        tests.append(lambda item: any(item.has_start(p) for p in starts))
+    if negated:
+        tests.append(lambda item: not negated <= item.words)
+    tests.extend(evaluator(c, entities, memo) for c in others)
+    return _any(tests)
+
+
+def plain_word(node: Node) -> TypeGuard[Term]:
+    """A whole word in any text field: testable with set operations."""
+    return isinstance(node, Term) and not node.prefix and node.field is None
+
+
+def _cost(node: Node) -> int:
+    """Cheap tests first in AND/OR."""
+    if isinstance(node, Term):
+        return 1 if not node.prefix else 3
+    if isinstance(node, Phrase):
+        return 4
+    if isinstance(node, EntityRef):
+        return 5
+    if isinstance(node, Amount):
+        return 8
+    if isinstance(node, Not):
+        return 9
+    return 6
+
+
+def _all(tests: list[Eval]) -> Eval:
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        a, b = tests
+        return lambda item: a(item) and b(item)
+    if len(tests) == 3:
+        a, b, c = tests
+        return lambda item: a(item) and b(item) and c(item)
+    return lambda item: all(test(item) for test in tests)
+
+
+def _any(tests: list[Eval]) -> Eval:
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        a, b = tests
+        return lambda item: a(item) or b(item)
+    if len(tests) == 3:
+        a, b, c = tests
+        return lambda item: a(item) or b(item) or c(item)
+    return lambda item: any(test(item) for test in tests)

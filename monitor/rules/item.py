@@ -1,0 +1,443 @@
+"""An entry as the rules see it: its words, and the searches the rules run on them.
+
+``Item`` holds the entry's words that some rule tests and computes everything else lazily,
+once per item, for every rule that asks: a field's words, their positions and character
+spans, the dollar amounts, whether an entity is present. Phrases and ``"a b"~N`` are checked
+on word positions within one field. The spans of a word come from one search of the item's
+joined text fields (ASCII), or one tokenising pass over them (other scripts), shared by
+every rule that hits the item. ``Prefixes`` is the rules' table of word prefixes, with what
+is known of the words seen so far.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
+
+from monitor.model import TEXT_FIELDS, Entry
+from monitor.rules.amounts import find_amounts
+from monitor.rules.entities import CompiledEntity, EntityPhrase
+from monitor.rules.text import tokens, tokens_with_spans
+
+__all__ = ["Item", "Prefixes"]
+
+#: The text fields are title, summary and content, in this order: the item's joined text
+#: (``title\nsummary\ncontent``) can then be searched once for all three.
+_JOINED_FIELDS = TEXT_FIELDS == ("title", "summary", "content")
+
+
+class Prefixes:
+    """Every prefix the rules use (``diaspor*``, alias ``Omuraliev*``), and what is known of
+    the words seen so far: the prefixes a word starts with, or that it starts with none.
+    News vocabulary repeats, so after a while an item's prefix matches cost one C-level
+    set difference (its words minus the words known to start with no prefix) and a look
+    at the few words left."""
+
+    def __init__(self, prefixes: Iterable[str]) -> None:
+        self.prefixes = frozenset(prefixes)
+        self.lengths = tuple(sorted({len(p) for p in self.prefixes}))
+        self.cache: dict[str, frozenset[str]] = {}
+        #: Words known to start with no rule prefix (most words).
+        self.none: set[str] = set()
+
+    def of_word(self, word: str) -> frozenset[str]:
+        found = frozenset(
+            word[:n] for n in self.lengths if len(word) >= n and word[:n] in self.prefixes
+        )
+        if found:
+            if len(self.cache) >= 200_000:
+                self.cache.clear()
+            self.cache[word] = found
+        else:
+            if len(self.none) >= 200_000:
+                self.none.clear()
+            self.none.add(word)
+        return found
+
+    def of_words(self, words: Iterable[str]) -> set[str]:
+        """The rule prefixes that some word of ``words`` starts with."""
+        if not self.prefixes:
+            return set()
+        get = self.cache.get
+        out: set[str] = set()
+        for word in set(words) - self.none:
+            hits = get(word)
+            if hits is None:
+                hits = self.of_word(word)
+            if hits:
+                out |= hits
+        return out
+
+
+def _whole_word_starts(lowered: str, word: str) -> list[int]:
+    """Where a folded ASCII word stands as a whole word in lower-cased ASCII text: found by
+    str.find (C speed); a hit between non-alphanumerics is a token."""
+    at = lowered.find(word)
+    if at == -1:
+        return []
+    size, end = len(word), len(lowered)
+    out = []
+    while at != -1:
+        after = at + size
+        if (at == 0 or not lowered[at - 1].isalnum()) and (
+            after == end or not lowered[after].isalnum()
+        ):
+            out.append(at)
+        at = lowered.find(word, at + 1)
+    return out
+
+
+class Item:
+    """One entry as the engine sees it; everything beyond the word set is computed lazily.
+
+    ``words`` holds only the item's words that some rule mentions (the rules' vocabulary):
+    a small set, found by one C-level intersection, and enough to answer every membership
+    test a rule asks. Prefix tests search the lowered text (ASCII) or the full word list.
+    Both cover the text fields only (title, summary, content); ``any_words`` adds the words
+    of the other fields that some rule names (``feed:``, ``author:``, ``domain:``,
+    ``lang:``), for the presearch and as a quick test before a field is tokenised. The
+    keys of ``vocab`` are the rules' vocabulary; ``extra_fields`` are the other fields.
+    """
+
+    __slots__ = (
+        "_all",
+        "_amounts",
+        "_entities",
+        "_joined",
+        "_joined_lower",
+        "_lower",
+        "_pos",
+        "_prefix_hits",
+        "_prefixes",
+        "_sorted",
+        "_spans",
+        "_text_spans",
+        "_tokens",
+        "_word_spans",
+        "any_words",
+        "entry",
+        "extra_words",
+        "words",
+    )
+
+    def __init__(
+        self,
+        entry: Entry,
+        vocab: Mapping[str, object],
+        extra_fields: Sequence[str],
+        prefixes: Prefixes,
+    ) -> None:
+        self.entry = entry
+        joined = f"{entry.title}\n{entry.summary}\n{entry.content}"
+        all_words = tokens(joined)
+        self._all = all_words
+        #: The item's text words that appear in some rule.
+        self.words = vocab.keys() & all_words
+        extra: list[str] = []
+        for name in extra_fields:
+            extra.extend(tokens(entry.field_text(name)))
+        #: The words of the other fields a rule names (``feed:``, ``author:``...).
+        self.extra_words = extra
+        #: ``words`` and the other fields' words that appear in some rule.
+        self.any_words = self.words | (vocab.keys() & extra) if extra else self.words
+        self._prefixes = prefixes
+        self._prefix_hits: set[str] | None = None
+        self._sorted: list[str] | None = None
+        self._joined = joined
+        self._joined_lower: str | None = "\x00"
+        self._lower: dict[str, str | None] = {}
+        self._word_spans: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        self._text_spans: dict[str, list[tuple[str, int, int]]] = {}
+        self._tokens: dict[str, list[str]] = {}
+        self._pos: dict[str, dict[str, list[int]]] = {}
+        self._spans: dict[str, list[tuple[int, int]]] = {}
+        self._amounts: list[tuple[float, str, int, int]] | None = None
+        self._entities: dict[str, bool] = {}
+
+    # -- per field, lazily
+
+    def field_tokens(self, name: str) -> list[str]:
+        found = self._tokens.get(name)
+        if found is None:
+            found = self._tokens[name] = tokens(self.entry.field_text(name))
+        return found
+
+    def field_spans(self, name: str) -> list[tuple[int, int]]:
+        found = self._spans.get(name)
+        if found is None:
+            words, found = tokens_with_spans(self.entry.field_text(name))
+            self._spans[name] = found
+            self._tokens.setdefault(name, words)
+        return found
+
+    def lowered(self, name: str) -> str | None:
+        """The field's text in lower case if it is ASCII (offsets unchanged), else None."""
+        found = self._lower.get(name, "\x00")
+        if found == "\x00":
+            text = self.entry.field_text(name)
+            found = self._lower[name] = text.lower() if text.isascii() else None
+        return found
+
+    def _plain_fields(self) -> bool:
+        """Whether the joined text is exactly the text fields, joined by newlines."""
+        entry = self.entry
+        return _JOINED_FIELDS and (
+            type(entry.title) is str and type(entry.summary) is str and type(entry.content) is str
+        )
+
+    def joined_lower(self) -> str | None:
+        """The text fields joined by newlines, in lower case, if all of them are ASCII
+        strings (then every offset is the original one), else None."""
+        found = self._joined_lower
+        if found == "\x00":
+            joined = self._joined
+            found = self._joined_lower = (
+                joined.lower() if joined.isascii() and self._plain_fields() else None
+            )
+        return found
+
+    def text_spans(self, word: str) -> list[tuple[str, int, int]]:
+        """(field, start, end) of every occurrence of a folded word in the text fields, in
+        field order and then text order."""
+        found = self._text_spans.get(word)
+        if found is None:
+            found = self._text_spans[word] = self._find_text(word)
+        return found
+
+    def _find_text(self, word: str) -> list[tuple[str, int, int]]:
+        lowered = self.joined_lower()
+        if lowered is None:
+            # Other scripts: the word's places among each field's words (list.index runs in
+            # C) and their spans, from one tokenising pass per field that phrases share.
+            out: list[tuple[str, int, int]] = []
+            for name in TEXT_FIELDS:
+                spans = self.field_spans(name)
+                toks = self.field_tokens(name)
+                at = -1
+                try:
+                    while True:
+                        at = toks.index(word, at + 1)
+                        out.append((name, *spans[at]))
+                except ValueError:
+                    pass
+            return out
+        # One search over the joined text (the newlines between the fields are not
+        # alphanumeric, and no word holds one).
+        starts = _whole_word_starts(lowered, word)
+        if not starts:
+            return []
+        entry = self.entry
+        summary_at = len(entry.title) + 1
+        content_at = summary_at + len(entry.summary) + 1
+        size = len(word)
+        out = []
+        for at in starts:
+            if at < summary_at:
+                out.append(("title", at, at + size))
+            elif at < content_at:
+                out.append(("summary", at - summary_at, at + size - summary_at))
+            else:
+                out.append(("content", at - content_at, at + size - content_at))
+        return out
+
+    def word_spans(self, name: str, word: str) -> list[tuple[int, int]]:
+        """Character spans of every occurrence of a folded word in a field."""
+        key = (name, word)
+        found = self._word_spans.get(key)
+        if found is None:
+            if name in TEXT_FIELDS and (self.joined_lower() is not None or self._plain_fields()):
+                found = [(start, end) for fld, start, end in self.text_spans(word) if fld == name]
+            else:
+                found = self._find_word(name, word)
+            self._word_spans[key] = found
+        return found
+
+    def _find_word(self, name: str, word: str) -> list[tuple[int, int]]:
+        lowered = self.lowered(name)
+        if lowered is None:
+            spans = self.field_spans(name)
+            return [spans[p] for p in self.positions(name).get(word, ())]
+        size = len(word)
+        return [(at, at + size) for at in _whole_word_starts(lowered, word)]
+
+    def span(self, name: str, position: int) -> tuple[int, int]:
+        """Character span of the word at ``position`` of a field."""
+        if self.lowered(name) is None:
+            return self.field_spans(name)[position]
+        toks = self.field_tokens(name)
+        word = toks[position]
+        nth = toks[:position].count(word)
+        return self.word_spans(name, word)[nth]
+
+    def positions(self, name: str) -> dict[str, list[int]]:
+        found = self._pos.get(name)
+        if found is None:
+            found = {}
+            for i, word in enumerate(self.field_tokens(name)):
+                if word in found:
+                    found[word].append(i)
+                else:
+                    found[word] = [i]
+            self._pos[name] = found
+        return found
+
+    # -- tests
+
+    def has_start(self, prefix: str) -> bool:
+        """Whether some word of the item's text starts with ``prefix`` (a folded word)."""
+        lowered = self.joined_lower()
+        if lowered is not None and prefix:
+            # ASCII: the words are the runs of letters and digits of the lowered text, so
+            # some word starts with the prefix iff the prefix occurs right after a character
+            # that is not a letter or digit (or at the start). str.find runs in C, and this
+            # is several times cheaper than sorting the item's words.
+            at = lowered.find(prefix)
+            while at > 0 and lowered[at - 1].isalnum():
+                at = lowered.find(prefix, at + 1)
+            return at != -1
+        # Otherwise a binary search in the item's sorted words: the first word not below a
+        # prefix starts with it if any does.
+        found = self._sorted
+        if found is None:
+            found = self._sorted = sorted(set(self._all))
+        at = bisect_left(found, prefix)
+        return at < len(found) and found[at].startswith(prefix)
+
+    def has_start_any(self, prefix: str) -> bool:
+        """``has_start`` over every field a rule names, not only the text."""
+        return self.has_start(prefix) or (
+            bool(self.extra_words) and any(w.startswith(prefix) for w in self.extra_words)
+        )
+
+    @property
+    def starts(self) -> set[str]:
+        """The rule prefixes that some word of the item (any field) starts with."""
+        found = self._prefix_hits
+        if found is None:
+            words = self._all + self.extra_words if self.extra_words else self._all
+            found = self._prefix_hits = self._prefixes.of_words(words)
+        return found
+
+    def has_prefix(self, prefix: str, field: str | None) -> bool:
+        if field is None:
+            return self.has_start(prefix)
+        if field in TEXT_FIELDS and not self.has_start(prefix):
+            return False
+        return any(w.startswith(prefix) for w in self.field_tokens(field))
+
+    def phrase(
+        self, words: tuple[str, ...], field: str | None, slop: int, prefix: bool, first: bool
+    ) -> list[tuple[str, tuple[int, ...]]]:
+        """Occurrences of a phrase: (field, word positions), the first only if ``first``."""
+        found: list[tuple[str, tuple[int, ...]]] = []
+        for name in TEXT_FIELDS if field is None else (field,):
+            if slop == 0:
+                for start in _starts(words, prefix, self.field_tokens(name)):
+                    found.append((name, tuple(range(start, start + len(words)))))
+                    if first:
+                        return found
+            else:
+                for hit in _sloppy(self.positions(name), words, slop, prefix):
+                    found.append((name, hit))
+                    if first:
+                        return found
+        return found
+
+    def entity(self, entity: CompiledEntity) -> bool:
+        """Whether any alias of an entity is in the item and no veto phrase is."""
+        found = self._entities.get(entity.id)
+        if found is None:
+            found = self._entities[entity.id] = any(
+                self.has_words(alias) for alias in entity.aliases
+            ) and not any(self.has_words(veto) for veto in entity.vetoes)
+        return found
+
+    def has_words(self, words: EntityPhrase) -> bool:
+        """Whether an alias or veto phrase is in the item's text fields."""
+        if not words.needed <= self.words:
+            return False
+        if len(words.words) == 1:
+            return not words.prefix or self.has_start(words.words[0])
+        if words.prefix and not self.has_start(words.words[-1]):
+            return False
+        return bool(self.phrase(words.words, None, 0, words.prefix, True))
+
+    def amounts(self) -> list[tuple[float, str, int, int]]:
+        if self._amounts is None:
+            # One scan over the text fields joined by newlines, then each amount is put
+            # back into its field (one that runs across two fields is not an amount).
+            texts = [self.entry.field_text(name) for name in TEXT_FIELDS]
+            found = []
+            offset = 0
+            bounds = []
+            for name, text in zip(TEXT_FIELDS, texts, strict=True):
+                bounds.append((name, offset, offset + len(text)))
+                offset += len(text) + 1
+            joined = "\n".join(texts)
+            for value, start, end in find_amounts(joined):
+                for name, low, high in bounds:
+                    if low <= start and end <= high:
+                        found.append((value, name, start - low, end - low))
+                        break
+            self._amounts = found
+        return self._amounts
+
+
+def _starts(words: tuple[str, ...], prefix: bool, toks: list[str]) -> list[int]:
+    """Start positions of an exact phrase (the last word a prefix if ``prefix``)."""
+    n = len(words)
+    if n == 1 and prefix:
+        return [i for i, tok in enumerate(toks) if tok.startswith(words[0])]
+    first = words[0]
+    rest = list(words[1:])
+    out: list[int] = []
+    i = -1
+    while True:
+        try:
+            i = toks.index(first, i + 1)  # list.index runs in C
+        except ValueError:
+            return out
+        if n == 1:
+            out.append(i)
+        elif prefix:
+            window = toks[i + 1 : i + n]
+            if (
+                len(window) == n - 1
+                and window[:-1] == rest[:-1]
+                and window[-1].startswith(rest[-1])
+            ):
+                out.append(i)
+        elif toks[i + 1 : i + n] == rest:
+            out.append(i)
+
+
+def _sloppy(
+    pos: dict[str, list[int]], words: tuple[str, ...], slop: int, prefix: bool
+) -> list[tuple[int, ...]]:
+    """Lucene's sloppy phrase: positions p_i with max(p_i - i) - min(p_i - i) <= slop."""
+    lists: list[list[int]] = []
+    for i, word in enumerate(words):
+        if prefix and i == len(words) - 1:
+            found = sorted(p for w, ps in pos.items() if w.startswith(word) for p in ps)
+        else:
+            found = pos.get(word, [])
+        if not found:
+            return []
+        lists.append(found)
+    hits: list[tuple[int, ...]] = []
+    for anchor in lists[0]:
+        chosen = [anchor]
+        low = high = anchor
+        for i in range(1, len(lists)):
+            # the free position whose offset (p - i) is nearest the anchor's
+            free = [(abs(p - i - anchor), p) for p in lists[i] if p not in chosen]
+            if not free:
+                break
+            best = min(free)[1]
+            chosen.append(best)
+            low, high = min(low, best - i), max(high, best - i)
+            if high - low > slop:
+                break
+        else:
+            hits.append(tuple(chosen))
+    return hits

@@ -1,0 +1,118 @@
+"""The spans of a hit: which terms of a rule matched, and where in the original text.
+
+Only for a rule that hits are the character spans of its matched terms collected
+(``TermMatch``), pointing into the original field text. The spans of a word are found once
+per item (see ``Item.text_spans``) and shared by every rule that hits it.
+"""
+
+from __future__ import annotations
+
+from monitor.model import TEXT_FIELDS, TermMatch
+from monitor.rules.entities import CompiledEntity
+from monitor.rules.item import Item
+from monitor.rules.query import Amount, And, EntityRef, Node, Or, Phrase, Term
+
+__all__ = ["collect", "explain", "explain_plain"]
+
+
+def explain(node: Node, item: Item, entities: dict[str, CompiledEntity]) -> list[TermMatch]:
+    """The spans of the terms of ``node`` in the item, each once, for a query whose spans
+    may repeat or nest (an entity's aliases, phrases, a term written twice)."""
+    out: list[TermMatch] = []
+    collect(node, item, entities, out)
+    if len(out) < 2:
+        return out
+    unique = list(dict.fromkeys(out))  # TermMatch is hashable: drop repeats, keep order
+    if len(unique) < 2:
+        return unique
+    # "Kubanychbek Omuraliev" and "Omuraliev" inside it: keep only the outer span.
+    inner: set[TermMatch] = set()
+    reach: dict[tuple[str, str], int] = {}
+    for m in sorted(unique, key=lambda m: (m.start, -m.end)):
+        key = (m.term, m.field)
+        if m.end <= reach.get(key, -1):
+            inner.add(m)
+        else:
+            reach[key] = m.end
+    return [m for m in unique if m not in inner] if inner else unique
+
+
+def collect(
+    node: Node, item: Item, entities: dict[str, CompiledEntity], out: list[TermMatch]
+) -> None:
+    """Spans of the terms of ``node`` that are in the item (none under NOT)."""
+    if isinstance(node, Term):
+        token = node.token
+        if node.prefix:
+            if not item.has_prefix(token, node.field):
+                return
+        elif token not in (item.words if node.field is None else item.any_words):
+            return
+        if node.field is None and not node.prefix:
+            text = node.text
+            for name, start, end in item.text_spans(token):
+                out.append(TermMatch(text, name, start, end))
+            return
+        for name in TEXT_FIELDS if node.field is None else (node.field,):
+            if node.prefix:
+                words = {w for w in item.field_tokens(name) if w.startswith(token)}
+                found = sorted(s for w in words for s in item.word_spans(name, w))
+            else:
+                found = item.word_spans(name, token)
+            for start, end in found:
+                out.append(TermMatch(node.text, name, start, end))
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            collect(child, item, entities, out)
+    elif isinstance(node, Phrase):
+        needed = node.tokens[:-1] if node.prefix else node.tokens
+        if not all(w in item.any_words for w in needed):
+            return
+        for name, where in item.phrase(node.tokens, node.field, node.slop, node.prefix, False):
+            out.extend(_phrase_spans(node.text, name, where, item))
+    elif isinstance(node, EntityRef):
+        entity = entities.get(node.name)
+        if entity is None or not item.entity(entity):
+            return
+        for alias in entity.aliases:
+            if len(alias.words) == 1 and not alias.prefix:  # one word: find it directly
+                if alias.words[0] in item.words:
+                    for name, start, end in item.text_spans(alias.words[0]):
+                        out.append(TermMatch(node.text, name, start, end))
+            elif item.has_words(alias):
+                for name, where in item.phrase(alias.words, None, 0, alias.prefix, False):
+                    out.extend(_phrase_spans(node.text, name, where, item))
+    elif isinstance(node, Amount):
+        for value, name, start, end in item.amounts():
+            if node.contains(value):
+                out.append(TermMatch(node.text, name, start, end))
+
+
+def explain_plain(terms: tuple[tuple[str, str], ...], item: Item) -> list[TermMatch]:
+    """``explain`` of a rule whose terms are plain words, each written once (most rules):
+    what collect would gather, without walking the tree. Every span is of another word or
+    place, so none repeats or nests in another."""
+    out: list[TermMatch] = []
+    words = item.words
+    for token, text in terms:
+        if token in words:
+            for name, start, end in item.text_spans(token):
+                out.append(TermMatch(text, name, start, end))
+    return out
+
+
+def _phrase_spans(term: str, name: str, positions: tuple[int, ...], item: Item) -> list[TermMatch]:
+    """One span per run of neighbouring words (a whole exact phrase is one run)."""
+    out: list[TermMatch] = []
+    ordered = sorted(positions)
+    first = prev = ordered[0]
+    for p in [*ordered[1:], None]:
+        if p is not None and p == prev + 1:
+            prev = p
+            continue
+        start = item.span(name, first)[0]
+        end = item.span(name, prev)[1] if prev != first else item.span(name, first)[1]
+        out.append(TermMatch(term, name, start, end))
+        if p is not None:
+            first = prev = p
+    return out
