@@ -465,7 +465,8 @@ class _Cycle:
         retry_after = getattr(error, "retry_after", None)
         next_poll = schedule.next_failure(
             now,
-            error_count=31 if gone else count,
+            error_count=count,
+            gone=gone,
             min_interval=feed.min_interval,
             max_backoff=self.p.max_backoff,
             not_before=retry_after,

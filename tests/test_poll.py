@@ -399,6 +399,14 @@ def test_410_marks_the_feed_gone_and_says_so_once(world: World, site: Site) -> N
     assert world.store.feed_notices(world.clock()) == []  # still gone: not told again
 
 
+def test_a_gone_feed_is_tried_again_only_at_the_backoff_cap(world: World, site: Site) -> None:
+    url = site.serve("/gone.xml", Reply(b"gone", status=410))
+    world.feeds(gone=url)
+    world.poll(max_backoff=7200)
+    assert 7200 * 0.9 <= world.wait("gone") <= 7200 * 1.1  # not the 900 s of a first failure
+    assert world.state("gone").error_count == 1
+
+
 def test_malformed_xml_and_a_page_that_is_no_feed(world: World, site: Site) -> None:
     cut = site.serve("/cut.xml", Reply(load("malformed.xml")))
     page = site.serve("/page.xml", Reply(load("not_a_feed.html"), content_type="text/html"))
