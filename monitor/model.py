@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
+from monitor.errors import FetchError
+
 Clock = Callable[[], datetime]
 Priority = Literal["normal", "high"]
 
@@ -127,6 +129,10 @@ class NotModified:
     retry_after: float | None = None
 
 
+#: What fetching one feed comes to: a body, a 304, or the failure as a value.
+FetchOutcome = FetchResult | NotModified | FetchError
+
+
 # --------------------------------------------------------------------------- rules
 
 
@@ -222,6 +228,7 @@ class PollResult:
     status: PollStatus
     new_items: int = 0
     new_hits: int = 0
+    #: What went wrong (the error's reason: the feed is named by feed_id).
     error: str | None = None
     #: Ids of new hits with priority `high`, for immediate alerts.
     alert_hit_ids: tuple[int, ...] = ()
@@ -285,11 +292,9 @@ class Matcher(Protocol):
 
 
 class Fetcher(Protocol):
-    """Fetches many feeds concurrently; a failure comes back as a FeedError value."""
+    """Fetches many feeds concurrently; a failure comes back as a FetchError value."""
 
-    def fetch_all(
-        self, feeds: Sequence[FeedState]
-    ) -> Iterable[tuple[FeedState, FetchResult | NotModified | Exception]]: ...
+    def fetch_all(self, feeds: Sequence[FeedState]) -> Iterable[tuple[FeedState, FetchOutcome]]: ...
 
 
 class PollStore(Protocol):

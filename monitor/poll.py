@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from monitor.errors import FeedError, FetchError
+from monitor.errors import FeedError, FetchError, NoAnswerError
 from monitor.feeds import health, schedule
 from monitor.feeds.pool import ParsePool, default_workers
 from monitor.model import (
@@ -47,6 +47,7 @@ from monitor.model import (
     FeedState,
     FeedUpdate,
     Fetcher,
+    FetchOutcome,
     FetchResult,
     Hit,
     Matcher,
@@ -59,8 +60,8 @@ from monitor.model import (
 
 log = logging.getLogger(__name__)
 
-#: An injected parser: (feed id, body, content type) -> ParsedFeed, raising FeedError.
-Parser = Callable[[str, bytes, str | None], ParsedFeed]
+#: An injected parser: (feed id, body, content type, url) -> ParsedFeed, raising FeedError.
+Parser = Callable[[str, bytes, str | None, str | None], ParsedFeed]
 #: Feeds are written in batches: at most this many state-only updates...
 BATCH = 200
 #: ...or this many parsed feeds (whose entries are checked against the store together)...
@@ -95,7 +96,7 @@ class Parsers(Protocol):
 class InlineParsers:
     """Parses at once, in the calling thread; a FeedError lands in the future."""
 
-    def __init__(self, parse: Callable[[str, bytes, str | None, str | None], ParsedFeed]) -> None:
+    def __init__(self, parse: Parser) -> None:
         self.parse = parse
 
     def submit(
@@ -151,8 +152,7 @@ class Poller:
     def parsers(self, due: int) -> Parsers:
         """Worker processes for a big cycle, this process for a small one or when told."""
         if self.parser is not None:
-            injected = self.parser
-            return InlineParsers(lambda f, b, c, _u: injected(f, b, c))
+            return InlineParsers(self.parser)
         workers = default_workers() if self.parse_workers is None else self.parse_workers
         if workers <= 0 or due < self.pool_min_feeds:
             return InlineParsers(parse_here)
@@ -183,7 +183,7 @@ class _Cycle:
         self.states: list[tuple[FeedUpdate, PollResult]] = []
         self.since: float | None = None
         self.out: deque[PollResult] = deque()
-        self.unreached: list[tuple[FeedState, FetchError]] = []
+        self.unreached: list[tuple[FeedState, NoAnswerError]] = []
         self.answered = 0
         self.done: set[str] = set()
 
@@ -222,16 +222,16 @@ class _Cycle:
 
     # ------------------------------------------------------------------ stages
 
-    def take(self, feed: FeedState, outcome: object) -> None:
+    def take(self, feed: FeedState, outcome: FetchOutcome) -> None:
         """One fetch outcome."""
         now = self.p.clock()
-        if isinstance(outcome, FetchError) and outcome.status is None:
+        if isinstance(outcome, NoAnswerError):
             # No answer at all: decided at the end of the cycle (a network outage?).
             self.unreached.append((feed, outcome))
             return
         if urlsplit(feed.url).scheme in ("http", "https"):
             self.answered += 1  # a feed read from disk says nothing about the network
-        if isinstance(outcome, FeedError):
+        if isinstance(outcome, FetchError):
             self.failed(feed, outcome, now)
             return
         if not isinstance(outcome, NotModified | FetchResult):
@@ -376,7 +376,7 @@ class _Cycle:
             )
             self.save(
                 FeedUpdate(feed=state),
-                PollResult(feed.id, "error", error=f"{error} (network outage, not counted)"),
+                PollResult(feed.id, "error", error=f"{error.reason} (network outage, not counted)"),
             )
 
     # ------------------------------------------------------------------ states
@@ -459,24 +459,23 @@ class _Cycle:
         return replace(state, health=cond), tuple(notices)
 
     def failed(self, feed: FeedState, error: FeedError, now: datetime) -> None:
-        status = getattr(error, "status", None)
-        gone = status == 410
+        fetch = error if isinstance(error, FetchError) else None
+        gone = fetch is not None and fetch.status == 410
         count = feed.error_count + 1
-        retry_after = getattr(error, "retry_after", None)
         next_poll = schedule.next_failure(
             now,
             error_count=count,
             gone=gone,
             min_interval=feed.min_interval,
             max_backoff=self.p.max_backoff,
-            not_before=retry_after,
+            not_before=fetch.retry_after if fetch is not None else None,
             rng=self.p.rng,
         )
         state = replace(
             feed,
             last_polled=now,
             error_count=count,
-            last_error=str(error)[:2000],
+            last_error=error.reason[:2000],
             gone=gone,
             next_poll=next_poll,
         )
@@ -489,5 +488,5 @@ class _Cycle:
         )
         self.save(
             FeedUpdate(feed=state, notices=notices),
-            PollResult(feed.id, "gone" if gone else "error", error=str(error)),
+            PollResult(feed.id, "gone" if gone else "error", error=error.reason),
         )

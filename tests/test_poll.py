@@ -9,6 +9,7 @@ nothing reaches the internet.
 
 from __future__ import annotations
 
+import logging
 import random
 import socket
 import threading
@@ -121,11 +122,13 @@ class CountingParser:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def __call__(self, feed_id: str, body: bytes, content_type: str | None) -> object:
+    def __call__(
+        self, feed_id: str, body: bytes, content_type: str | None, url: str | None
+    ) -> object:
         from monitor.feeds.parse import parse_feed
 
         self.calls.append(feed_id)
-        return parse_feed(feed_id, body, content_type=content_type)
+        return parse_feed(feed_id, body, content_type=content_type, url=url)
 
 
 @dataclass
@@ -407,6 +410,19 @@ def test_a_gone_feed_is_tried_again_only_at_the_backoff_cap(world: World, site: 
     assert world.state("gone").error_count == 1
 
 
+def test_a_failure_is_stored_as_its_reason_and_logged_in_full(
+    world: World, site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = site.serve("/boom.xml", Reply(b"oops", status=500))
+    world.feeds(boom=url)
+    with caplog.at_level(logging.WARNING, logger="monitor.poll"):
+        result = world.poll()["boom"]
+    # The row and the result name the feed already: they keep the reason alone.
+    assert result.error == "HTTP 500 INTERNAL SERVER ERROR"
+    assert world.state("boom").last_error == "HTTP 500 INTERNAL SERVER ERROR"
+    assert f"feed boom ({url}): HTTP 500 INTERNAL SERVER ERROR (error 1 in a row" in caplog.text
+
+
 def test_malformed_xml_and_a_page_that_is_no_feed(world: World, site: Site) -> None:
     cut = site.serve("/cut.xml", Reply(load("malformed.xml")))
     page = site.serve("/page.xml", Reply(load("not_a_feed.html"), content_type="text/html"))
@@ -415,7 +431,7 @@ def test_malformed_xml_and_a_page_that_is_no_feed(world: World, site: Site) -> N
     assert results["cut"].status == "ok"  # the lenient parser keeps what is readable
     assert results["cut"].new_items == 1
     assert results["page"].status == "error"
-    assert (results["page"].error or "").startswith("feed page: not a feed")
+    assert (results["page"].error or "").startswith("not a feed")  # the row names the feed
     assert_good_feed_arrived(world, results)
 
 
@@ -487,6 +503,28 @@ def test_a_local_feed_answering_does_not_hide_a_network_outage(world: World) -> 
     results = world.poll()
     assert results["disk"].status == "ok" and results["disk"].new_items > 0
     assert all("network outage, not counted" in (results[f].error or "") for f in ("one", "two"))
+    assert world.state("one").error_count == world.state("two").error_count == 0
+
+
+def test_a_missing_file_is_a_failure_of_its_feed_even_in_a_network_outage(
+    world: World, tmp_path: Path
+) -> None:
+    port = closed_port()
+    feeds = [
+        FeedState(id="one", url=f"http://127.0.0.1:{port}/a.xml", min_interval=MIN),
+        FeedState(id="two", url=f"http://127.0.0.2:{port}/b.xml", min_interval=MIN),
+        FeedState(id="lost", url=(tmp_path / "no-such.xml").as_uri(), min_interval=MIN),
+    ]
+    world.store.sync_feeds(feeds)
+    before = world.clock() - timedelta(hours=1)
+    world.store.record_states(
+        [FeedUpdate(feed=replace(f, last_polled=before, last_success=before)) for f in feeds]
+    )
+    results = world.poll()
+    assert all("network outage, not counted" in (results[f].error or "") for f in ("one", "two"))
+    assert results["lost"].status == "error"
+    assert results["lost"].error == "No such file or directory"
+    assert world.state("lost").error_count == 1
     assert world.state("one").error_count == world.state("two").error_count == 0
 
 
