@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from monitor.errors import FeedError, FetchError, NoAnswerError
@@ -92,9 +92,16 @@ class Parsers(Protocol):
 
     def close(self, *, now: bool = False) -> None: ...
 
+    @property
+    def workers(self) -> int:
+        """How many bodies are parsed at once."""
+        ...
+
 
 class InlineParsers:
     """Parses at once, in the calling thread; a FeedError lands in the future."""
+
+    workers = 1
 
     def __init__(self, parse: Parser) -> None:
         self.parse = parse
@@ -175,7 +182,7 @@ class _Cycle:
         self.p = poller
         self.due = due
         self.parsers = poller.parsers(len(due))
-        self.backlog = 8 * max(1, getattr(self.parsers, "workers", 1))
+        self.backlog = 8 * max(1, self.parsers.workers)
         self.pending: dict[Future[ParsedFeed], tuple[FeedState, FetchResult, str]] = {}
         #: Parsed, waiting for unseen + match + record.
         self.parsed_feeds: list[tuple[FeedState, FetchResult, str, ParsedFeed]] = []
@@ -188,7 +195,7 @@ class _Cycle:
         self.done: set[str] = set()
 
     def run(self) -> Iterator[PollResult]:
-        fetches = iter(self.p.fetcher.fetch_all(self.due))
+        fetches = self.p.fetcher.fetch_all(self.due)
         try:
             for feed, outcome in fetches:
                 if self.p.stop.is_set():
@@ -207,9 +214,7 @@ class _Cycle:
             self.commit()
             yield from self.results()
         finally:
-            close = getattr(fetches, "close", None)
-            if close is not None:
-                close()
+            fetches.close()
             self.parsers.close(now=True)  # nothing is left to parse, or nobody waits for it
             left = [f.id for f in self.due if f.id not in self.done]
             if left:
@@ -245,7 +250,7 @@ class _Cycle:
                 hint=outcome.retry_after,
                 etag=outcome.etag,
                 last_modified=outcome.last_modified,
-                moved_to=getattr(outcome, "permanent_url", None),
+                moved_to=outcome.permanent_url if isinstance(outcome, FetchResult) else None,
             )
             status: PollStatus = "not_modified" if body_sha is None else "unchanged"
             self.save(FeedUpdate(feed=state, notices=notices), PollResult(feed.id, status))
@@ -290,7 +295,9 @@ class _Cycle:
         updates = [update for update, _ in states]
         results = [result for _, result in states]
         if parsed_feeds:
-            fresh_by_feed = self.unseen({feed.id: p.entries for feed, _, _, p in parsed_feeds})
+            fresh_by_feed = self.p.store.unseen_many(
+                {feed.id: p.entries for feed, _, _, p in parsed_feeds}
+            )
             now = self.p.clock()
             for feed, fetched, body_sha, parsed in parsed_feeds:
                 fresh = fresh_by_feed.get(feed.id, [])
@@ -313,26 +320,13 @@ class _Cycle:
                     )
                 )
                 results.append(PollResult(feed.id, "ok", new_items=len(fresh)))
-        created = self.record(updates)
+        created = self.p.store.record_many(updates)
         for update, result, hits in zip(updates, results, created, strict=True):
             self.done.add(update.feed.id)
             if hits:
                 alerts = tuple(hit_id for hit_id, hit in hits if hit.priority == "high")
                 result = replace(result, new_hits=len(hits), alert_hit_ids=alerts)
             self.out.append(result)
-
-    def unseen(self, batch: dict[str, tuple[Entry, ...]]) -> dict[str, list[Entry]]:
-        many: Any = getattr(self.p.store, "unseen_many", None)
-        if many is not None:
-            return dict(many(batch))
-        store = self.p.store
-        return {feed_id: store.unseen(feed_id, entries) for feed_id, entries in batch.items()}
-
-    def record(self, updates: list[FeedUpdate]) -> list[list[tuple[int, Hit]]]:
-        many: Any = getattr(self.p.store, "record_many", None)
-        if many is not None:
-            return list(many(updates))
-        return [self.p.store.record(update) for update in updates]
 
     def match(self, entries: list[Entry]) -> dict[str, list[Hit]]:
         hits: dict[str, list[Hit]] = {}

@@ -25,7 +25,7 @@ from werkzeug import Request, Response
 
 from monitor.feeds.fetch import HttpFetcher
 from monitor.feeds.health import Limits
-from monitor.model import Entry, FeedState, FeedUpdate, Hit, PollResult
+from monitor.model import Entry, FeedState, FeedUpdate, Hit, PollResult, PollStore, Rule
 from monitor.poll import Poller
 from monitor.store import Store
 
@@ -109,6 +109,7 @@ class TitleMatcher:
     def __init__(self, word: str = "ministers", priority: str = "normal") -> None:
         self.word = word
         self.priority = priority
+        self.rules = {f"rule-{word}": Rule(id=f"rule-{word}", name=word, query=word)}
 
     def match(self, entry: Entry) -> list[Hit]:
         if self.word in entry.title.lower():
@@ -156,7 +157,8 @@ class World:
             "limits": self.limits,
         }
         options.update(kwargs)
-        return Poller(self.store, self.fetcher, self.matcher, **options)  # type: ignore[arg-type]
+        store: PollStore = self.store  # the Store is what a poll cycle needs of a store
+        return Poller(store, self.fetcher, self.matcher, **options)  # type: ignore[arg-type]
 
     def poll(self, **kwargs: object) -> dict[str, PollResult]:
         return {r.feed_id: r for r in self.poller(**kwargs).run()}

@@ -31,7 +31,7 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -138,16 +138,20 @@ class HttpFetcher:
 
     # ------------------------------------------------------------------ public
 
-    def fetch_all(self, feeds: Sequence[FeedState]) -> Iterator[tuple[FeedState, FetchOutcome]]:
+    def fetch_all(
+        self, feeds: Sequence[FeedState]
+    ) -> Generator[tuple[FeedState, FetchOutcome], None, None]:
         """Fetch every feed; yield (feed, outcome) as each completes, in completion order.
 
-        Closing the iterator early cancels the requests still in flight.
+        Closing the generator early cancels the requests still in flight.
         """
-        if not feeds:
-            return iter(())
         return self._stream(list(feeds))
 
-    def _stream(self, feeds: list[FeedState]) -> Iterator[tuple[FeedState, FetchOutcome]]:
+    def _stream(
+        self, feeds: list[FeedState]
+    ) -> Generator[tuple[FeedState, FetchOutcome], None, None]:
+        if not feeds:
+            return
         handoff: Handoff = queue.SimpleQueue()
         gate = _Gate()
         loop = asyncio.new_event_loop()
