@@ -54,14 +54,6 @@ def _monitor(ctx: click.Context) -> app.Monitor:
     return monitor
 
 
-def _feed_error(feed_id: str, error: str | None) -> str:
-    """A feed's error without the "feed ID (URL): " that starts it: the row names the feed."""
-    head = f"feed {feed_id} ("
-    if error and error.startswith(head) and "): " in error:
-        return error.split("): ", 1)[1]
-    return error or ""
-
-
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
@@ -130,9 +122,7 @@ def poll(ctx: click.Context) -> None:
     monitor.send_alerts()
     for r in results:
         detail = (
-            f"{r.new_items} new items, {r.new_hits} hits"
-            if r.status == "ok"
-            else _feed_error(r.feed_id, r.error)
+            f"{r.new_items} new items, {r.new_hits} hits" if r.status == "ok" else r.error or ""
         )
         click.echo(f"{r.feed_id:24} {r.status:13} {detail}")
     if not results:
@@ -195,7 +185,7 @@ def feeds(ctx: click.Context) -> None:
     for f in monitor.feeds():
         click.echo(
             f"{f.id:20} {status(f):8} {_when(f.last_success):16} {f.items_per_week:8.0f} "
-            f"{_when(f.next_poll):16} {f.error_count:6}  {_feed_error(f.id, f.last_error)[:70]}"
+            f"{_when(f.next_poll):16} {f.error_count:6}  {(f.last_error or '')[:70]}"
         )
 
 

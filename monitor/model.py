@@ -5,11 +5,13 @@ Nothing here does I/O. Every datetime is timezone-aware UTC.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
+
+from monitor.errors import FetchError
 
 Clock = Callable[[], datetime]
 Priority = Literal["normal", "high"]
@@ -127,6 +129,10 @@ class NotModified:
     retry_after: float | None = None
 
 
+#: What fetching one feed comes to: a body, a 304, or the failure as a value.
+FetchOutcome = FetchResult | NotModified | FetchError
+
+
 # --------------------------------------------------------------------------- rules
 
 
@@ -222,6 +228,7 @@ class PollResult:
     status: PollStatus
     new_items: int = 0
     new_hits: int = 0
+    #: What went wrong (the error's reason: the feed is named by feed_id).
     error: str | None = None
     #: Ids of new hits with priority `high`, for immediate alerts.
     alert_hit_ids: tuple[int, ...] = ()
@@ -281,27 +288,57 @@ class Message:
 class Matcher(Protocol):
     """Compiled rules. Pure: text in, hits out."""
 
+    @property
+    def rules(self) -> Mapping[str, Rule]:
+        """The rules it matches, by id."""
+        ...
+
     def match(self, entry: Entry) -> list[Hit]: ...
 
 
-class Fetcher(Protocol):
-    """Fetches many feeds concurrently; a failure comes back as a FeedError value."""
+class Fetches(Iterator[tuple[FeedState, FetchOutcome]], Protocol):
+    """The outcomes of a fetch, in the order they complete; closing it early cancels the
+    requests still in flight."""
 
-    def fetch_all(
-        self, feeds: Sequence[FeedState]
-    ) -> Iterable[tuple[FeedState, FetchResult | NotModified | Exception]]: ...
+    def close(self) -> None: ...
+
+
+class Fetcher(Protocol):
+    """Fetches many feeds concurrently; a failure comes back as a FetchError value."""
+
+    def fetch_all(self, feeds: Sequence[FeedState]) -> Fetches: ...
 
 
 class PollStore(Protocol):
     """What a poll cycle needs of the store."""
 
-    def feeds_due(self, now: datetime) -> list[FeedState]: ...
+    def feeds_due(self, now: datetime) -> list[FeedState]:
+        """The feeds due at `now`, claimed: other workers skip them for a while."""
+        ...
 
-    def unseen(self, feed_id: str, entries: Sequence[Entry]) -> list[Entry]: ...
+    def unseen_many(self, batch: Mapping[str, Sequence[Entry]]) -> dict[str, list[Entry]]:
+        """For each feed id, the entries not stored yet."""
+        ...
 
-    def record(self, update: FeedUpdate) -> list[tuple[int, Hit]]: ...
+    def record_many(self, updates: Sequence[FeedUpdate]) -> list[list[tuple[int, Hit]]]:
+        """Write the updates in one transaction; per update, its new hits with row ids."""
+        ...
 
-    def unclaim(self, feed_ids: Sequence[str]) -> None: ...
+    def unclaim(self, feed_ids: Sequence[str]) -> None:
+        """Give claimed feeds back, due at once (the cycle stopped before them)."""
+        ...
+
+
+class ReplayStore(Protocol):
+    """What a replay needs of the store."""
+
+    def items_since(self, since: datetime) -> Iterator[tuple[int, Entry]]:
+        """Stored items fetched at or after ``since``: (item row id, entry)."""
+        ...
+
+    def hit_rules(self, item_ids: Sequence[int]) -> dict[int, set[str]]:
+        """For each item id that has stored hits, the rule ids of those hits."""
+        ...
 
 
 class DeliverStore(Protocol):

@@ -35,10 +35,10 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
-from monitor.errors import FeedError, FetchError
+from monitor.errors import FeedError, FetchError, NoAnswerError
 from monitor.feeds import health, schedule
 from monitor.feeds.pool import ParsePool, default_workers
 from monitor.model import (
@@ -47,6 +47,7 @@ from monitor.model import (
     FeedState,
     FeedUpdate,
     Fetcher,
+    FetchOutcome,
     FetchResult,
     Hit,
     Matcher,
@@ -59,8 +60,8 @@ from monitor.model import (
 
 log = logging.getLogger(__name__)
 
-#: An injected parser: (feed id, body, content type) -> ParsedFeed, raising FeedError.
-Parser = Callable[[str, bytes, str | None], ParsedFeed]
+#: An injected parser: (feed id, body, content type, url) -> ParsedFeed, raising FeedError.
+Parser = Callable[[str, bytes, str | None, str | None], ParsedFeed]
 #: Feeds are written in batches: at most this many state-only updates...
 BATCH = 200
 #: ...or this many parsed feeds (whose entries are checked against the store together)...
@@ -91,11 +92,18 @@ class Parsers(Protocol):
 
     def close(self, *, now: bool = False) -> None: ...
 
+    @property
+    def workers(self) -> int:
+        """How many bodies are parsed at once."""
+        ...
+
 
 class InlineParsers:
     """Parses at once, in the calling thread; a FeedError lands in the future."""
 
-    def __init__(self, parse: Callable[[str, bytes, str | None, str | None], ParsedFeed]) -> None:
+    workers = 1
+
+    def __init__(self, parse: Parser) -> None:
         self.parse = parse
 
     def submit(
@@ -151,8 +159,7 @@ class Poller:
     def parsers(self, due: int) -> Parsers:
         """Worker processes for a big cycle, this process for a small one or when told."""
         if self.parser is not None:
-            injected = self.parser
-            return InlineParsers(lambda f, b, c, _u: injected(f, b, c))
+            return InlineParsers(self.parser)
         workers = default_workers() if self.parse_workers is None else self.parse_workers
         if workers <= 0 or due < self.pool_min_feeds:
             return InlineParsers(parse_here)
@@ -175,7 +182,7 @@ class _Cycle:
         self.p = poller
         self.due = due
         self.parsers = poller.parsers(len(due))
-        self.backlog = 8 * max(1, getattr(self.parsers, "workers", 1))
+        self.backlog = 8 * max(1, self.parsers.workers)
         self.pending: dict[Future[ParsedFeed], tuple[FeedState, FetchResult, str]] = {}
         #: Parsed, waiting for unseen + match + record.
         self.parsed_feeds: list[tuple[FeedState, FetchResult, str, ParsedFeed]] = []
@@ -183,12 +190,12 @@ class _Cycle:
         self.states: list[tuple[FeedUpdate, PollResult]] = []
         self.since: float | None = None
         self.out: deque[PollResult] = deque()
-        self.unreached: list[tuple[FeedState, FetchError]] = []
+        self.unreached: list[tuple[FeedState, NoAnswerError]] = []
         self.answered = 0
         self.done: set[str] = set()
 
     def run(self) -> Iterator[PollResult]:
-        fetches = iter(self.p.fetcher.fetch_all(self.due))
+        fetches = self.p.fetcher.fetch_all(self.due)
         try:
             for feed, outcome in fetches:
                 if self.p.stop.is_set():
@@ -207,9 +214,7 @@ class _Cycle:
             self.commit()
             yield from self.results()
         finally:
-            close = getattr(fetches, "close", None)
-            if close is not None:
-                close()
+            fetches.close()
             self.parsers.close(now=True)  # nothing is left to parse, or nobody waits for it
             left = [f.id for f in self.due if f.id not in self.done]
             if left:
@@ -222,16 +227,16 @@ class _Cycle:
 
     # ------------------------------------------------------------------ stages
 
-    def take(self, feed: FeedState, outcome: object) -> None:
+    def take(self, feed: FeedState, outcome: FetchOutcome) -> None:
         """One fetch outcome."""
         now = self.p.clock()
-        if isinstance(outcome, FetchError) and outcome.status is None:
+        if isinstance(outcome, NoAnswerError):
             # No answer at all: decided at the end of the cycle (a network outage?).
             self.unreached.append((feed, outcome))
             return
         if urlsplit(feed.url).scheme in ("http", "https"):
             self.answered += 1  # a feed read from disk says nothing about the network
-        if isinstance(outcome, FeedError):
+        if isinstance(outcome, FetchError):
             self.failed(feed, outcome, now)
             return
         if not isinstance(outcome, NotModified | FetchResult):
@@ -245,7 +250,7 @@ class _Cycle:
                 hint=outcome.retry_after,
                 etag=outcome.etag,
                 last_modified=outcome.last_modified,
-                moved_to=getattr(outcome, "permanent_url", None),
+                moved_to=outcome.permanent_url if isinstance(outcome, FetchResult) else None,
             )
             status: PollStatus = "not_modified" if body_sha is None else "unchanged"
             self.save(FeedUpdate(feed=state, notices=notices), PollResult(feed.id, status))
@@ -290,7 +295,9 @@ class _Cycle:
         updates = [update for update, _ in states]
         results = [result for _, result in states]
         if parsed_feeds:
-            fresh_by_feed = self.unseen({feed.id: p.entries for feed, _, _, p in parsed_feeds})
+            fresh_by_feed = self.p.store.unseen_many(
+                {feed.id: p.entries for feed, _, _, p in parsed_feeds}
+            )
             now = self.p.clock()
             for feed, fetched, body_sha, parsed in parsed_feeds:
                 fresh = fresh_by_feed.get(feed.id, [])
@@ -313,26 +320,13 @@ class _Cycle:
                     )
                 )
                 results.append(PollResult(feed.id, "ok", new_items=len(fresh)))
-        created = self.record(updates)
+        created = self.p.store.record_many(updates)
         for update, result, hits in zip(updates, results, created, strict=True):
             self.done.add(update.feed.id)
             if hits:
                 alerts = tuple(hit_id for hit_id, hit in hits if hit.priority == "high")
                 result = replace(result, new_hits=len(hits), alert_hit_ids=alerts)
             self.out.append(result)
-
-    def unseen(self, batch: dict[str, tuple[Entry, ...]]) -> dict[str, list[Entry]]:
-        many: Any = getattr(self.p.store, "unseen_many", None)
-        if many is not None:
-            return dict(many(batch))
-        store = self.p.store
-        return {feed_id: store.unseen(feed_id, entries) for feed_id, entries in batch.items()}
-
-    def record(self, updates: list[FeedUpdate]) -> list[list[tuple[int, Hit]]]:
-        many: Any = getattr(self.p.store, "record_many", None)
-        if many is not None:
-            return list(many(updates))
-        return [self.p.store.record(update) for update in updates]
 
     def match(self, entries: list[Entry]) -> dict[str, list[Hit]]:
         hits: dict[str, list[Hit]] = {}
@@ -376,7 +370,7 @@ class _Cycle:
             )
             self.save(
                 FeedUpdate(feed=state),
-                PollResult(feed.id, "error", error=f"{error} (network outage, not counted)"),
+                PollResult(feed.id, "error", error=f"{error.reason} (network outage, not counted)"),
             )
 
     # ------------------------------------------------------------------ states
@@ -459,23 +453,23 @@ class _Cycle:
         return replace(state, health=cond), tuple(notices)
 
     def failed(self, feed: FeedState, error: FeedError, now: datetime) -> None:
-        status = getattr(error, "status", None)
-        gone = status == 410
+        fetch = error if isinstance(error, FetchError) else None
+        gone = fetch is not None and fetch.status == 410
         count = feed.error_count + 1
-        retry_after = getattr(error, "retry_after", None)
         next_poll = schedule.next_failure(
             now,
-            error_count=31 if gone else count,
+            error_count=count,
+            gone=gone,
             min_interval=feed.min_interval,
             max_backoff=self.p.max_backoff,
-            not_before=retry_after,
+            not_before=fetch.retry_after if fetch is not None else None,
             rng=self.p.rng,
         )
         state = replace(
             feed,
             last_polled=now,
             error_count=count,
-            last_error=str(error)[:2000],
+            last_error=error.reason[:2000],
             gone=gone,
             next_poll=next_poll,
         )
@@ -488,5 +482,5 @@ class _Cycle:
         )
         self.save(
             FeedUpdate(feed=state, notices=notices),
-            PollResult(feed.id, "gone" if gone else "error", error=str(error)),
+            PollResult(feed.id, "gone" if gone else "error", error=error.reason),
         )

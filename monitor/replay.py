@@ -7,29 +7,15 @@ writes anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
-from typing import Protocol
 
-from monitor.model import Entry, Matcher
+from monitor.model import Matcher, ReplayStore
 
 __all__ = ["ReplayReport", "ReplayStore", "RuleChange", "replay"]
 
 BATCH = 500
-
-
-class ReplayStore(Protocol):
-    """What a replay needs of the store."""
-
-    def items_since(self, since: datetime) -> Iterator[tuple[int, Entry]]:
-        """Stored items fetched at or after ``since``: (item row id, entry)."""
-        ...
-
-    def hit_rules(self, item_ids: Sequence[int]) -> dict[int, set[str]]:
-        """For each item id that has stored hits, the rule ids of those hits."""
-        ...
 
 
 @dataclass
@@ -99,7 +85,7 @@ def replay(
 ) -> ReplayReport:
     """Match every item stored since ``since`` and compare with its stored hits."""
     report = ReplayReport(since=since, now=now)
-    for rule_id in getattr(matcher, "rules", {}):  # list rules that would hit nothing too
+    for rule_id in matcher.rules:  # list rules that would hit nothing too
         report.change(rule_id)
     items = store.items_since(since)
     while batch := list(islice(items, BATCH)):

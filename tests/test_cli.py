@@ -154,6 +154,25 @@ def test_feeds_table_shows_each_feed_after_a_poll(project: Path) -> None:
     assert sample.split()[1] == "ok"
 
 
+def test_poll_and_feeds_show_a_feed_error_without_repeating_the_feed(project: Path) -> None:
+    config = project / "monitor.yaml"
+    lost = (project / "no-such.xml").as_uri()
+    config.write_text(
+        config.read_text().replace("digests:", f"  - id: lost\n    url: {lost}\ndigests:", 1)
+    )
+    polled = run("poll", cwd=project)
+    assert polled.returncode == 0, polled.stderr
+    (line,) = [r for r in polled.stdout.splitlines() if r.startswith("lost")]
+    assert line.split(None, 2) == ["lost", "error", "No such file or directory"]
+    assert f"feed lost ({lost}): No such file or directory" in polled.stderr  # the log names it
+    table = run("feeds", cwd=project)
+    assert table.returncode == 0, table.stderr
+    (row,) = [r for r in table.stdout.splitlines() if r.startswith("lost")]
+    assert row.split()[1] == "error"
+    assert row.endswith("  No such file or directory")
+    assert "feed lost" not in row
+
+
 def test_feeds_import_and_export_round_trip_through_opml(project: Path) -> None:
     opml = project / "subs.opml"
     opml.write_text(

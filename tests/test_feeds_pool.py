@@ -44,6 +44,16 @@ def test_a_parse_error_comes_back_as_a_parse_error(pool: ParsePool) -> None:
         future.result()
 
 
+def test_a_parse_error_from_a_worker_keeps_its_feed_and_url(pool: ParsePool) -> None:
+    url = "https://example.org/page"
+    future = pool.submit("page", (POLL / "not_a_feed.html").read_bytes(), "text/html", url)
+    with pytest.raises(ParseError) as caught:
+        future.result()
+    assert (caught.value.feed_id, caught.value.url) == ("page", url)
+    assert caught.value.reason.startswith("not a feed")
+    assert str(caught.value).startswith(f"feed page ({url}): not a feed")
+
+
 def test_a_dead_worker_is_replaced(pool: ParsePool) -> None:
     body = (POLL / "atom.xml").read_bytes()
     pool.submit("warm", body).result()
@@ -59,6 +69,11 @@ def test_a_feed_that_takes_too_long_is_stopped() -> None:
         too_long = slow_pool.submit("huge", big_feed(20_000))
         with pytest.raises(ParseError, match=r"^feed huge: parsing took longer than 0\.3 s"):
             too_long.result()
+        late = slow_pool.submit("late", big_feed(20_000), None, "https://example.org/late")
+        with pytest.raises(ParseError) as caught:
+            late.result()
+        assert caught.value.url == "https://example.org/late"
+        assert caught.value.reason == "parsing took longer than 0.3 s; the parser was stopped"
         small = slow_pool.submit("small", (POLL / "atom.xml").read_bytes())
         assert len(small.result().entries) == 1
 

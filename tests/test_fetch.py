@@ -6,12 +6,16 @@ import threading
 import time
 from datetime import UTC, datetime
 
+import aiohttp
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
+from multidict import CIMultiDict, CIMultiDictProxy
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+from yarl import URL
 
-from monitor.errors import FetchError
-from monitor.feeds.fetch import HttpFetcher, max_age_seconds, retry_after_seconds
+from monitor.errors import FetchError, NoAnswerError
+from monitor.feeds.fetch import ERRORS, HttpFetcher, max_age_seconds, retry_after_seconds
 from monitor.model import FeedState, FetchResult, NotModified
 
 NOW = datetime(2025, 12, 16, 6, 0, tzinfo=UTC)
@@ -114,9 +118,15 @@ def test_an_http_error_keeps_its_status_and_a_dead_port_has_none(web: HTTPServer
     missing, nowhere, bad = outcomes["missing"], outcomes["nowhere"], outcomes["bad-url"]
     assert isinstance(missing, FetchError) and missing.status == 404
     assert str(missing).startswith(f"feed missing ({web.url_for('/missing')}): HTTP 404")
+    assert not isinstance(missing, NoAnswerError)
+    assert (missing.feed_id, missing.url) == ("missing", web.url_for("/missing"))
+    assert missing.reason.startswith("HTTP 404")
     assert isinstance(nowhere, FetchError) and nowhere.status is None
     assert "cannot connect" in str(nowhere)
+    assert isinstance(nowhere, NoAnswerError)  # refused: nothing answered
+    assert nowhere.reason.startswith("cannot connect: ")
     assert isinstance(bad, FetchError) and str(bad).startswith("feed bad-url (not a url): ")
+    assert not isinstance(bad, NoAnswerError)  # a bad URL asks nothing of the network
 
 
 def test_a_local_file(tmp_path: object) -> None:
@@ -133,7 +143,10 @@ def test_a_local_file(tmp_path: object) -> None:
     ((_, missing),) = list(
         fetcher().fetch_all([FeedState(id="x", url=(path.parent / "no.xml").as_uri())])
     )
-    assert isinstance(missing, FetchError) and missing.status == 404
+    # A file that cannot be read: a failure of the feed, with no HTTP status to fake.
+    assert isinstance(missing, FetchError) and not isinstance(missing, NoAnswerError)
+    assert missing.status is None
+    assert missing.reason == "No such file or directory"
 
 
 def test_setting_stop_cancels_requests_in_flight(web: HTTPServer) -> None:
@@ -161,6 +174,7 @@ def test_setting_stop_cancels_requests_in_flight(web: HTTPServer) -> None:
     finally:
         release.set()
     assert isinstance(outcome, FetchError) and "stopping" in str(outcome)
+    assert outcome.reason == "cancelled, the job is stopping"
 
 
 def test_closing_the_stream_early_cancels_the_rest(web: HTTPServer) -> None:
@@ -216,3 +230,112 @@ def test_retry_after(value: str | None, seconds: float | None) -> None:
 )
 def test_max_age(value: str | None, seconds: float | None) -> None:
     assert max_age_seconds(value) == seconds
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_a_500_is_a_fetch_error_with_its_status_and_a_silent_server_is_no_answer(
+    web: HTTPServer,
+) -> None:
+    def silent(_request: Request) -> Response:
+        time.sleep(2)
+        return Response(b"<rss/>")
+
+    web.expect_request("/boom").respond_with_data(b"oops", status=500)
+    web.expect_request("/silent").respond_with_handler(silent)
+    feeds = [
+        FeedState(id="boom", url=web.url_for("/boom")),
+        FeedState(id="silent", url=web.url_for("/silent")),
+    ]
+    outcomes = {feed.id: outcome for feed, outcome in fetcher(read_timeout=0.3).fetch_all(feeds)}
+    boom, silent_ = outcomes["boom"], outcomes["silent"]
+    assert isinstance(boom, FetchError) and not isinstance(boom, NoAnswerError)
+    assert (boom.status, boom.reason) == (500, "HTTP 500 INTERNAL SERVER ERROR")
+    assert isinstance(silent_, NoAnswerError) and silent_.status is None
+    assert silent_.reason == "the server sent nothing for 0.3 s"
+
+
+KEY = ConnectionKey("feeds.example.org", 443, True, True, None, None, None)
+REQUEST = aiohttp.RequestInfo(
+    URL("https://feeds.example.org/a.xml"),
+    "GET",
+    CIMultiDictProxy(CIMultiDict()),
+    URL("https://feeds.example.org/a.xml"),
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "reason", "status"),
+    [
+        (
+            aiohttp.ClientConnectorError(KEY, ConnectionRefusedError(111, "Connection refused")),
+            NoAnswerError,
+            "cannot connect: Connection refused",
+            None,
+        ),
+        (
+            aiohttp.ClientConnectorDNSError(KEY, OSError(-2, "Name or service not known")),
+            NoAnswerError,
+            "cannot resolve the host name: Name or service not known",
+            None,
+        ),
+        (aiohttp.ConnectionTimeoutError(), NoAnswerError, "no connection within 1 s", None),
+        (aiohttp.SocketTimeoutError(), NoAnswerError, "the server sent nothing for 1 s", None),
+        (TimeoutError(), NoAnswerError, "timed out after 3 s", None),
+        (
+            aiohttp.ServerDisconnectedError(),
+            NoAnswerError,
+            "the server closed the connection before answering",
+            None,
+        ),
+        (
+            aiohttp.ClientOSError(104, "Connection reset by peer"),
+            NoAnswerError,
+            "ClientOSError: [Errno 104] Connection reset by peer",
+            None,
+        ),
+        (aiohttp.TooManyRedirects(REQUEST, ()), FetchError, "more than 5 redirects", 300),
+        (
+            aiohttp.ClientResponseError(REQUEST, (), status=502, message="Bad Gateway"),
+            FetchError,
+            "ClientResponseError: 502, message='Bad Gateway', "
+            "url='https://feeds.example.org/a.xml'",
+            502,
+        ),
+        (
+            aiohttp.ClientPayloadError("Response payload is not completed"),
+            FetchError,
+            "the body was cut off or badly encoded (Response payload is not completed)",
+            None,
+        ),
+        (aiohttp.InvalidURL("not a url"), FetchError, "InvalidURL: not a url", None),
+    ],
+)
+def test_aiohttp_errors_map_to_ours(
+    error: BaseException, kind: type[FetchError], reason: str, status: int | None
+) -> None:
+    feed = FeedState(id="a", url="https://feeds.example.org/a.xml")
+    mapped = fetcher().error_for(feed, error)
+    assert type(mapped) is kind
+    assert (mapped.feed_id, mapped.url, mapped.reason, mapped.status) == (
+        "a",
+        feed.url,
+        reason,
+        status,
+    )
+    assert str(mapped) == f"feed a (https://feeds.example.org/a.xml): {reason}"
+    assert mapped.__cause__ is error
+
+
+def test_the_status_of_the_response_being_read_wins() -> None:
+    feed = FeedState(id="a", url="https://feeds.example.org/a.xml")
+    cut = fetcher().error_for(feed, aiohttp.ClientPayloadError("cut"), status=200)
+    assert (type(cut), cut.status) == (FetchError, 200)
+
+
+def test_every_row_of_the_table_is_reachable() -> None:
+    """A row below a row that catches a base class of its exception would never match."""
+    for i, row in enumerate(ERRORS):
+        for earlier in ERRORS[:i]:
+            assert not issubclass(row.catches, earlier.catches), (row, earlier)

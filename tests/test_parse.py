@@ -188,6 +188,19 @@ def test_a_page_that_is_no_feed_is_a_parse_error(name: str) -> None:
         parse_feed("page", load(name))
 
 
+def test_a_parse_error_carries_the_feed_and_its_url() -> None:
+    url = "https://example.org/page"
+    with pytest.raises(ParseError) as caught:
+        parse_feed("page", load("not_a_feed.html"), url=url)
+    error = caught.value
+    assert (error.feed_id, error.url) == ("page", url)
+    assert error.reason.startswith("not a feed")
+    assert str(error) == f"feed page ({url}): {error.reason}"
+    with pytest.raises(ParseError) as json_caught:
+        parse_json_feed("j", b"{not json", url=url)
+    assert (json_caught.value.url, json_caught.value.reason[:14]) == (url, "not valid JSON")
+
+
 def test_a_body_is_never_taken_for_a_file_name(tmp_path: Path) -> None:
     secret = tmp_path / "secret.xml"
     secret.write_bytes(load("rss.xml"))

@@ -204,7 +204,7 @@ def test_a_broken_feed_does_not_stop_the_others(
     finally:
         m.close()
     assert results["seed_rss"].status == "ok" and results["seed_rss"].new_hits > 0
-    assert results["broken"].status == "error" and "broken" in (results["broken"].error or "")
+    assert results["broken"].status == "error" and "not a feed" in (results["broken"].error or "")
     assert results["missing"].status == "error" and "HTTP 404" in (results["missing"].error or "")
     assert feeds["missing"].error_count == 1
     assert feeds["missing"].next_poll is not None and feeds["missing"].next_poll > clock()

@@ -9,6 +9,7 @@ nothing reaches the internet.
 
 from __future__ import annotations
 
+import logging
 import random
 import socket
 import threading
@@ -24,7 +25,7 @@ from werkzeug import Request, Response
 
 from monitor.feeds.fetch import HttpFetcher
 from monitor.feeds.health import Limits
-from monitor.model import Entry, FeedState, FeedUpdate, Hit, PollResult
+from monitor.model import Entry, FeedState, FeedUpdate, Hit, PollResult, PollStore, Rule
 from monitor.poll import Poller
 from monitor.store import Store
 
@@ -108,6 +109,7 @@ class TitleMatcher:
     def __init__(self, word: str = "ministers", priority: str = "normal") -> None:
         self.word = word
         self.priority = priority
+        self.rules = {f"rule-{word}": Rule(id=f"rule-{word}", name=word, query=word)}
 
     def match(self, entry: Entry) -> list[Hit]:
         if self.word in entry.title.lower():
@@ -121,11 +123,13 @@ class CountingParser:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def __call__(self, feed_id: str, body: bytes, content_type: str | None) -> object:
+    def __call__(
+        self, feed_id: str, body: bytes, content_type: str | None, url: str | None
+    ) -> object:
         from monitor.feeds.parse import parse_feed
 
         self.calls.append(feed_id)
-        return parse_feed(feed_id, body, content_type=content_type)
+        return parse_feed(feed_id, body, content_type=content_type, url=url)
 
 
 @dataclass
@@ -153,7 +157,8 @@ class World:
             "limits": self.limits,
         }
         options.update(kwargs)
-        return Poller(self.store, self.fetcher, self.matcher, **options)  # type: ignore[arg-type]
+        store: PollStore = self.store  # the Store is what a poll cycle needs of a store
+        return Poller(store, self.fetcher, self.matcher, **options)  # type: ignore[arg-type]
 
     def poll(self, **kwargs: object) -> dict[str, PollResult]:
         return {r.feed_id: r for r in self.poller(**kwargs).run()}
@@ -399,6 +404,27 @@ def test_410_marks_the_feed_gone_and_says_so_once(world: World, site: Site) -> N
     assert world.store.feed_notices(world.clock()) == []  # still gone: not told again
 
 
+def test_a_gone_feed_is_tried_again_only_at_the_backoff_cap(world: World, site: Site) -> None:
+    url = site.serve("/gone.xml", Reply(b"gone", status=410))
+    world.feeds(gone=url)
+    world.poll(max_backoff=7200)
+    assert 7200 * 0.9 <= world.wait("gone") <= 7200 * 1.1  # not the 900 s of a first failure
+    assert world.state("gone").error_count == 1
+
+
+def test_a_failure_is_stored_as_its_reason_and_logged_in_full(
+    world: World, site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = site.serve("/boom.xml", Reply(b"oops", status=500))
+    world.feeds(boom=url)
+    with caplog.at_level(logging.WARNING, logger="monitor.poll"):
+        result = world.poll()["boom"]
+    # The row and the result name the feed already: they keep the reason alone.
+    assert result.error == "HTTP 500 INTERNAL SERVER ERROR"
+    assert world.state("boom").last_error == "HTTP 500 INTERNAL SERVER ERROR"
+    assert f"feed boom ({url}): HTTP 500 INTERNAL SERVER ERROR (error 1 in a row" in caplog.text
+
+
 def test_malformed_xml_and_a_page_that_is_no_feed(world: World, site: Site) -> None:
     cut = site.serve("/cut.xml", Reply(load("malformed.xml")))
     page = site.serve("/page.xml", Reply(load("not_a_feed.html"), content_type="text/html"))
@@ -407,7 +433,7 @@ def test_malformed_xml_and_a_page_that_is_no_feed(world: World, site: Site) -> N
     assert results["cut"].status == "ok"  # the lenient parser keeps what is readable
     assert results["cut"].new_items == 1
     assert results["page"].status == "error"
-    assert (results["page"].error or "").startswith("feed page: not a feed")
+    assert (results["page"].error or "").startswith("not a feed")  # the row names the feed
     assert_good_feed_arrived(world, results)
 
 
@@ -479,6 +505,28 @@ def test_a_local_feed_answering_does_not_hide_a_network_outage(world: World) -> 
     results = world.poll()
     assert results["disk"].status == "ok" and results["disk"].new_items > 0
     assert all("network outage, not counted" in (results[f].error or "") for f in ("one", "two"))
+    assert world.state("one").error_count == world.state("two").error_count == 0
+
+
+def test_a_missing_file_is_a_failure_of_its_feed_even_in_a_network_outage(
+    world: World, tmp_path: Path
+) -> None:
+    port = closed_port()
+    feeds = [
+        FeedState(id="one", url=f"http://127.0.0.1:{port}/a.xml", min_interval=MIN),
+        FeedState(id="two", url=f"http://127.0.0.2:{port}/b.xml", min_interval=MIN),
+        FeedState(id="lost", url=(tmp_path / "no-such.xml").as_uri(), min_interval=MIN),
+    ]
+    world.store.sync_feeds(feeds)
+    before = world.clock() - timedelta(hours=1)
+    world.store.record_states(
+        [FeedUpdate(feed=replace(f, last_polled=before, last_success=before)) for f in feeds]
+    )
+    results = world.poll()
+    assert all("network outage, not counted" in (results[f].error or "") for f in ("one", "two"))
+    assert results["lost"].status == "error"
+    assert results["lost"].error == "No such file or directory"
+    assert world.state("lost").error_count == 1
     assert world.state("one").error_count == world.state("two").error_count == 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
-from monitor.model import Entry, Rule, RuleSet
+from monitor.model import Entry, Hit, Matcher, Rule, RuleSet
 from monitor.replay import ReplayStore, replay
 from monitor.rules import compile_rules
 
@@ -98,3 +98,22 @@ def test_an_empty_period() -> None:
     report = replay(FakeStore(), compile_rules(RuleSet(())), NOW - timedelta(days=1), NOW)
     assert report.items == 0
     assert "No rule matches" in report.format()
+
+
+class WordMatcher:
+    """Any Matcher will do: one rule per word, a hit when the title holds the word."""
+
+    def __init__(self, *words: str) -> None:
+        self.rules = {word: Rule(id=word, name=word, query=word) for word in words}
+
+    def match(self, entry: Entry) -> list[Hit]:
+        return [Hit(rule_id=word) for word in self.rules if word in entry.title.lower()]
+
+
+def test_the_matcher_lists_its_rules_even_those_that_hit_nothing() -> None:
+    store = FakeStore()
+    store.add("OTS summit in Baku", 1, set())
+    matcher: Matcher = WordMatcher("summit", "never")
+    report = replay(store, matcher, NOW - timedelta(days=7), NOW)
+    by_rule = {rule_id: (c.kept, c.added, c.removed) for rule_id, c in report.rules.items()}
+    assert by_rule == {"summit": (0, 1, 0), "never": (0, 0, 0)}

@@ -13,10 +13,11 @@ bounded number of outcomes wait to be taken: when the caller falls behind, fetch
 pauses instead of piling bodies up in memory.
 
 Every failure comes back as a FetchError value next to its feed; nothing raised here stops
-a poll cycle. A FetchError's ``status`` is the HTTP status that caused it, or None when no
-response came at all (DNS, connect, reset, timeout): the poller uses that to tell a
-network outage from a broken feed. ``file://`` URLs are read from disk (the bundled sample
-feed, local files).
+a poll cycle. aiohttp's exceptions become ours through one table, ``ERRORS``. When nothing
+answered at all (DNS, connect, reset, timeout) the error is a NoAnswerError: the poller
+uses that to tell a network outage from a broken feed. A FetchError's ``status`` is the
+HTTP status of the response that failed, if one did. ``file://`` URLs are read from disk
+(the bundled sample feed, local files).
 """
 
 from __future__ import annotations
@@ -30,19 +31,19 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
-from monitor.errors import FetchError
-from monitor.model import Clock, FeedState, FetchResult, NotModified, utc_now
+from monitor.errors import FetchError, NoAnswerError
+from monitor.model import Clock, FeedState, FetchOutcome, FetchResult, NotModified, utc_now
 
 log = logging.getLogger(__name__)
 
-Outcome = FetchResult | NotModified | Exception
 SessionFactory = Callable[[], aiohttp.ClientSession]
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.I)
@@ -84,7 +85,7 @@ def _hint(*values: float | None) -> float | None:
     return max((v for v in values if v), default=None)
 
 
-Handoff = queue.SimpleQueue[tuple[FeedState, Outcome] | BaseException | None]
+Handoff = queue.SimpleQueue[tuple[FeedState, FetchOutcome] | BaseException | None]
 
 
 class _Gate:
@@ -137,16 +138,20 @@ class HttpFetcher:
 
     # ------------------------------------------------------------------ public
 
-    def fetch_all(self, feeds: Sequence[FeedState]) -> Iterator[tuple[FeedState, Outcome]]:
+    def fetch_all(
+        self, feeds: Sequence[FeedState]
+    ) -> Generator[tuple[FeedState, FetchOutcome], None, None]:
         """Fetch every feed; yield (feed, outcome) as each completes, in completion order.
 
-        Closing the iterator early cancels the requests still in flight.
+        Closing the generator early cancels the requests still in flight.
         """
-        if not feeds:
-            return iter(())
         return self._stream(list(feeds))
 
-    def _stream(self, feeds: list[FeedState]) -> Iterator[tuple[FeedState, Outcome]]:
+    def _stream(
+        self, feeds: list[FeedState]
+    ) -> Generator[tuple[FeedState, FetchOutcome], None, None]:
+        if not feeds:
+            return
         handoff: Handoff = queue.SimpleQueue()
         gate = _Gate()
         loop = asyncio.new_event_loop()
@@ -220,8 +225,8 @@ class HttpFetcher:
                 raise task.exception()  # type: ignore[misc]  # a bug, not a feed's failure
         for feed, task in zip(feeds, tasks, strict=True):
             if task.cancelled() and self.stop.is_set():
-                stopping = f"feed {feed.id} ({feed.url}): cancelled, the job is stopping"
-                handoff.put((feed, FetchError(stopping)))
+                stopping = NoAnswerError(feed.id, feed.url, "cancelled, the job is stopping")
+                handoff.put((feed, stopping))
 
     async def _cancel_on_stop(self, tasks: Sequence[asyncio.Future[None]]) -> None:
         while not self.stop.is_set():
@@ -235,15 +240,15 @@ class HttpFetcher:
         feed: FeedState,
         host: str,
         resting: dict[str, float],
-    ) -> Outcome:
+    ) -> FetchOutcome:
         until = resting.get(host)
         if until is not None:
             wait = until - time.monotonic()
             if wait > 0:
                 return FetchError(
-                    f"feed {feed.id} ({feed.url}): not requested, {host} asked us to wait "
-                    f"{wait:.0f} s more",
-                    status=429,
+                    feed.id,
+                    feed.url,
+                    f"not requested, {host} asked us to wait {wait:.0f} s more",
                     retry_after=wait,
                 )
         try:
@@ -252,27 +257,25 @@ class HttpFetcher:
             if e.status in (429, 503) and e.retry_after:
                 resting[host] = time.monotonic() + e.retry_after
             return e
-        except aiohttp.TooManyRedirects as e:
-            return FetchError(
-                f"feed {feed.id} ({feed.url}): more than {self.max_redirects} redirects",
-                status=e.status or 300,
-            )
-        except aiohttp.ConnectionTimeoutError:
-            return FetchError(
-                f"feed {feed.id} ({feed.url}): no connection within {self.connect_timeout:g} s"
-            )
-        except aiohttp.SocketTimeoutError:
-            return FetchError(
-                f"feed {feed.id} ({feed.url}): the server sent nothing for {self.read_timeout:g} s"
-            )
-        except TimeoutError:
-            return FetchError(
-                f"feed {feed.id} ({feed.url}): timed out after {self.total_timeout:g} s"
-            )
-        except aiohttp.ClientResponseError as e:
-            return FetchError(f"feed {feed.id} ({feed.url}): {_describe(e)}", status=e.status)
-        except (aiohttp.ClientError, OSError, ValueError) as e:
-            return FetchError(f"feed {feed.id} ({feed.url}): {_describe(e)}")
+        except CAUGHT as e:
+            return self.error_for(feed, e)
+
+    def error_for(
+        self, feed: FeedState, error: BaseException, *, status: int | None = None
+    ) -> FetchError:
+        """Our error for one of aiohttp's (or the socket's): the first row of ERRORS that
+        matches. `status` is that of the response being read, if one came."""
+        for row in ERRORS:
+            if isinstance(error, row.catches):
+                mapped = row.error(
+                    feed.id,
+                    feed.url,
+                    row.reason(self, error),
+                    status=row.status(error) if status is None else status,
+                )
+                mapped.__cause__ = error
+                return mapped
+        raise TypeError(f"no row of ERRORS maps {error!r}") from error  # a bug
 
     # ------------------------------------------------------------------ one feed
 
@@ -325,20 +328,25 @@ class HttpFetcher:
                 )
             if resp.status >= 400 or resp.status < 200:
                 raise FetchError(
-                    f"feed {feed.id} ({feed.url}): HTTP {resp.status} {resp.reason or ''}".rstrip(),
+                    feed.id,
+                    feed.url,
+                    f"HTTP {resp.status} {resp.reason or ''}".rstrip(),
                     status=resp.status,
                     retry_after=wait,
                 )
             if 300 <= resp.status < 400:
                 raise FetchError(
-                    f"feed {feed.id} ({feed.url}): HTTP {resp.status} without a usable Location",
+                    feed.id,
+                    feed.url,
+                    f"HTTP {resp.status} without a usable Location",
                     status=resp.status,
                 )
             length = resp.content_length
             if length is not None and length > self.max_bytes:
                 raise FetchError(
-                    f"feed {feed.id} ({feed.url}): body of {length} bytes is over the "
-                    f"{self.max_bytes}-byte limit",
+                    feed.id,
+                    feed.url,
+                    f"body of {length} bytes is over the {self.max_bytes}-byte limit",
                     status=resp.status,
                 )
             chunks: list[bytes] = []
@@ -348,16 +356,14 @@ class HttpFetcher:
                     size += len(chunk)
                     if size > self.max_bytes:
                         raise FetchError(
-                            f"feed {feed.id} ({feed.url}): body is over the {self.max_bytes}-"
-                            "byte limit; stopped reading",
+                            feed.id,
+                            feed.url,
+                            f"body is over the {self.max_bytes}-byte limit; stopped reading",
                             status=resp.status,
                         )
                     chunks.append(chunk)
             except aiohttp.ClientPayloadError as e:
-                raise FetchError(
-                    f"feed {feed.id} ({feed.url}): the body was cut off or badly encoded ({e})",
-                    status=resp.status,
-                ) from e
+                raise self.error_for(feed, e, status=resp.status) from e
             return FetchResult(
                 url=final_url,
                 body=chunks[0] if len(chunks) == 1 else b"".join(chunks),
@@ -378,24 +384,87 @@ class HttpFetcher:
                 return NotModified(url=feed.url, last_modified=modified)
             if stat.st_size > self.max_bytes:
                 raise FetchError(
-                    f"feed {feed.id} ({feed.url}): file of {stat.st_size} bytes is over the "
-                    f"{self.max_bytes}-byte limit",
-                    status=200,
+                    feed.id,
+                    feed.url,
+                    f"file of {stat.st_size} bytes is over the {self.max_bytes}-byte limit",
                 )
             body = path.read_bytes()
         except OSError as e:
-            raise FetchError(f"feed {feed.id} ({feed.url}): {e.strerror or e}", status=404) from e
+            raise FetchError(feed.id, feed.url, e.strerror or str(e)) from e
         return FetchResult(url=feed.url, body=body, last_modified=modified)
 
 
 def _describe(error: BaseException) -> str:
-    if isinstance(error, aiohttp.ClientConnectorDNSError):
-        return f"cannot resolve the host name: {error.os_error.strerror or error.os_error}"
-    if isinstance(error, aiohttp.ClientConnectorError):
-        return f"cannot connect: {error.os_error.strerror or error.os_error}"
-    if isinstance(error, aiohttp.ServerDisconnectedError):
-        return "the server closed the connection before answering"
-    if isinstance(error, aiohttp.ClientPayloadError):
-        return f"the body was cut off or badly encoded ({error})"
+    """An exception no row of ERRORS words itself: its class and message."""
     text = str(error) or error.__class__.__name__
     return f"{error.__class__.__name__}: {text}" if text != error.__class__.__name__ else text
+
+
+def _os_reason(error: aiohttp.ClientConnectorError) -> str:
+    return str(error.os_error.strerror or error.os_error)
+
+
+def _no_status(_error: Any) -> int | None:
+    return None
+
+
+class ErrorRow(NamedTuple):
+    """One row of ERRORS: what is caught, what it becomes, and why, in words."""
+
+    catches: type[BaseException]
+    error: type[FetchError]
+    #: (fetcher, exception) -> the reason, one line without the feed.
+    reason: Callable[[HttpFetcher, Any], str]
+    #: exception -> the HTTP status it carries, when a response came.
+    status: Callable[[Any], int | None] = _no_status
+
+
+#: aiohttp's exceptions (and the socket's) -> ours; the first row that matches wins.
+ERRORS: tuple[ErrorRow, ...] = (
+    ErrorRow(
+        aiohttp.TooManyRedirects,
+        FetchError,
+        lambda f, e: f"more than {f.max_redirects} redirects",
+        lambda e: e.status or 300,
+    ),
+    ErrorRow(
+        aiohttp.ClientResponseError, FetchError, lambda f, e: _describe(e), lambda e: e.status
+    ),
+    ErrorRow(
+        aiohttp.ConnectionTimeoutError,
+        NoAnswerError,
+        lambda f, e: f"no connection within {f.connect_timeout:g} s",
+    ),
+    ErrorRow(
+        aiohttp.SocketTimeoutError,
+        NoAnswerError,
+        lambda f, e: f"the server sent nothing for {f.read_timeout:g} s",
+    ),
+    ErrorRow(TimeoutError, NoAnswerError, lambda f, e: f"timed out after {f.total_timeout:g} s"),
+    ErrorRow(
+        aiohttp.ClientConnectorDNSError,
+        NoAnswerError,
+        lambda f, e: f"cannot resolve the host name: {_os_reason(e)}",
+    ),
+    ErrorRow(
+        aiohttp.ClientConnectorError, NoAnswerError, lambda f, e: f"cannot connect: {_os_reason(e)}"
+    ),
+    ErrorRow(
+        aiohttp.ServerDisconnectedError,
+        NoAnswerError,
+        lambda f, e: "the server closed the connection before answering",
+    ),
+    ErrorRow(
+        aiohttp.ClientPayloadError,
+        FetchError,
+        lambda f, e: f"the body was cut off or badly encoded ({e})",
+    ),
+    ErrorRow(aiohttp.InvalidURL, FetchError, lambda f, e: _describe(e)),
+    # The connection was reset or lost: no answer, or not a whole one.
+    ErrorRow(aiohttp.ClientConnectionError, NoAnswerError, lambda f, e: _describe(e)),
+    ErrorRow(OSError, NoAnswerError, lambda f, e: _describe(e)),
+    ErrorRow(aiohttp.ClientError, FetchError, lambda f, e: _describe(e)),
+    ErrorRow(ValueError, FetchError, lambda f, e: _describe(e)),
+)
+#: What HttpFetcher turns into a FetchError; anything else is a bug and is raised.
+CAUGHT: tuple[type[BaseException], ...] = tuple(row.catches for row in ERRORS)

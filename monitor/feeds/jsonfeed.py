@@ -62,14 +62,14 @@ def parse_json_feed(feed_id: str, body: bytes, *, url: str | None = None) -> Par
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
-        raise ParseError(f"feed {feed_id}: not valid JSON ({e})") from e
+        raise ParseError(feed_id, url, f"not valid JSON ({e})") from e
     except RecursionError as e:
-        raise ParseError(f"feed {feed_id}: JSON nested too deeply to be a feed") from e
+        raise ParseError(feed_id, url, "JSON nested too deeply to be a feed") from e
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
-        raise ParseError(f"feed {feed_id}: JSON without an `items` list is not a JSON Feed")
+        raise ParseError(feed_id, url, "JSON without an `items` list is not a JSON Feed")
     version = doc.get("version")
     if not isinstance(version, str) or not version.startswith(VERSION_PREFIX):
-        raise ParseError(f"feed {feed_id}: JSON Feed version {version!r} is not one we know")
+        raise ParseError(feed_id, url, f"JSON Feed version {version!r} is not one we know")
     feed_title = _text(doc.get("title")).strip()
     feed_lang = _text(doc.get("language"))
     base = url or _text(doc.get("feed_url")) or _text(doc.get("home_page_url")) or None

@@ -110,7 +110,8 @@ def parse_feed(
     feed_id: str, body: bytes, *, content_type: str | None = None, url: str | None = None
 ) -> ParsedFeed:
     """Parse one feed body. Raises ParseError, naming the feed, when nothing usable is in
-    it. `url` (where the body came from) makes relative item links absolute."""
+    it. `url` (where the body came from) makes relative item links absolute and names the
+    feed in a ParseError."""
     if looks_like_json(body, content_type):
         return parse_json_feed(feed_id, body, url=url)
     try:
@@ -123,15 +124,15 @@ def parse_feed(
             parsed = _feedparser(fixed, content_type)
         except Exception:
             raise ParseError(
-                f"feed {feed_id}: unreadable feed ({first.__class__.__name__}: {first})"
+                feed_id, url, f"unreadable feed ({first.__class__.__name__}: {first})"
             ) from first
     entries_raw = parsed.get("entries") or []
     version = parsed.get("version") or ""
     reason = parsed.get("bozo_exception")
     if parsed.get("bozo") and not entries_raw and not isinstance(reason, _HARMLESS):
-        raise ParseError(f"feed {feed_id}: not a feed ({reason.__class__.__name__}: {reason})")
+        raise ParseError(feed_id, url, f"not a feed ({reason.__class__.__name__}: {reason})")
     if not version and not entries_raw:
-        raise ParseError(f"feed {feed_id}: not a feed (no RSS, Atom or JSON Feed document)")
+        raise ParseError(feed_id, url, "not a feed (no RSS, Atom or JSON Feed document)")
     meta = parsed.get("feed") or {}
     feed_title = html_to_text(dict.get(meta, "title", "")) or None
     ttl: int | None = None

@@ -73,21 +73,25 @@ def _to_wire(parsed: ParsedFeed) -> tuple[Any, ...]:
     return ("ok", parsed.title, parsed.ttl_minutes, rows)
 
 
-def _from_wire(feed_id: str, message: tuple[Any, ...]) -> ParsedFeed:
+def _from_wire(job: _Job, message: tuple[Any, ...]) -> ParsedFeed:
     kind = message[0]
     if kind == "ok":
         _, title, ttl, rows = message
         return ParsedFeed(title=title, entries=tuple(Entry(*row) for row in rows), ttl_minutes=ttl)
     if kind == "error":
-        raise ParseError(message[1])
-    raise RuntimeError(f"the parser failed on feed {feed_id} (a bug):\n{message[1]}")
+        raise ParseError(job.feed_id, job.url, message[1])
+    raise RuntimeError(f"the parser failed on feed {job.feed_id} (a bug):\n{message[1]}")
 
 
 class _Job:
-    __slots__ = ("feed_id", "future", "payload")
+    __slots__ = ("feed_id", "future", "payload", "url")
 
-    def __init__(self, feed_id: str, payload: bytes, future: Future[ParsedFeed]) -> None:
+    def __init__(
+        self, feed_id: str, url: str | None, payload: bytes, future: Future[ParsedFeed]
+    ) -> None:
         self.feed_id = feed_id
+        #: Where the body came from, to name the feed in a ParseError.
+        self.url = url
         self.payload = payload
         self.future = future
 
@@ -131,7 +135,7 @@ class ParsePool:
             raise RuntimeError("the parser pool is closed")
         future: Future[ParsedFeed] = Future()
         payload = pickle.dumps((feed_id, body, content_type, url), protocol=5)
-        self._jobs.put(_Job(feed_id, payload, future))
+        self._jobs.put(_Job(feed_id, url, payload, future))
         with self._lock:
             if not self._threads:
                 for i in range(self.workers):
@@ -266,12 +270,13 @@ class ParsePool:
             else:
                 code = proc.poll()
                 reason = f"the parser process died (exit status {code})"
-            log.warning("feed %s: %s", job.feed_id, reason)
-            job.future.set_exception(ParseError(f"feed {job.feed_id}: {reason}"))
+            error = ParseError(job.feed_id, job.url, reason)
+            log.warning("%s", error)
+            job.future.set_exception(error)
             self._stop(proc, kill=True)
             return None
         try:
-            job.future.set_result(_from_wire(job.feed_id, pickle.loads(frame)))
+            job.future.set_result(_from_wire(job, pickle.loads(frame)))
         except Exception as e:  # ParseError, or a bug reported by the worker
             job.future.set_exception(e)
         return proc
@@ -307,7 +312,7 @@ def _worker() -> None:
                 parse_feed(feed_id, body, content_type=content_type, url=url)
             )
         except ParseError as e:
-            message = ("error", str(e))
+            message = ("error", e.reason)
         except Exception:
             message = ("bug", traceback.format_exc())
         _write_frame(sink, pickle.dumps(message, protocol=5))

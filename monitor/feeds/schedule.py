@@ -9,7 +9,7 @@ Pure: the clock and the randomness come in as arguments.
   backoff cap, 24 h by default), so a max-age of a year cannot silence a feed.
 - After the n-th failure in a row: exponential backoff from the min interval, jittered,
   capped (24 h by default), never giving a feed up; a Retry-After longer than the cap is
-  honoured up to twice the cap.
+  honoured up to twice the cap. A gone feed (410) waits the whole cap at once.
 """
 
 from __future__ import annotations
@@ -68,10 +68,13 @@ def next_failure(
     min_interval: float,
     max_backoff: float,
     not_before: float | None = None,
+    gone: bool = False,
     rng: random.Random,
 ) -> datetime:
-    """After the n-th failure in a row: exponential backoff with jitter, capped, never given up."""
-    seconds = _jitter(backoff_interval(error_count, min_interval, max_backoff), rng)
+    """After the n-th failure in a row: exponential backoff with jitter, capped, never given
+    up. A feed that is `gone` (410) is tried again only at the cap, whatever its count."""
+    wait = max_backoff if gone else backoff_interval(error_count, min_interval, max_backoff)
+    seconds = _jitter(wait, rng)
     if not_before:
         seconds = max(seconds, min(not_before, 2 * max_backoff))
     return now + timedelta(seconds=seconds)
