@@ -232,6 +232,7 @@ def contender_monitor(base: str, feeds: int) -> dict[str, Any]:
     import logging
     from datetime import UTC, datetime, timedelta
 
+    from monitor.app import parsers_for
     from monitor.feeds.fetch import HttpFetcher
     from monitor.feeds.pool import default_workers
     from monitor.model import Entry, FeedState, Hit
@@ -267,7 +268,7 @@ def contender_monitor(base: str, feeds: int) -> dict[str, Any]:
         store.migrate()
         store.sync_feeds([FeedState(id=f"f{n}", url=f"{base}/feed/{n}") for n in range(feeds)])
         fetcher = HttpFetcher(concurrency=CONCURRENCY, per_host=CONCURRENCY, clock=clock)
-        poller = Poller(store, fetcher, matcher, clock=clock)
+        poller = Poller(store, fetcher, matcher, clock=clock, parsers=parsers_for(None))
         for phase in ("cold", "warm", "unchanged"):
             if phase == "unchanged":
                 validators(base, on=False)

@@ -17,7 +17,20 @@ from monitor.deliver import DeliveryResult, Target
 from monitor.errors import ConfigError
 from monitor.feeds import health
 from monitor.feeds.fetch import HttpFetcher
-from monitor.model import Clock, FeedState, Matcher, Notifier, PollResult, Rule, RuleSet, utc_now
+from monitor.feeds.pool import ParsePool, default_workers
+from monitor.model import (
+    Clock,
+    FeedState,
+    Fetcher,
+    JobStore,
+    Matcher,
+    MessageRenderer,
+    Notifier,
+    PollResult,
+    Rule,
+    RuleSet,
+    utc_now,
+)
 from monitor.notify import FileNotifier, SmtpNotifier
 from monitor.render import Renderer
 from monitor.replay import ReplayReport, replay
@@ -68,9 +81,9 @@ class Monitor:
     """The wired job. The scheduler and the CLI call these methods and nothing below."""
 
     settings: Settings
-    store: Store
-    fetcher: HttpFetcher
-    renderer: Renderer
+    store: JobStore
+    fetcher: Fetcher
+    renderer: MessageRenderer
     notifiers: Mapping[str, Notifier]
     clock: Clock
     ruleset: RuleSet
@@ -123,7 +136,7 @@ class Monitor:
             self.matcher,
             clock=self.clock,
             max_backoff=p.max_backoff,
-            parse_workers=p.parse_workers,
+            parsers=parsers_for(p.parse_workers),
             limits=health.Limits(fail_after=p.failing_after, silent_factor=p.silent_after),
             stop=self.stop,
             on_start=started,
@@ -177,7 +190,7 @@ class Monitor:
                         recipients=cfg.recipients,
                         limit=cfg.limit,
                         max_age=cfg.max_age,
-                        send_empty=getattr(cfg, "send_empty", False),
+                        send_empty=isinstance(cfg, DigestSettings) and cfg.send_empty,
                     )
                 )
         return out
@@ -259,6 +272,25 @@ class Monitor:
     def close(self) -> None:
         self.stop.set()
         self.store.close()
+
+
+#: Cycles with fewer due feeds parse in the job's own process (starting workers costs more).
+POOL_MIN_FEEDS = 16
+
+
+def parsers_for(
+    workers: int | None, *, min_feeds: int = POOL_MIN_FEEDS, timeout: float = 120.0
+) -> poll.ParsersFor:
+    """Parser processes for a big cycle (``workers``: None = one per core, 0 = none), the
+    job's own process for a small one."""
+    count = default_workers() if workers is None else workers
+
+    def make(due: int) -> poll.Parsers:
+        if count <= 0 or due < min_feeds:
+            return poll.InlineParsers(poll.parse_here)
+        return ParsePool(count, timeout=timeout)
+
+    return make
 
 
 def open_store(settings: Settings) -> Store:

@@ -25,7 +25,7 @@ DEFAULT_CONFIG = "monitor.yaml"
 
 
 def _fail(error: MonitorError) -> None:
-    problems = getattr(error, "problems", ()) or (str(error),)
+    problems = error.problems if isinstance(error, ConfigError) else (str(error),)
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
     sys.exit(1)

@@ -16,8 +16,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from monitor.errors import NotifyError, RenderError
-from monitor.model import Batch, DeliverStore, Message, Notifier, Rule
-from monitor.render import Renderer
+from monitor.model import Batch, DeliverStore, Message, MessageRenderer, Notifier, Rule
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ class DeliveryResult:
 
 def run(
     store: DeliverStore,
-    renderer: Renderer,
+    renderer: MessageRenderer,
     notifier: Notifier,
     target: Target,
     rules: Mapping[str, Rule],

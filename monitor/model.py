@@ -373,3 +373,40 @@ class Notifier(Protocol):
     """Sends a rendered message somewhere; raises NotifyError on failure."""
 
     def send(self, message: Message) -> None: ...
+
+
+class JobStore(PollStore, DeliverStore, Protocol):
+    """What the wired job (app.Monitor) needs of the store besides polling and delivery."""
+
+    def feeds(self) -> list[FeedState]: ...
+
+    def feed_notices(self, now: datetime, *, take: bool = True) -> list[str]: ...
+
+    def ack_notices(self, notices: Sequence[str]) -> None: ...
+
+    def retry_targets(self, now: datetime) -> list[str]: ...
+
+    def delivered_ever(self, target: str) -> bool: ...
+
+    def heartbeat(self, now: datetime) -> None: ...
+
+    def prune(self, before: datetime) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class MessageRenderer(Protocol):
+    """Turns a batch of stored hits into a message (render.Renderer)."""
+
+    def render(
+        self,
+        *,
+        kind: str,
+        batch: Batch,
+        title: str,
+        rules: Mapping[str, Rule],
+        now: datetime,
+        timezone: str = "UTC",
+        recipients: Sequence[str] = (),
+        notices: Sequence[str] = (),
+    ) -> Message: ...

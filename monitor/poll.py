@@ -40,7 +40,6 @@ from urllib.parse import urlsplit
 
 from monitor.errors import FeedError, FetchError, NoAnswerError
 from monitor.feeds import health, schedule
-from monitor.feeds.pool import ParsePool, default_workers
 from monitor.model import (
     Clock,
     Entry,
@@ -68,8 +67,6 @@ BATCH = 200
 ENTRY_BATCH = 25
 #: ...or whatever waited this long (seconds).
 MAX_DELAY = 2.0
-#: Cycles with fewer due feeds parse in the job's own process (starting workers costs more).
-POOL_MIN_FEEDS = 16
 
 
 def body_hash(body: bytes) -> str:
@@ -120,6 +117,15 @@ class InlineParsers:
         pass
 
 
+#: Parsers for a cycle, given the number of due feeds.
+ParsersFor = Callable[[int], Parsers]
+
+
+def inline(parse: Parser) -> ParsersFor:
+    """Every cycle parses in this process with ``parse``."""
+    return lambda _due: InlineParsers(parse)
+
+
 class Poller:
     """Runs poll cycles; holds what does not change between them."""
 
@@ -131,10 +137,7 @@ class Poller:
         *,
         clock: Clock,
         max_backoff: float = 86_400,
-        parser: Parser | None = None,
-        parse_workers: int | None = None,
-        parse_timeout: float = 120.0,
-        pool_min_feeds: int = POOL_MIN_FEEDS,
+        parsers: ParsersFor | None = None,
         limits: health.Limits | None = None,
         rng: random.Random | None = None,
         stop: threading.Event | None = None,
@@ -145,25 +148,14 @@ class Poller:
         self.matcher = matcher
         self.clock = clock
         self.max_backoff = max_backoff
-        self.parser = parser
-        #: Parser processes: None = one per core, 0 = parse in this process.
-        self.parse_workers = parse_workers
-        self.parse_timeout = parse_timeout
-        self.pool_min_feeds = pool_min_feeds
+        #: Where a cycle's bodies are parsed, given how many feeds are due (app.py wires
+        #: parser processes for big cycles); by default in this process.
+        self.parsers_for = parsers or inline(parse_here)
         self.limits = limits or health.Limits()
         self.rng = rng or random.Random()
         self.stop = stop or threading.Event()
         #: Called with the number of due feeds once they are claimed (progress bars).
         self.on_start = on_start
-
-    def parsers(self, due: int) -> Parsers:
-        """Worker processes for a big cycle, this process for a small one or when told."""
-        if self.parser is not None:
-            return InlineParsers(self.parser)
-        workers = default_workers() if self.parse_workers is None else self.parse_workers
-        if workers <= 0 or due < self.pool_min_feeds:
-            return InlineParsers(parse_here)
-        return ParsePool(workers, timeout=self.parse_timeout)
 
     def run(self) -> Iterator[PollResult]:
         """Poll every due feed once; yield one result per feed as it is recorded."""
@@ -181,7 +173,7 @@ class _Cycle:
     def __init__(self, poller: Poller, due: Sequence[FeedState]) -> None:
         self.p = poller
         self.due = due
-        self.parsers = poller.parsers(len(due))
+        self.parsers = poller.parsers_for(len(due))
         self.backlog = 8 * max(1, self.parsers.workers)
         self.pending: dict[Future[ParsedFeed], tuple[FeedState, FetchResult, str]] = {}
         #: Parsed, waiting for unseen + match + record.

@@ -23,10 +23,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from monitor.app import parsers_for
 from monitor.feeds.fetch import HttpFetcher
 from monitor.feeds.health import Limits
 from monitor.model import Entry, FeedState, FeedUpdate, Hit, PollResult, PollStore, Rule
-from monitor.poll import Poller
+from monitor.poll import Poller, inline
 from monitor.store import Store
 
 from .helpers import FakeClock
@@ -152,7 +153,7 @@ class World:
     def poller(self, **kwargs: object) -> Poller:
         options: dict[str, object] = {
             "clock": self.clock,
-            "parser": self.parser,
+            "parsers": inline(self.parser),
             "rng": random.Random(7),
             "limits": self.limits,
         }
@@ -660,7 +661,7 @@ def test_parsing_in_worker_processes(world: World, site: Site) -> None:
         "d": site.serve("/p/d", Reply(load("jsonfeed_1_1.json"))),
     }
     world.feeds(**urls)
-    results = world.poll(parser=None, parse_workers=2, pool_min_feeds=2)
+    results = world.poll(parsers=parsers_for(2, min_feeds=2))
     assert {k: r.new_items for k, r in results.items()} == {"a": 3, "b": 1, "c": 0, "d": 2}
     assert results["c"].status == "error"
     assert world.parser.calls == []  # not parsed in this process
