@@ -17,7 +17,8 @@ import feedparser
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from .helpers import ROOT
+
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"

@@ -30,9 +30,9 @@ from monitor.model import Entry, FeedState, FeedUpdate, Hit, PollResult, PollSto
 from monitor.poll import Poller, inline
 from monitor.store import Store
 
-from .helpers import FakeClock
+from .helpers import DATA, FakeClock
 
-POLL = Path(__file__).resolve().parent / "data" / "poll"
+POLL = DATA / "poll"
 RSS = "application/rss+xml"
 MIN = 900  # the feeds' min interval (s)
 

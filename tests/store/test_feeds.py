@@ -16,7 +16,7 @@ from monitor.errors import StoreError
 from monitor.model import Entry, FeedState, FeedUpdate, Hit
 from monitor.store import MIGRATIONS, Store
 
-from .helpers import FakeClock
+from ..helpers import FakeClock
 
 NOW = datetime(2025, 12, 16, 6, 0, tzinfo=UTC)
 

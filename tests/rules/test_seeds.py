@@ -4,7 +4,6 @@ news from the same region (sport, weather, farming, namesakes), which must match
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,9 @@ from monitor.rules import compile_rules, load_rules
 from monitor.rules.engine import RuleMatcher
 from monitor.rules.explain import entries_from_jsonl
 
-ROOT = Path(__file__).resolve().parent.parent
-ITEMS = Path(__file__).resolve().parent / "data" / "items.jsonl"
+from ..helpers import DATA, ROOT
+
+ITEMS = DATA / "items.jsonl"
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,9 @@ import pytest
 from monitor.errors import ConfigError, RuleError
 from monitor.rules import compile_rules, load_rules
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data" / "rules"
+from ..helpers import DATA, ROOT
+
+RULES_DATA = DATA / "rules"
 
 
 def _problems(*paths: Path) -> list[str]:
@@ -49,8 +50,8 @@ def test_seeded_rules_load_and_compile() -> None:
 
 
 def test_every_problem_is_reported_at_once_with_file_line_and_column() -> None:
-    bad = DATA / "bad" / "problems.yaml"
-    problems = _problems(DATA / "bad")
+    bad = RULES_DATA / "bad" / "problems.yaml"
+    problems = _problems(RULES_DATA / "bad")
     expected = [
         f"{bad}:5:20: aliases entry '!!!' has no letter or digit",
         f"{bad}:6:5: unknown key 'nickname' in entity",
@@ -70,7 +71,7 @@ def test_every_problem_is_reported_at_once_with_file_line_and_column() -> None:
         f"{bad}:41:17: rule 'block': unknown field 'heading'",  # inside a | block
         f"{bad}:45:7: rule 'fuzzy': fuzzy terms (word~N) are not supported",  # inside a >
     ]
-    broken = DATA / "bad" / "broken.yaml"
+    broken = RULES_DATA / "bad" / "broken.yaml"
     assert problems[0].startswith(f"{broken}:4:4: YAML syntax error")
     rest = problems[1:]
     assert len(rest) == len(expected)
@@ -79,8 +80,8 @@ def test_every_problem_is_reported_at_once_with_file_line_and_column() -> None:
 
 
 def test_duplicate_ids_across_files() -> None:
-    problems = _problems(DATA / "dup")
-    a, b = DATA / "dup" / "a.yaml", DATA / "dup" / "b.yaml"
+    problems = _problems(RULES_DATA / "dup")
+    a, b = RULES_DATA / "dup" / "a.yaml", RULES_DATA / "dup" / "b.yaml"
     assert problems == [
         f"{b}:2:9: duplicate entity id 'ots' (first defined at {a}:2:5)",
         f"{b}:5:9: duplicate rule id 'same' (first defined at {a}:5:9)",

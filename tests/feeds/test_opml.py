@@ -12,7 +12,7 @@ from monitor.errors import ConfigError
 from monitor.feeds.opml import import_opml, merge_into_config, parse_opml, render_opml
 from monitor.model import FeedState
 
-from .helpers import ROOT
+from ..helpers import ROOT
 
 NOW = datetime(2025, 12, 16, 6, 0, tzinfo=UTC)
 

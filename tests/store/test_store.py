@@ -11,7 +11,7 @@ from monitor.errors import StoreError
 from monitor.model import Entry, FeedState, FeedUpdate, Hit, TermMatch
 from monitor.store import MIGRATIONS, RESERVATION_LEASE, Store
 
-from .helpers import FakeClock
+from ..helpers import FakeClock
 
 
 def entry(n: int, feed: str = "f1", **kw: object) -> Entry:

@@ -14,7 +14,9 @@ from monitor.feeds.items import canonical_url, fingerprint, html_to_text
 from monitor.feeds.jsonfeed import looks_like_json, parse_json_feed
 from monitor.feeds.parse import parse_feed, repair
 
-POLL = Path(__file__).resolve().parent / "data" / "poll"
+from ..helpers import DATA
+
+POLL = DATA / "poll"
 FEED_URL = "https://feeds.example.org/news/feed.xml"
 
 

@@ -10,7 +10,9 @@ from monitor.errors import ParseError
 from monitor.feeds.parse import parse_feed
 from monitor.feeds.pool import ParsePool
 
-POLL = Path(__file__).resolve().parent / "data" / "poll"
+from ..helpers import DATA
+
+POLL = DATA / "poll"
 
 
 def big_feed(items: int) -> bytes:
