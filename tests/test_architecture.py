@@ -169,35 +169,34 @@ TABLE = """
 """
 
 
+def _problems(tmp_path: Path, files: dict[str, str]) -> list[str]:
+    """What the check says of a small package laid out as TABLE places it."""
+    known = _tree(tmp_path, {"__init__.py": "", "model.py": "", "peer.py": "", **files})
+    return violations(plan(TABLE), known, tmp_path)
+
+
 def test_an_upward_import_is_reported(tmp_path: Path) -> None:
-    known = _tree(
+    problems = _problems(
         tmp_path,
         {
-            "__init__.py": "",
-            "model.py": "",
             "low.py": "from monitor.high import thing\n",
             "peer.py": "from monitor import low\n",
             "high.py": "import monitor.low\n",
         },
     )
-    problems = violations(plan(TABLE), known, tmp_path)
     assert len(problems) == 1
     assert "imports monitor.high (layer 2) from layer 1: imports point down" in problems[0]
 
 
 def test_a_sibling_not_listed_and_a_foreign_library_are_reported(tmp_path: Path) -> None:
-    known = _tree(
+    problems = _problems(
         tmp_path,
         {
-            "__init__.py": "",
-            "model.py": "",
             "low.py": "def f():\n    from monitor import peer\n",
-            "peer.py": "",
             "high.py": "import yaml\nimport somethingelse\n",
             "stray.py": "",
         },
     )
-    problems = violations(plan(TABLE), known, tmp_path)
     assert any("imports its sibling monitor.peer" in p for p in problems)
     assert any("imports yaml, which belongs to monitor.low" in p for p in problems)
     assert any("imports somethingelse, which no module owns" in p for p in problems)

@@ -27,6 +27,19 @@ def web(threaded_server: HTTPServer) -> HTTPServer:
     return threaded_server
 
 
+class Held:
+    """A reply the server holds back until the test releases it (or 10 s pass)."""
+
+    def __init__(self) -> None:
+        self.entered, self.release, self.answered = (threading.Event() for _ in range(3))
+
+    def __call__(self, _request: Request) -> Response:
+        self.entered.set()
+        self.release.wait(10)
+        self.answered.set()
+        return Response(b"<rss/>")
+
+
 def fetcher(**kwargs: object) -> HttpFetcher:
     options: dict[str, object] = {
         "concurrency": 8,
@@ -41,14 +54,7 @@ def fetcher(**kwargs: object) -> HttpFetcher:
 
 
 def test_outcomes_stream_in_completion_order(web: HTTPServer) -> None:
-    entered, release, answered = threading.Event(), threading.Event(), threading.Event()
-
-    def slow(_request: Request) -> Response:
-        entered.set()
-        release.wait(10)
-        answered.set()
-        return Response(b"<rss/>")
-
+    slow = Held()
     web.expect_request("/slow").respond_with_handler(slow)
     web.expect_request("/fast").respond_with_data(b"<rss/>")
     feeds = [
@@ -59,8 +65,8 @@ def test_outcomes_stream_in_completion_order(web: HTTPServer) -> None:
     first_feed, first = next(stream)
     # The fast feed came through while the slow one was asked and had not answered yet.
     assert first_feed.id == "fast"
-    assert entered.is_set() and not answered.is_set()
-    release.set()
+    assert slow.entered.is_set() and not slow.answered.is_set()
+    slow.release.set()
     assert isinstance(first, FetchResult)
     ((second_feed, _),) = list(stream)
     assert second_feed.id == "slow"
@@ -150,40 +156,28 @@ def test_a_local_file(tmp_path: object) -> None:
 
 
 def test_setting_stop_cancels_requests_in_flight(web: HTTPServer) -> None:
-    entered, release, answered = threading.Event(), threading.Event(), threading.Event()
-
-    def hang(_request: Request) -> Response:
-        entered.set()
-        release.wait(10)
-        answered.set()
-        return Response(b"<rss/>")
-
+    hang = Held()
     web.expect_request("/hang").respond_with_handler(hang)
     stop = threading.Event()
     f = fetcher(stop=stop, read_timeout=10, total_timeout=10)
 
     def stop_once_asked() -> None:
-        entered.wait(10)
+        hang.entered.wait(10)
         stop.set()
 
     threading.Thread(target=stop_once_asked, daemon=True).start()
     try:
         ((_, outcome),) = list(f.fetch_all([FeedState(id="hang", url=web.url_for("/hang"))]))
         # The fetch gave up on stop, without waiting for the server's answer.
-        assert not answered.is_set()
+        assert not hang.answered.is_set()
     finally:
-        release.set()
+        hang.release.set()
     assert isinstance(outcome, FetchError) and "stopping" in str(outcome)
     assert outcome.reason == "cancelled, the job is stopping"
 
 
 def test_closing_the_stream_early_cancels_the_rest(web: HTTPServer) -> None:
-    release, answered = threading.Event(), threading.Event()
-
-    def slowish(_request: Request) -> Response:
-        release.wait(10)
-        answered.set()
-        return Response(b"<rss/>")
+    slowish = Held()
 
     web.expect_request("/quick").respond_with_data(b"<rss/>")
     web.expect_request("/later").respond_with_handler(slowish)
@@ -198,9 +192,9 @@ def test_closing_the_stream_early_cancels_the_rest(web: HTTPServer) -> None:
         assert feed.id == "quick"
         stream.close()  # type: ignore[attr-defined]
         # Closing did not wait for the slow answer: the request in flight was cancelled.
-        assert not answered.is_set()
+        assert not slowish.answered.is_set()
     finally:
-        release.set()
+        slowish.release.set()
 
 
 @pytest.mark.parametrize(
