@@ -326,47 +326,11 @@ class HttpFetcher:
                     last_modified=headers.get("Last-Modified") or feed.last_modified,
                     retry_after=_hint(max_age, wait),
                 )
-            if resp.status >= 400 or resp.status < 200:
-                raise FetchError(
-                    feed.id,
-                    feed.url,
-                    f"HTTP {resp.status} {resp.reason or ''}".rstrip(),
-                    status=resp.status,
-                    retry_after=wait,
-                )
-            if 300 <= resp.status < 400:
-                raise FetchError(
-                    feed.id,
-                    feed.url,
-                    f"HTTP {resp.status} without a usable Location",
-                    status=resp.status,
-                )
-            length = resp.content_length
-            if length is not None and length > self.max_bytes:
-                raise FetchError(
-                    feed.id,
-                    feed.url,
-                    f"body of {length} bytes is over the {self.max_bytes}-byte limit",
-                    status=resp.status,
-                )
-            chunks: list[bytes] = []
-            size = 0
-            try:
-                async for chunk in resp.content.iter_any():
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise FetchError(
-                            feed.id,
-                            feed.url,
-                            f"body is over the {self.max_bytes}-byte limit; stopped reading",
-                            status=resp.status,
-                        )
-                    chunks.append(chunk)
-            except aiohttp.ClientPayloadError as e:
-                raise self.error_for(feed, e, status=resp.status) from e
+            self._check_status(feed, resp, wait)
+            body = await self._read_body(feed, resp)
             return FetchResult(
                 url=final_url,
-                body=chunks[0] if len(chunks) == 1 else b"".join(chunks),
+                body=body,
                 status=resp.status,
                 etag=headers.get("ETag"),
                 last_modified=headers.get("Last-Modified"),
@@ -374,6 +338,53 @@ class HttpFetcher:
                 retry_after=_hint(max_age, wait),
                 permanent_url=permanent,
             )
+
+    def _check_status(
+        self, feed: FeedState, resp: aiohttp.ClientResponse, wait: float | None
+    ) -> None:
+        """Raise FetchError for a status that brings no feed, or a body over the cap."""
+        if resp.status >= 400 or resp.status < 200:
+            raise FetchError(
+                feed.id,
+                feed.url,
+                f"HTTP {resp.status} {resp.reason or ''}".rstrip(),
+                status=resp.status,
+                retry_after=wait,
+            )
+        if 300 <= resp.status < 400:
+            raise FetchError(
+                feed.id,
+                feed.url,
+                f"HTTP {resp.status} without a usable Location",
+                status=resp.status,
+            )
+        length = resp.content_length
+        if length is not None and length > self.max_bytes:
+            raise FetchError(
+                feed.id,
+                feed.url,
+                f"body of {length} bytes is over the {self.max_bytes}-byte limit",
+                status=resp.status,
+            )
+
+    async def _read_body(self, feed: FeedState, resp: aiohttp.ClientResponse) -> bytes:
+        """The body, streamed, stopped as soon as it passes the size cap."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in resp.content.iter_any():
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise FetchError(
+                        feed.id,
+                        feed.url,
+                        f"body is over the {self.max_bytes}-byte limit; stopped reading",
+                        status=resp.status,
+                    )
+                chunks.append(chunk)
+        except aiohttp.ClientPayloadError as e:
+            raise self.error_for(feed, e, status=resp.status) from e
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _read_file(self, feed: FeedState) -> FetchResult | NotModified:
         path = Path(unquote(urlsplit(feed.url).path))
