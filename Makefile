@@ -5,15 +5,36 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run once test lint typecheck bench check clean
+# Pinned, hashed dependencies (see `make lock`): the image installs LOCK, the venv DEV_LOCK
+# (the same pins plus the dev tools), the image's wheel stage BUILD_LOCK.
+LOCK := .lock/requirements.txt
+DEV_LOCK := .lock/requirements-dev.txt
+BUILD_LOCK := .lock/requirements-build.txt
+# `make lock` keeps the pins it can; `make lock LOCK_FLAGS=--upgrade` moves every pin to
+# the newest release the ranges in pyproject.toml allow.
+LOCK_FLAGS ?=
+UV_COMPILE := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command 'make lock' $(LOCK_FLAGS)
+
+.PHONY: run once test lint typecheck bench check clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml $(DEV_LOCK) | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,postgres]'
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Regenerate the lock files from pyproject.toml (needs the network). uv comes from the dev
+# lock once the venv is installed; only a clone without lock files takes the latest.
+lock: | $(BIN)/python
+	test -x $(BIN)/uv || $(BIN)/pip install --quiet uv
+	$(UV_COMPILE) pyproject.toml --extra postgres -o $(LOCK)
+	$(UV_COMPILE) pyproject.toml --extra dev --extra postgres -c $(LOCK) -o $(DEV_LOCK)
+	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		| $(UV_COMPILE) - -o $(BUILD_LOCK)
 
 run: $(STAMP)
 	$(BIN)/monitor run
@@ -27,6 +48,7 @@ check: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
