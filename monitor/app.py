@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections import Counter
@@ -35,7 +37,7 @@ from monitor.notify import FileNotifier, SmtpNotifier
 from monitor.render import Renderer
 from monitor.replay import ReplayReport, replay
 from monitor.rules import compile_rules, load_rules
-from monitor.store import Store
+from monitor.store import Store, read_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,8 @@ class Monitor:
     ruleset: RuleSet
     matcher: Matcher
     stop: threading.Event = field(default_factory=threading.Event)
+    #: Who this job is among several sharing one database (its heartbeat's name).
+    worker: str = field(default_factory=lambda: worker_id())
     rules_sig: tuple[tuple[str, float, int], ...] = ()
 
     # ------------------------------------------------------------------ rules
@@ -261,9 +265,16 @@ class Monitor:
             ]
         )
 
+    def beat(self) -> None:
+        """The running job is alive (read by ``monitor health``)."""
+        self.store.heartbeat(self.clock(), self.worker)
+
+    def stopped(self) -> None:
+        """The running job stopped: its heartbeat goes, so no health check sees it alive."""
+        self.store.clear_heartbeat(self.worker)
+
     def housekeeping(self) -> int:
         now = self.clock()
-        self.store.heartbeat(now)
         return self.store.prune(now - timedelta(seconds=self.settings.retention))
 
     def feeds(self) -> list[FeedState]:
@@ -304,13 +315,16 @@ def open_store(settings: Settings) -> Store:
     return store
 
 
+def worker_id(env: Mapping[str, str] | None = None) -> str:
+    """This job's name among workers: $MONITOR_WORKER_ID, else the host (the container)."""
+    env = os.environ if env is None else env
+    return env.get("MONITOR_WORKER_ID") or socket.gethostname()
+
+
 def last_heartbeat(settings: Settings) -> datetime | None:
-    """When a running job last ticked (None: never)."""
-    store = open_store(settings)
-    try:
-        return store.last_heartbeat()
-    finally:
-        store.close()
+    """When the job running here (this worker) last ticked; None when it never did or has
+    stopped. Reads only: creates no database and migrates nothing."""
+    return read_heartbeat(settings.storage, worker_id())
 
 
 def replay_rules(

@@ -73,7 +73,7 @@ class Scheduler:
         """Poll what is due, send alerts and due retries; the first tick also sends
         digests that were never sent, so a new user sees output at once."""
         m = self.monitor
-        m.store.heartbeat(m.clock())
+        m.beat()
         m.poll()
         if self.stop.is_set():
             return
@@ -140,4 +140,8 @@ class Scheduler:
                 pass
         finally:
             self.scheduler.shutdown(wait=True)
+            try:
+                self.monitor.stopped()
+            except MonitorError as e:
+                log.error("could not clear the heartbeat: %s", e)
             log.info("stopped")

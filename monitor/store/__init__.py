@@ -18,7 +18,7 @@ and hands out transactions:
 from __future__ import annotations
 
 from monitor.errors import StoreError
-from monitor.store.base import StoreBase
+from monitor.store.base import StoreBase, read_heartbeat
 from monitor.store.deliveries import RESERVATION_LEASE, DeliveriesMixin, delivery_backoff
 from monitor.store.feeds import CLAIM_LEASE, FeedsMixin
 from monitor.store.items import ITEM_TABLE, ItemsMixin
@@ -38,4 +38,5 @@ __all__ = [
     "Store",
     "StoreError",
     "delivery_backoff",
+    "read_heartbeat",
 ]
