@@ -16,8 +16,9 @@ import pytest
 
 from monitor.rules.explain import entries_from_jsonl
 
-ROOT = Path(__file__).resolve().parent.parent
-SET = Path(__file__).resolve().parent / "data" / "signal" / "items.jsonl"
+from .helpers import DATA, ROOT
+
+SET = DATA / "signal" / "items.jsonl"
 BENCH = ROOT / "bench" / "signal.py"
 
 RELEVANT_GROUPS = {"ots", "diaspora", "trade-target", "trade", "officials"}
