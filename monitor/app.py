@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from monitor import deliver, poll
 from monitor.config import AlertSettings, DigestSettings, Settings, load_settings
@@ -20,6 +21,7 @@ from monitor.errors import ConfigError
 from monitor.feeds import health
 from monitor.feeds.fetch import HttpFetcher
 from monitor.feeds.pool import ParsePool, default_workers
+from monitor.metrics import Holdings, Metrics
 from monitor.model import (
     Clock,
     FeedState,
@@ -91,6 +93,8 @@ class Monitor:
     ruleset: RuleSet
     matcher: Matcher
     stop: threading.Event = field(default_factory=threading.Event)
+    #: Prometheus metrics, when configured (metrics.port).
+    metrics: Metrics | None = None
     #: Who this job is among several sharing one database (its heartbeat's name).
     worker: str = field(default_factory=lambda: worker_id())
     rules_sig: tuple[tuple[str, float, int], ...] = ()
@@ -160,12 +164,15 @@ class Monitor:
                 log.debug("feed %s: %s", result.feed_id, result.status)
             if progress is not None:
                 progress(len(results), total)
+        elapsed = time.monotonic() - start
+        if self.metrics is not None:
+            self.metrics.polled(results, elapsed, poller.match_seconds)
         if results:
             counts = Counter(r.status.replace("_", " ") for r in results)
             log.info(
                 "polled %d feeds in %.1f s: %s; %d new items, %d hits",
                 len(results),
-                time.monotonic() - start,
+                elapsed,
                 ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
                 sum(r.new_items for r in results),
                 sum(r.new_hits for r in results),
@@ -202,7 +209,7 @@ class Monitor:
     def _deliver(
         self, target: Target, *, dry_run: bool = False, notices: Sequence[str] = ()
     ) -> DeliveryResult:
-        return deliver.run(
+        result = deliver.run(
             self.store,
             self.renderer,
             self.notifiers[target.channel],
@@ -212,6 +219,9 @@ class Monitor:
             dry_run=dry_run,
             notices=notices,
         )
+        if self.metrics is not None:
+            self.metrics.delivered(target.kind, result.status)
+        return result
 
     def _digests(self, targets: Sequence[Target], *, dry_run: bool = False) -> list[DeliveryResult]:
         """Send digest targets with the feed-health notices raised so far. The notices are
@@ -272,6 +282,29 @@ class Monitor:
     def stopped(self) -> None:
         """The running job stopped: its heartbeat goes, so no health check sees it alive."""
         self.store.clear_heartbeat(self.worker)
+
+    def holdings(self) -> Holdings:
+        """Pending hits per target and feeds per state, for the metrics endpoint."""
+        now = self.clock()
+        pending = {
+            t.key: len(
+                self.store.peek(
+                    t.key, t.rule_ids, now, limit=10_000, max_age=timedelta(seconds=t.max_age)
+                )
+            )
+            for t in self.targets()
+        }
+        states = Counter(health.status(f) for f in self.store.feeds())
+        return Holdings(pending=pending, feeds=dict(states))
+
+    def serve_metrics(self) -> Any:
+        """Start the metrics endpoint when configured; returns the server or None."""
+        cfg = self.settings.metrics
+        if cfg.port is None:
+            return None
+        self.metrics = self.metrics or Metrics()
+        self.metrics.watch(self.holdings)
+        return self.metrics.serve(cfg.host, cfg.port)
 
     def housekeeping(self) -> int:
         now = self.clock()

@@ -113,6 +113,13 @@ class SmtpSettings(_Strict):
     timeout: Duration = 30
 
 
+class MetricsSettings(_Strict):
+    #: The Prometheus endpoint's port; None (the default) turns metrics off.
+    port: int | None = Field(None, ge=1, le=65535)
+    #: Where it listens: loopback unless you say otherwise.
+    host: str = "127.0.0.1"
+
+
 Channel = Literal["file", "email"]
 
 
@@ -184,6 +191,7 @@ class FileSettings(_Strict):
     retention: Duration = 180 * 86_400
     poll: PollSettings = Field(default_factory=PollSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     feeds: tuple[FeedSettings, ...] = ()
     digests: tuple[DigestSettings, ...] = ()
     alerts: tuple[AlertSettings, ...] = ()
@@ -204,6 +212,7 @@ class Settings:
     retention: float
     poll: PollSettings
     smtp: SmtpSettings
+    metrics: MetricsSettings
     feeds: tuple[FeedSettings, ...]
     digests: tuple[DigestSettings, ...]
     alerts: tuple[AlertSettings, ...]
@@ -265,6 +274,8 @@ def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, An
             smtp[key] = env[var]
     if smtp:
         data["smtp"] = smtp
+    if env.get("MONITOR_METRICS_PORT"):
+        data["metrics"] = {**(data.get("metrics") or {}), "port": env["MONITOR_METRICS_PORT"]}
     recipients = tuple(r.strip() for r in env.get("MONITOR_DIGEST_TO", "").split(",") if r.strip())
     if recipients:
         # Recipients from the environment also turn email delivery on (containers).
@@ -380,6 +391,7 @@ def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
         retention=parsed.retention,
         poll=parsed.poll,
         smtp=parsed.smtp,
+        metrics=parsed.metrics,
         feeds=tuple(f for f in parsed.feeds if f.enabled),
         digests=parsed.digests,
         alerts=parsed.alerts,

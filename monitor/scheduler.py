@@ -132,6 +132,7 @@ class Scheduler:
             signal.signal(signal.SIGTERM, on_signal)
             signal.signal(signal.SIGINT, on_signal)
         self.setup()
+        endpoint = self.monitor.serve_metrics()
         self.scheduler.start()
         for line in self.describe():
             log.info("scheduled %s", line)
@@ -140,6 +141,8 @@ class Scheduler:
                 pass
         finally:
             self.scheduler.shutdown(wait=True)
+            if endpoint is not None:
+                endpoint.shutdown()
             try:
                 self.monitor.stopped()
             except MonitorError as e:

@@ -8,11 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT
+from .helpers import ROOT, free_port
 
 MONITOR = [sys.executable, "-m", "monitor.cli"]
 
@@ -130,6 +131,8 @@ def test_health_reads_only_and_a_finished_run_once_is_not_healthy(project: Path)
 
 def test_run_stops_cleanly_on_sigterm(project: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    port = free_port()
+    env["MONITOR_METRICS_PORT"] = str(port)
     proc = subprocess.Popen(
         [*MONITOR, "run"], cwd=project, env=env, stderr=subprocess.PIPE, text=True
     )
@@ -140,6 +143,8 @@ def test_run_stops_cleanly_on_sigterm(project: Path) -> None:
             time.sleep(0.2)
         assert list(digests.glob("daily_file-*.html")), "first digest not written in 30 s"
         assert run("health", cwd=project).returncode == 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
+            assert "monitor_polls_total 1.0" in page.read().decode()
         # another worker's heartbeat is its own: this one is not seen there
         assert run("health", cwd=project, env={"MONITOR_WORKER_ID": "other"}).returncode == 1
         proc.send_signal(signal.SIGTERM)
