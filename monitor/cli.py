@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from monitor import app
+from monitor import app, logs
 from monitor.config import Settings, load_settings, parse_duration
 from monitor.errors import ConfigError, MonitorError
 from monitor.model import Entry, utc_now
@@ -67,6 +67,7 @@ def _when(value: datetime | None) -> str:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="monitor", prog_name="monitor", message="%(prog)s %(version)s")
 @click.option(
     "--config",
     "-c",
@@ -79,12 +80,13 @@ def _when(value: datetime | None) -> str:
 @click.pass_context
 def cli(ctx: click.Context, config: str, verbose: bool, quiet: bool) -> None:
     """Watch news feeds for the topics in rules/*.yaml; send digests and alerts."""
-    level = "DEBUG" if verbose else "WARNING" if quiet else None
-    logging.basicConfig(
-        level=level or "INFO",
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        env_level, log_format = logs.from_env(os.environ)
+    except ConfigError as e:
+        _fail(e)
+    # --verbose and --quiet win over MONITOR_LOG_LEVEL, which wins over log_level in the file.
+    level = "DEBUG" if verbose else "WARNING" if quiet else env_level
+    logs.configure(level or "INFO", log_format)
     # APScheduler logs every job run at INFO; only its warnings are news.
     logging.getLogger("apscheduler").setLevel("DEBUG" if verbose else "WARNING")
     ctx.obj = {"config": config, "log_level": level}
