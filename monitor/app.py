@@ -423,24 +423,50 @@ def make_monitor(settings: Settings, *, clock: Clock = utc_now) -> Monitor:
     )
 
 
-def check(config: Path, env: Mapping[str, str] | None = None) -> list[str]:
-    """Validate config, rules and templates without network or database. [] means fine."""
+def check(config: Path, env: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """Validate config, rules and templates without network or database.
+
+    Returns (problems, warnings), each naming its file and line: no problems means the job
+    can start; warnings point at what is allowed but probably not meant.
+    """
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    from monitor.rules.load import check_rules
+
     try:
         settings = load_settings(config, env)
     except ConfigError as e:
-        return list(e.problems)
+        return list(e.problems), []
     problems = list(Renderer(settings.templates).check())
+    for i, feed in enumerate(settings.all_feeds):
+        url = settings.feed_url(feed)
+        if feed.enabled and url.startswith("file:"):
+            path = Path(url2pathname(urlsplit(url).path))
+            if not path.is_file():
+                where = settings.where("feeds", i, "url")
+                problems.append(f"{where}: feeds[{i}].url: no such file {path}")
     try:
-        ruleset = load_rules(list(settings.rules))
+        ruleset, warnings = check_rules(
+            list(settings.rules), feeds={f.id for f in settings.all_feeds}
+        )
         compile_rules(ruleset)
     except ConfigError as e:
-        return [*problems, *e.problems]
+        return [*problems, *e.problems], []
     known = {r.id for r in ruleset.rules}
+    tags = {tag for r in ruleset.rules for tag in r.tags}
     for section, targets in (("digests", settings.digests), ("alerts", settings.alerts)):
         for i, target in enumerate(targets):
             problems.extend(
-                f"{settings.source}: {section}[{i}].rules: no rule with id {rule_id!r}"
-                for rule_id in target.rules
+                f"{settings.where(section, i, 'rules', j)}: {section}[{i}].rules: "
+                f"no rule with id {rule_id!r}"
+                for j, rule_id in enumerate(target.rules)
                 if rule_id not in known
             )
-    return problems
+            problems.extend(
+                f"{settings.where(section, i, 'tags', j)}: {section}[{i}].tags: "
+                f"no rule has the tag {tag!r}"
+                for j, tag in enumerate(target.tags)
+                if tag not in tags
+            )
+    return problems, warnings

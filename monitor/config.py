@@ -6,15 +6,26 @@ unknown key``), and all problems are reported at once.
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from monitor import yamlfile
 from monitor.errors import ConfigError
@@ -22,7 +33,16 @@ from monitor.errors import ConfigError
 BUNDLED_PREFIX = "bundled:"
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+#: Feed URLs are fetched over these schemes (and ``bundled:NAME`` names a packaged file).
+FEED_SCHEMES = ("http", "https", "file")
+#: The longest duration anything may last or look back (retention, max_age, --since...).
+MAX_DURATION = 10 * 365.25 * 86_400
+#: The largest size anything may be given (poll.max_bytes).
+MAX_SIZE = 2**40
+
+#: Control characters, surrogates, line and paragraph separators: never in one line.
+_BREAKS = ("Cc", "Cs", "Zl", "Zp")
+_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?\s*$", re.I)
 _SIZE_UNITS = {
@@ -37,31 +57,109 @@ _SIZE_UNITS = {
 }
 
 
+def _shown(value: Any) -> str:
+    """A value for a message, cut short if long."""
+    if isinstance(value, int) and value.bit_length() > 128:  # str() refuses 4,300 digits
+        return f"a number of about {int(value.bit_length() * math.log10(2))} digits"
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
 def parse_duration(value: Any) -> float:
-    """'90s', '30m', '24h', '7d' or a number of seconds -> seconds."""
+    """'90s', '30m', '24h', '7d' or a number of seconds -> seconds.
+
+    Raises ValueError, with a message for the user, for anything else: a negative duration,
+    one longer than ten years (``MAX_DURATION``), or text that is not a duration.
+    """
+    seconds: float
     if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
+        raise ValueError(f"not a duration: {_shown(value)}")
     if isinstance(value, int | float):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 30m, 6h, 7d)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+        seconds = value
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"not a duration: {_shown(value)} (use e.g. 90s, 30m, 6h, 7d)")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if isinstance(seconds, float) and math.isnan(seconds):
+        raise ValueError(f"not a duration: {_shown(value)}")
+    if seconds < 0:
+        raise ValueError(f"a duration cannot be negative: {_shown(value)}")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"duration {_shown(value)} is longer than 10 years")
+    return float(seconds)
 
 
 def parse_size(value: Any) -> int:
-    """'10MB', '512KiB' or a number of bytes -> bytes."""
+    """'10MB', '512KiB' or a number of bytes -> bytes (at most ``MAX_SIZE``)."""
+    size: float
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    match = _SIZE.match(str(value))
-    if not match:
-        raise ValueError(f"not a size: {value!r} (use e.g. 10MB)")
-    unit = match.group(2).lower() if match.group(2) else None
-    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+        size = value
+    else:
+        match = _SIZE.match(str(value))
+        if not match:
+            raise ValueError(f"not a size: {_shown(value)} (use e.g. 10MB)")
+        unit = match.group(2).lower() if match.group(2) else None
+        size = float(match.group(1)) * _SIZE_UNITS[unit]
+    if size < 0:
+        raise ValueError(f"a size cannot be negative: {_shown(value)}")
+    if size > MAX_SIZE:
+        raise ValueError(f"size {_shown(value)} is larger than 1 TiB")
+    return int(size)
+
+
+def feed_url_problem(url: str) -> str | None:
+    """Why a feed URL cannot be polled, or None when it can: http, https and file URLs
+    (``FEED_SCHEMES``) and the names of bundled files (``bundled:sample.xml``)."""
+    if url.startswith(BUNDLED_PREFIX):
+        name = url.removeprefix(BUNDLED_PREFIX)
+        bundled = sorted(p.name for p in DATA_DIR.iterdir() if p.is_file())
+        if name not in bundled:
+            return f"no bundled feed {name!r} (bundled: {', '.join(bundled)})"
+        return None
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "a URL has no spaces or control characters (write a space as %20)"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as e:
+        return f"not a valid URL: {e}"
+    scheme = parts.scheme.lower()
+    if scheme not in FEED_SCHEMES:
+        what = f"scheme {scheme!r}" if scheme else "a URL without a scheme"
+        return f"{what} is not supported: use an http, https or file URL"
+    host = parts.hostname or ""
+    if scheme != "file" and not host:
+        return "the URL has no host"
+    if not host.isascii():
+        try:
+            host.encode("idna")
+        except UnicodeError:
+            return f"not a valid host name: {host!r}"
+    if scheme == "file" and not parts.path:
+        return "a file URL needs a path (file:///srv/feeds/news.xml)"
+    return None
+
+
+def _feed_url(value: str) -> str:
+    problem = feed_url_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _one_line(value: str) -> str:
+    """Text that goes into a mail header, an HTTP header or a path is one line: a line
+    break in a mail address would add headers (``Bcc:``), a NUL cuts a path short."""
+    if any(unicodedata.category(c) in _BREAKS for c in value):
+        raise ValueError(f"{_shown(value)} has a line break or control character")
+    return value
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
+FeedUrl = Annotated[str, AfterValidator(_feed_url)]
+Line = Annotated[str, AfterValidator(_one_line)]
 
 
 class _Strict(BaseModel):
@@ -70,8 +168,8 @@ class _Strict(BaseModel):
 
 class FeedSettings(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    url: str
-    title: str | None = None
+    url: FeedUrl
+    title: Line | None = None
     #: Poll no more often than this; defaults to poll.min_interval.
     interval: Duration | None = None
     #: Turn conditional GET off for servers whose validators are broken.
@@ -92,7 +190,7 @@ class PollSettings(_Strict):
     total_timeout: Duration = 60
     max_bytes: Size = 10_000_000
     max_redirects: int = Field(5, ge=0, le=20)
-    user_agent: str = "monitor/0.1 (+https://example.org/monitor)"
+    user_agent: Line = "monitor/0.1 (+https://example.org/monitor)"
     #: Processes that parse feeds in big cycles (16 due feeds or more): None means one per
     #: core (at most 4), 0 parses in the polling process.
     parse_workers: int | None = Field(None, ge=0, le=32)
@@ -103,11 +201,11 @@ class PollSettings(_Strict):
 
 
 class SmtpSettings(_Strict):
-    host: str | None = None
-    port: int = 25
-    username: str | None = None
+    host: Line | None = None
+    port: int = Field(25, ge=1, le=65_535)
+    username: Line | None = None
     password: str | None = None
-    sender: str = "monitor@localhost"
+    sender: Line = "monitor@localhost"
     starttls: bool = False
     ssl: bool = False
     timeout: Duration = 30
@@ -127,13 +225,13 @@ class TargetSettings(_Strict):
     """What digests and alerts share: which hits, where they go."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    title: str | None = None
+    title: Line | None = None
     #: Limit to these rule ids; empty means every rule.
     rules: tuple[str, ...] = ()
     #: Limit to rules with any of these tags.
     tags: tuple[str, ...] = ()
     deliver: tuple[Channel, ...] = ("file",)
-    recipients: tuple[str, ...] = ()
+    recipients: tuple[Line, ...] = ()
     #: Hits older than this are not sent by a target that first sees them.
     max_age: Duration = 7 * 86_400
     #: At most this many hits in one message; the rest go in the next.
@@ -181,11 +279,11 @@ class AlertSettings(TargetSettings):
 class FileSettings(_Strict):
     """The config file as written; paths are relative to the file's folder."""
 
-    storage: str = "sqlite:///state/monitor.db"
-    rules: tuple[str, ...] = ("rules",)
-    templates: str = "templates"
-    state_dir: str = "state"
-    digests_dir: str = "state/digests"
+    storage: Line = "sqlite:///state/monitor.db"
+    rules: tuple[Line, ...] = ("rules",)
+    templates: Line = "templates"
+    state_dir: Line = "state"
+    digests_dir: Line = "state/digests"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: Keep items and hits this long.
     retention: Duration = 180 * 86_400
@@ -216,6 +314,19 @@ class Settings:
     feeds: tuple[FeedSettings, ...]
     digests: tuple[DigestSettings, ...]
     alerts: tuple[AlertSettings, ...]
+    #: Every feed of the file in its order, the disabled ones too (``feeds`` has only the
+    #: enabled ones).
+    all_feeds: tuple[FeedSettings, ...] = ()
+    #: The line of each key path in the file (``("digests", 0, "tags")``), for messages.
+    lines: Mapping[tuple[str | int, ...], int] = field(default_factory=dict, repr=False)
+
+    def where(self, *loc: str | int) -> str:
+        """``file:line`` of a key path (or of the nearest key above it that the file has)."""
+        for cut in range(len(loc), -1, -1):
+            line = self.lines.get(tuple(loc[:cut]))
+            if line is not None:
+                return f"{self.source}:{line}"
+        return str(self.source)
 
     def feed_url(self, feed: FeedSettings) -> str:
         """A feed's URL with `bundled:NAME` resolved to the packaged file."""
@@ -260,37 +371,47 @@ def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, An
     data = dict(data)
     if env.get("MONITOR_DATABASE_URL"):
         data["storage"] = env["MONITOR_DATABASE_URL"]
-    smtp = dict(data.get("smtp") or {})
-    for key, var in (
-        ("host", "MONITOR_SMTP_HOST"),
-        ("port", "MONITOR_SMTP_PORT"),
-        ("username", "MONITOR_SMTP_USER"),
-        ("password", "MONITOR_SMTP_PASSWORD"),
-        ("sender", "MONITOR_SMTP_FROM"),
-        ("starttls", "MONITOR_SMTP_STARTTLS"),
-        ("ssl", "MONITOR_SMTP_SSL"),
-    ):
-        if env.get(var):
-            smtp[key] = env[var]
-    if smtp:
-        data["smtp"] = smtp
-    if env.get("MONITOR_METRICS_PORT"):
-        data["metrics"] = {**(data.get("metrics") or {}), "port": env["MONITOR_METRICS_PORT"]}
+    smtp = data.get("smtp") or {}
+    if isinstance(smtp, dict):  # anything else: validation names the wrong type
+        smtp = dict(smtp)
+        for key, var in (
+            ("host", "MONITOR_SMTP_HOST"),
+            ("port", "MONITOR_SMTP_PORT"),
+            ("username", "MONITOR_SMTP_USER"),
+            ("password", "MONITOR_SMTP_PASSWORD"),
+            ("sender", "MONITOR_SMTP_FROM"),
+            ("starttls", "MONITOR_SMTP_STARTTLS"),
+            ("ssl", "MONITOR_SMTP_SSL"),
+        ):
+            if env.get(var):
+                smtp[key] = env[var]
+        if smtp:
+            data["smtp"] = smtp
+    metrics = data.get("metrics") or {}
+    if env.get("MONITOR_METRICS_PORT") and isinstance(metrics, dict):
+        data["metrics"] = {**metrics, "port": env["MONITOR_METRICS_PORT"]}
     recipients = tuple(r.strip() for r in env.get("MONITOR_DIGEST_TO", "").split(",") if r.strip())
     if recipients:
         # Recipients from the environment also turn email delivery on (containers).
         for section in ("digests", "alerts"):
-            data[section] = [
-                {
-                    **t,
-                    "recipients": t.get("recipients") or list(recipients),
-                    "deliver": list(dict.fromkeys([*(t.get("deliver") or ["file"]), "email"])),
-                }
-                if isinstance(t, dict)
-                else t
-                for t in data.get(section) or []
-            ]
+            targets = data.get(section) or []
+            if isinstance(targets, list):
+                data[section] = [_with_recipients(t, recipients) for t in targets]
     return data
+
+
+def _with_recipients(target: Any, recipients: tuple[str, ...]) -> Any:
+    """A digest or alert with the environment's recipients, if it has none, and email on."""
+    if not isinstance(target, dict):
+        return target  # validation names what is wrong
+    deliver = target.get("deliver") or ["file"]
+    if not isinstance(deliver, list) or not all(isinstance(d, str) for d in deliver):
+        return target
+    return {
+        **target,
+        "recipients": target.get("recipients") or list(recipients),
+        "deliver": list(dict.fromkeys([*deliver, "email"])),
+    }
 
 
 def _cross_checks(parsed: FileSettings) -> list[tuple[tuple[str | int, ...], str]]:
@@ -327,9 +448,10 @@ def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from e
+        data = path.read_bytes()
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+        raise ConfigError(f"{path}: cannot read config: {getattr(e, 'strerror', '') or e}") from e
+    text = yamlfile.decode(data, str(path))
     root = yamlfile.compose(text, str(path))
     raw = yamlfile.construct(root, str(path))
     if raw is None:
@@ -378,6 +500,9 @@ def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
         rel = storage.removeprefix("sqlite:///")
         if rel and rel != ":memory:":
             storage = f"sqlite:///{resolve(rel)}"
+    problem = _storage_problem(storage)
+    if problem:
+        raise ConfigError(f"{where(('storage',))}: storage: {problem}")
 
     return Settings(
         source=path.resolve(),
@@ -395,4 +520,25 @@ def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
         feeds=tuple(f for f in parsed.feeds if f.enabled),
         digests=parsed.digests,
         alerts=parsed.alerts,
+        all_feeds=parsed.feeds,
+        lines=lines,
     )
+
+
+def _storage_problem(storage: str) -> str | None:
+    """Why a SQLite database file could not be made (None: it can, as far as we can tell
+    without making it): a file where its folder should be, a folder we may not write."""
+    if not storage.startswith("sqlite:///"):
+        return None
+    name = storage.removeprefix("sqlite:///").split("?", 1)[0]
+    if not name or name == ":memory:":
+        return None
+    folder = Path(name).parent
+    existing = folder
+    while not os.path.exists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not os.path.isdir(existing):
+        return f"cannot create the folder {folder}: {existing} is not a folder"
+    if existing != folder and not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot create the folder {folder}: no permission to write in {existing}"
+    return None
