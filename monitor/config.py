@@ -31,6 +31,8 @@ from monitor import yamlfile
 from monitor.errors import ConfigError
 
 BUNDLED_PREFIX = "bundled:"
+#: Packaged files that are feeds (monitor/data/ also holds the container's entrypoint).
+BUNDLED_FEED_SUFFIXES = (".xml", ".rss", ".atom", ".json")
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 #: Feed URLs are fetched over these schemes (and ``bundled:NAME`` names a packaged file).
@@ -113,7 +115,9 @@ def feed_url_problem(url: str) -> str | None:
     (``FEED_SCHEMES``) and the names of bundled files (``bundled:sample.xml``)."""
     if url.startswith(BUNDLED_PREFIX):
         name = url.removeprefix(BUNDLED_PREFIX)
-        bundled = sorted(p.name for p in DATA_DIR.iterdir() if p.is_file())
+        bundled = sorted(
+            p.name for p in DATA_DIR.iterdir() if p.is_file() and p.suffix in BUNDLED_FEED_SUFFIXES
+        )
         if name not in bundled:
             return f"no bundled feed {name!r} (bundled: {', '.join(bundled)})"
         return None
