@@ -106,6 +106,8 @@ def cli(ctx: click.Context, config: str, verbose: bool, quiet: bool) -> None:
     logs.configure(level or "INFO", log_format)
     # APScheduler logs every job run at INFO; only its warnings are news.
     logging.getLogger("apscheduler").setLevel("DEBUG" if verbose else "WARNING")
+    # A tick that comes while the last poll still runs is skipped, by design: not news.
+    logging.getLogger("apscheduler.scheduler").setLevel("DEBUG" if verbose else "ERROR")
     ctx.obj = {"config": config, "log_level": level}
 
 
