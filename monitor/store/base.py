@@ -57,7 +57,12 @@ class StoreBase:
         if url.startswith("sqlite"):
             path = url.removeprefix("sqlite:///")
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise ValueError(
+                        f"cannot create the folder {Path(path).parent}: {e.strerror or e}"
+                    ) from e
             engine = create_engine(
                 url,
                 echo=echo,

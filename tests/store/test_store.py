@@ -224,3 +224,10 @@ def test_heartbeats_are_per_worker_and_read_without_writing(
     missing = tmp_path / "nowhere" / "monitor.db"
     assert read_heartbeat(f"sqlite:///{missing}", "worker-a") is None
     assert not missing.parent.exists()
+
+
+def test_a_database_folder_that_cannot_be_made_is_one_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="cannot create the folder"):
+        Store(f"sqlite:///{blocker / 'sub' / 'monitor.db'}")
