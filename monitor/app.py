@@ -159,9 +159,12 @@ class Monitor:
                     result.feed_id,
                     result.new_items,
                     result.new_hits,
+                    extra={"feed": result.feed_id},
                 )
             else:
-                log.debug("feed %s: %s", result.feed_id, result.status)
+                log.debug(
+                    "feed %s: %s", result.feed_id, result.status, extra={"feed": result.feed_id}
+                )
             if progress is not None:
                 progress(len(results), total)
         elapsed = time.monotonic() - start

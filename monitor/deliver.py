@@ -110,7 +110,7 @@ def run(
         try:
             notifier.send(render(empty))
         except (NotifyError, RenderError) as e:
-            log.error("%s", e)
+            log.error("%s", e, extra={"target": target.key})
             return DeliveryResult(target, "failed", error=str(e))
         return DeliveryResult(target, "sent")
 
@@ -120,8 +120,19 @@ def run(
         notifier.send(message)
     except (NotifyError, RenderError) as e:
         store.release(batch, str(e), now)
-        log.error("%s: %d hits stay pending and will be retried", e, len(batch.hits))
+        log.error(
+            "%s: %d hits stay pending and will be retried",
+            e,
+            len(batch.hits),
+            extra={"target": target.key},
+        )
         return DeliveryResult(target, "failed", len(batch.hits), error=str(e))
     store.mark_sent(batch, now)
-    log.info("%s: sent %d hits (%s)", target.key, len(batch.hits), batch.message_id)
+    log.info(
+        "%s: sent %d hits (%s)",
+        target.key,
+        len(batch.hits),
+        batch.message_id,
+        extra={"target": target.key},
+    )
     return DeliveryResult(target, "sent", len(batch.hits), message)

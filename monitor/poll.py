@@ -476,6 +476,7 @@ class _Cycle:
             error,
             count,
             next_poll.isoformat(timespec="seconds"),
+            extra={"feed": feed.id},
         )
         self.save(
             FeedUpdate(feed=state, notices=notices),

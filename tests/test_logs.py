@@ -120,6 +120,8 @@ def test_the_job_logs_json_lines_when_asked(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in result.stderr.splitlines()]
     assert lines and all({"time", "level", "logger", "message"} <= set(d) for d in lines)
     assert any(d["message"].startswith("feed sample: ") for d in lines)
+    # the feed's id is a field of its own, for log collectors to filter on
+    assert any(d.get("feed") == "sample" for d in lines)
 
 
 def test_the_log_level_from_the_environment_wins_over_the_file(tmp_path: Path) -> None:
