@@ -10,8 +10,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from monitor import deliver, poll
+from monitor import cron, deliver, poll
 from monitor.config import AlertSettings, DigestSettings, Settings, load_settings
 from monitor.deliver import DeliveryResult, Target
 from monitor.errors import ConfigError
@@ -376,12 +377,44 @@ def make_monitor(settings: Settings, *, clock: Clock = utc_now) -> Monitor:
     )
 
 
+@dataclass(frozen=True)
+class CheckReport:
+    """What `monitor check` found: problems (none: valid), and when each digest is next
+    sent."""
+
+    problems: list[str]
+    next_sends: list[str] = field(default_factory=list)
+
+
+def next_sends(settings: Settings, now: datetime) -> list[str]:
+    """One line per digest: when it is next sent, in its time zone."""
+    lines = []
+    for digest in settings.digests:
+        tz = ZoneInfo(digest.timezone)
+        when = cron.next_time(cron.parse(digest.schedule), tz, now)
+        at = f"{when:%a %Y-%m-%d %H:%M %Z}" if when else "never"
+        lines.append(f"digest {digest.id}: next send {at} ({digest.timezone}, {digest.schedule!r})")
+    return lines
+
+
 def check(config: Path, env: Mapping[str, str] | None = None) -> list[str]:
     """Validate config, rules and templates without network or database. [] means fine."""
+    return check_config(config, env).problems
+
+
+def check_config(
+    config: Path, env: Mapping[str, str] | None = None, *, now: datetime | None = None
+) -> CheckReport:
+    """check(), and when each digest is next sent after ``now`` (default: the real clock)."""
     try:
         settings = load_settings(config, env)
     except ConfigError as e:
-        return list(e.problems)
+        return CheckReport(list(e.problems))
+    problems = _check_settings(settings)
+    return CheckReport(problems, [] if problems else next_sends(settings, now or utc_now()))
+
+
+def _check_settings(settings: Settings) -> list[str]:
     problems = list(Renderer(settings.templates).check())
     try:
         ruleset = load_rules(list(settings.rules))

@@ -159,12 +159,14 @@ def digest(ctx: click.Context, digest_id: str | None, dry_run: bool) -> None:
 @click.pass_context
 def check(ctx: click.Context) -> None:
     """Validate the config, rules and templates (no network). Exit 1 on any problem."""
-    problems = app.check(Path(ctx.obj["config"]))
-    for problem in problems:
+    report = app.check_config(Path(ctx.obj["config"]), now=utc_now())
+    for problem in report.problems:
         click.echo(f"error: {problem}", err=True)
-    if problems:
+    if report.problems:
         sys.exit(1)
     click.echo(f"{ctx.obj['config']}: configuration, rules and templates are valid")
+    for line in report.next_sends:
+        click.echo(line)
 
 
 @cli.group(invoke_without_command=True)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from monitor import yamlfile
+from monitor import cron, yamlfile
 from monitor.errors import ConfigError
 
 BUNDLED_PREFIX = "bundled:"
@@ -151,17 +151,15 @@ class TargetSettings(_Strict):
 
 
 class DigestSettings(TargetSettings):
-    #: Five-field cron expression, in `timezone`.
+    #: Five-field cron expression with standard semantics (0 and 7 are Sunday), in
+    #: `timezone`.
     schedule: str = "0 7 * * *"
     send_empty: bool = False
 
     @field_validator("schedule")
     @classmethod
-    def _five_fields(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError(
-                f"cron schedule needs five fields (minute hour day month weekday): {value!r}"
-            )
+    def _valid_cron(cls, value: str) -> str:
+        cron.parse(value)  # a CronError is a ValueError naming the field
         return value
 
 
@@ -343,7 +341,11 @@ def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
         problems = []
         for err in e.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
-            message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            message = (
+                "unknown key"
+                if err["type"] == "extra_forbidden"
+                else err["msg"].removeprefix("Value error, ")
+            )
             problems.append(f"{where(loc)}: {_dotted(loc)}: {message}")
         raise ConfigError(
             problems[0] if len(problems) == 1 else f"{len(problems)} problems in {path}", problems

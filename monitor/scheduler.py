@@ -19,8 +19,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 
+from monitor import cron
 from monitor.app import Monitor
 from monitor.errors import MonitorError
 
@@ -98,7 +98,8 @@ class Scheduler:
             next_run_time=now,
         )
         for digest in m.settings.digests:
-            trigger = CronTrigger.from_crontab(digest.schedule, timezone=ZoneInfo(digest.timezone))
+            # Standard cron weekdays (0 and 7 are Sunday), not APScheduler's (0 is Monday).
+            trigger = cron.trigger(cron.parse(digest.schedule), ZoneInfo(digest.timezone))
             self.scheduler.add_job(
                 self._guarded(f"digest {digest.id}", functools.partial(m.send_digest, digest.id)),
                 trigger,
