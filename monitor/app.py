@@ -265,7 +265,10 @@ class Monitor:
     def housekeeping(self) -> int:
         now = self.clock()
         self.store.heartbeat(now)
-        return self.store.prune(now - timedelta(seconds=self.settings.retention))
+        return self.store.prune(
+            now - timedelta(seconds=self.settings.retention),
+            seen_before=now - timedelta(seconds=self.settings.seen_retention),
+        )
 
     def feeds(self) -> list[FeedState]:
         return self.store.feeds()

@@ -180,6 +180,9 @@ class FileSettings(_Strict):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: Keep items and hits this long.
     retention: Duration = 180 * 86_400
+    #: Remember the ids of items this long after a feed last carried them, so that an item
+    #: pruned by `retention` is not taken for a new one while its feed still lists it.
+    seen_retention: Duration = 730 * 86_400
     poll: PollSettings = Field(default_factory=PollSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     feeds: tuple[FeedSettings, ...] = ()
@@ -200,6 +203,7 @@ class Settings:
     digests_dir: Path
     log_level: str
     retention: float
+    seen_retention: float
     poll: PollSettings
     smtp: SmtpSettings
     feeds: tuple[FeedSettings, ...]
@@ -306,6 +310,8 @@ def _cross_checks(parsed: FileSettings) -> list[tuple[tuple[str | int, ...], str
                 )
     if parsed.poll.min_interval > parsed.poll.max_interval:
         problems.append((("poll", "min_interval"), "is greater than poll.max_interval"))
+    if parsed.seen_retention < parsed.retention:
+        problems.append((("seen_retention",), "is shorter than retention"))
     return problems
 
 
@@ -380,6 +386,7 @@ def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
         digests_dir=resolve(parsed.digests_dir),
         log_level=parsed.log_level,
         retention=parsed.retention,
+        seen_retention=parsed.seen_retention,
         poll=parsed.poll,
         smtp=parsed.smtp,
         feeds=tuple(f for f in parsed.feeds if f.enabled),

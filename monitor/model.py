@@ -316,8 +316,11 @@ class PollStore(Protocol):
         """The feeds due at `now`, claimed: other workers skip them for a while."""
         ...
 
-    def unseen_many(self, batch: Mapping[str, Sequence[Entry]]) -> dict[str, list[Entry]]:
-        """For each feed id, the entries not stored yet."""
+    def unseen_many(
+        self, batch: Mapping[str, Sequence[Entry]], now: datetime | None = None
+    ) -> dict[str, list[Entry]]:
+        """For each feed id, the entries never seen before (stored or not: ids outlive
+        the items); ``now`` tells the store the feeds still carry the others."""
         ...
 
     def record_many(self, updates: Sequence[FeedUpdate]) -> list[list[tuple[int, Hit]]]:
@@ -390,7 +393,7 @@ class JobStore(PollStore, DeliverStore, Protocol):
 
     def heartbeat(self, now: datetime) -> None: ...
 
-    def prune(self, before: datetime) -> int: ...
+    def prune(self, before: datetime, *, seen_before: datetime | None = None) -> int: ...
 
     def close(self) -> None: ...
 

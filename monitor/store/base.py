@@ -10,10 +10,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, create_engine
 
 from monitor.errors import StoreError
@@ -29,6 +30,19 @@ def chunks(values: list[Any], size: int) -> Iterator[list[Any]]:
     """`values` in slices of at most `size`, for IN lists the database takes whole."""
     for i in range(0, len(values), size):
         yield values[i : i + size]
+
+
+def insert_new(table: Table, dialect: str) -> Insert:
+    """An INSERT that skips rows whose key is there already (SQLite and PostgreSQL)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing()
+    return insert(table)
 
 
 class StoreBase:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
 from monitor.errors import StoreError
-from monitor.store.base import StoreBase, log
-from monitor.store.tables import FeedRow, Meta
+from monitor.store.base import StoreBase, insert_new, log
+from monitor.store.convert import seen_values
+from monitor.store.tables import FeedRow, ItemRow, Meta, SeenRow
 
 SCHEMA_VERSION_KEY = "schema_version"
 
@@ -40,8 +41,40 @@ def _v2(engine: Engine) -> None:
             conn.execute(text(ddl))
 
 
+#: Items read at a time while the seen table is filled from them.
+_SEEN_BACKFILL = 5000
+
+
+def _seen_ids(engine: Engine) -> None:
+    """seen: a key per item guid and per item text, filled from the stored items, so that
+    pruning items never makes them new again."""
+    table = SeenRow.__table__  # type: ignore[attr-defined]
+    table.create(engine, checkfirst=True)
+    items = ItemRow.__table__  # type: ignore[attr-defined]
+    last = 0
+    with engine.begin() as conn:
+        while True:
+            page = conn.execute(
+                select(
+                    items.c.id, items.c.feed_id, items.c.guid, items.c.fingerprint, items.c.fetched
+                )
+                .where(items.c.id > last)
+                .order_by(items.c.id)
+                .limit(_SEEN_BACKFILL)
+            ).all()
+            if not page:
+                break
+            rows = {
+                row["key"]: row
+                for _id, feed_id, guid, fingerprint, fetched in page
+                for row in seen_values(feed_id, guid, fingerprint or "", fetched)
+            }
+            conn.execute(insert_new(table, engine.dialect.name), list(rows.values()))
+            last = page[-1][0]
+
+
 #: Migrations in order; the schema's version is their count. Append, never edit.
-MIGRATIONS: tuple[Callable[[Engine], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[Engine], None], ...] = (_v1, _v2, _seen_ids)
 
 
 class SchemaMixin(StoreBase):
