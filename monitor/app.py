@@ -177,8 +177,10 @@ class Monitor:
             *self.settings.alerts,
         ]
         for cfg in configs:
-            is_alert = isinstance(cfg, AlertSettings)
+            alert = cfg if isinstance(cfg, AlertSettings) else None
+            is_alert = alert is not None
             rule_ids = deliver.select_rules(rules, ids=cfg.rules, tags=cfg.tags, high_only=is_alert)
+            rate = alert.rate_limit if alert is not None else None
             for channel in cfg.deliver:
                 out.append(
                     Target(
@@ -192,12 +194,19 @@ class Monitor:
                         limit=cfg.limit,
                         max_age=cfg.max_age,
                         send_empty=isinstance(cfg, DigestSettings) and cfg.send_empty,
+                        item_max_age=alert.max_age if alert is not None else None,
+                        rate_limit=(rate.count, rate.per) if rate is not None else None,
                     )
                 )
         return out
 
     def _deliver(
-        self, target: Target, *, dry_run: bool = False, notices: Sequence[str] = ()
+        self,
+        target: Target,
+        *,
+        dry_run: bool = False,
+        notices: Sequence[str] = (),
+        fresh: bool = True,
     ) -> DeliveryResult:
         return deliver.run(
             self.store,
@@ -208,16 +217,19 @@ class Monitor:
             self.clock(),
             dry_run=dry_run,
             notices=notices,
+            fresh=fresh,
         )
 
-    def _digests(self, targets: Sequence[Target], *, dry_run: bool = False) -> list[DeliveryResult]:
+    def _digests(
+        self, targets: Sequence[Target], *, dry_run: bool = False, fresh: bool = True
+    ) -> list[DeliveryResult]:
         """Send digest targets with the feed-health notices raised so far. The notices are
         taken (told once) only when a channel got them out; if every send fails they wait
         for the next digest."""
         if not targets:
             return []
         notices = self.store.feed_notices(self.clock(), take=False)
-        results = [self._deliver(t, dry_run=dry_run, notices=notices) for t in targets]
+        results = [self._deliver(t, dry_run=dry_run, notices=notices, fresh=fresh) for t in targets]
         if notices and not dry_run and any(r.status == "sent" for r in results):
             self.store.ack_notices(notices)
         return results
@@ -245,11 +257,12 @@ class Monitor:
         return [self._deliver(t) for t in self.targets() if t.kind == "alert"]
 
     def retry_failed(self) -> list[DeliveryResult]:
-        """Targets whose failed sends are due again (any kind)."""
+        """The failed messages that are due again (any kind), each on its own; new hits
+        wait for their digest's schedule or the next alert."""
         due = set(self.store.retry_targets(self.clock()))
         targets = [t for t in self.targets() if t.key in due]
-        return self._digests([t for t in targets if t.kind == "digest"]) + [
-            self._deliver(t) for t in targets if t.kind == "alert"
+        return self._digests([t for t in targets if t.kind == "digest"], fresh=False) + [
+            self._deliver(t, fresh=False) for t in targets if t.kind == "alert"
         ]
 
     def first_digests(self) -> list[DeliveryResult]:

@@ -163,10 +163,20 @@ class DigestSettings(TargetSettings):
         return value
 
 
+class RateLimit(_Strict):
+    """At most `count` messages in any `per`; what comes in between waits for the next."""
+
+    count: int = Field(ge=1, le=10_000)
+    per: Duration = Field(gt=0)
+
+
 class AlertSettings(TargetSettings):
     """Hits of rules with priority `high`, sent right after the poll that found them."""
 
+    #: Only items published (or, undated, first seen) this recently, and hits this new.
     max_age: Duration = 86_400
+    #: Messages per period; null sends every alert at once.
+    rate_limit: RateLimit | None = Field(default_factory=lambda: RateLimit(count=5, per=3600))
 
 
 class FileSettings(_Strict):
@@ -308,6 +318,14 @@ def _cross_checks(parsed: FileSettings) -> list[tuple[tuple[str | int, ...], str
                         "email delivery needs smtp.host (or MONITOR_SMTP_HOST)",
                     )
                 )
+    for i, alert in enumerate(parsed.alerts):
+        if alert.rate_limit is not None and alert.rate_limit.per > alert.max_age:
+            problems.append(
+                (
+                    ("alerts", i, "rate_limit", "per"),
+                    "is longer than the alert's max_age: hits held back would age out",
+                )
+            )
     if parsed.poll.min_interval > parsed.poll.max_interval:
         problems.append((("poll", "min_interval"), "is greater than poll.max_interval"))
     if parsed.seen_retention < parsed.retention:

@@ -50,7 +50,10 @@ def feed(httpserver: HTTPServer) -> ChangingFeed:
 
 
 def make(tmp_path: Path, feed: ChangingFeed, retention: str = "") -> Monitor:
-    extra = retention + "digests:\n  - id: daily\nalerts:\n  - id: urgent\n    deliver: [file]\n"
+    extra = (
+        retention + "digests:\n  - id: daily\n"
+        "alerts:\n  - id: urgent\n    deliver: [file]\n    rate_limit: null\n"
+    )
     settings = load_settings(monitor_config(tmp_path, {"news": feed.url}, extra), {})
     return make_monitor(settings, clock=FakeClock(START))
 
@@ -174,10 +177,13 @@ def test_an_older_database_learns_the_ids_of_its_stored_items(tmp_path: Path) ->
     record(store, START, [entry(n) for n in range(1, 6)] + [entry(6, fingerprint="")])
     with store.engine.begin() as conn:  # as the database was before the seen ids
         conn.execute(text("DROP TABLE seen"))
+        conn.execute(text("ALTER TABLE delivery DROP COLUMN sent_to"))
     store.set_meta("schema_version", "2")
     assert store.migrate() == len(MIGRATIONS)
     assert store.seen_count() == 11  # five items by guid and text, one by guid alone
     assert store.unseen("f1", [entry(n) for n in range(1, 8)]) == [entry(7)]
+    batch = store.reserve("d:file", None, START)
+    assert batch is None or batch.sent_to == ()
     store.close()
 
 

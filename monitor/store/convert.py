@@ -157,6 +157,14 @@ def seen_values(
         yield {"key": key, "feed_id": feed_id, "first_seen": when, "last_seen": when}
 
 
+def recipients_json(recipients: Sequence[str]) -> str | None:
+    return json.dumps(sorted(set(recipients)), ensure_ascii=False) if recipients else None
+
+
+def recipients_from(text: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(text)) if text else ()
+
+
 def hit_values(item_id: int, hit: Hit, created: datetime | None) -> dict[str, Any]:
     """A bulk INSERT's parameters for one new hit."""
     return {

@@ -12,7 +12,7 @@ from sqlmodel import SQLModel
 from monitor.errors import StoreError
 from monitor.store.base import StoreBase, insert_new, log
 from monitor.store.convert import seen_values
-from monitor.store.tables import FeedRow, ItemRow, Meta, SeenRow
+from monitor.store.tables import DeliveryRow, FeedRow, ItemRow, Meta, SeenRow
 
 SCHEMA_VERSION_KEY = "schema_version"
 
@@ -36,6 +36,22 @@ def _v2(engine: Engine) -> None:
             column = table.c[name]
             kind = column.type.compile(dialect=engine.dialect)
             ddl = f"ALTER TABLE feed ADD COLUMN {name} {kind}"
+            if not column.nullable:
+                ddl += " NOT NULL DEFAULT ''"
+            conn.execute(text(ddl))
+
+
+def _add_columns(engine: Engine, table_name: str, table: object, names: tuple[str, ...]) -> None:
+    """ALTER TABLE ... ADD COLUMN for each of these columns the table lacks."""
+    have = {c["name"] for c in inspect(engine).get_columns(table_name)}
+    columns = table.c  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        for name in names:
+            if name in have:
+                continue
+            column = columns[name]
+            kind = column.type.compile(dialect=engine.dialect)
+            ddl = f"ALTER TABLE {table_name} ADD COLUMN {name} {kind}"
             if not column.nullable:
                 ddl += " NOT NULL DEFAULT ''"
             conn.execute(text(ddl))
@@ -73,8 +89,13 @@ def _seen_ids(engine: Engine) -> None:
             last = page[-1][0]
 
 
+def _delivery_sent_to(engine: Engine) -> None:
+    """delivery.sent_to: the recipients that took a message the server refused for others."""
+    _add_columns(engine, "delivery", DeliveryRow.__table__, ("sent_to",))  # type: ignore[attr-defined]
+
+
 #: Migrations in order; the schema's version is their count. Append, never edit.
-MIGRATIONS: tuple[Callable[[Engine], None], ...] = (_v1, _v2, _seen_ids)
+MIGRATIONS: tuple[Callable[[Engine], None], ...] = (_v1, _v2, _seen_ids, _delivery_sent_to)
 
 
 class SchemaMixin(StoreBase):

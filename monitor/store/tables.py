@@ -136,3 +136,5 @@ class DeliveryRow(SQLModel, table=True):
     next_attempt: datetime | None = _dt()
     sent_at: datetime | None = _dt()
     last_error: str | None = Field(default=None, sa_type=Text)
+    #: JSON list of the recipients that took this message when the server refused others.
+    sent_to: str | None = Field(default=None, sa_type=Text)
