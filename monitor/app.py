@@ -77,6 +77,26 @@ def feed_states(settings: Settings) -> list[FeedState]:
     ]
 
 
+@dataclass(frozen=True)
+class RunReport:
+    """What one `run --once` did."""
+
+    polls: Sequence[PollResult]
+    sends: Sequence[DeliveryResult]
+
+    def failure(self) -> str | None:
+        """One line when every feed or every send failed (the run should exit 1)."""
+        problems = []
+        failed_feeds = sum(1 for r in self.polls if r.status in ("error", "gone"))
+        if self.polls and failed_feeds == len(self.polls):
+            problems.append(f"every feed failed ({failed_feeds} of {len(self.polls)})")
+        sent = sum(r.sent for r in self.sends)
+        failed = sum(r.failed for r in self.sends)
+        if failed and not sent:
+            problems.append(f"every send failed ({failed} message{'s' if failed > 1 else ''})")
+        return "; ".join(problems) + " (the log above says why)" if problems else None
+
+
 @dataclass
 class Monitor:
     """The wired job. The scheduler and the CLI call these methods and nothing below."""
@@ -225,13 +245,18 @@ class Monitor:
     ) -> list[DeliveryResult]:
         """Send digest targets with the feed-health notices raised so far. The notices are
         taken (told once) only when a channel got them out; if every send fails they wait
-        for the next digest."""
+        for the next digest. A run with new hits (``fresh``) is recorded as the digest's
+        last run, whatever came of it: a failed message is retried on its own."""
         if not targets:
             return []
         notices = self.store.feed_notices(self.clock(), take=False)
         results = [self._deliver(t, dry_run=dry_run, notices=notices, fresh=fresh) for t in targets]
         if notices and not dry_run and any(r.status == "sent" for r in results):
             self.store.ack_notices(notices)
+        if fresh and not dry_run:
+            now = self.clock()
+            for target in targets:
+                self.store.record_run(target.key, now)
         return results
 
     def send_digest(
@@ -265,6 +290,23 @@ class Monitor:
             self._deliver(t, fresh=False) for t in targets if t.kind == "alert"
         ]
 
+    def digest_due(self, target: Target) -> bool:
+        """A digest is due when it never ran, or a scheduled time passed since it last
+        ran (in its time zone)."""
+        last = self.store.last_run(target.key)
+        if last is None:
+            return True
+        config = {d.id: d for d in self.settings.digests}[target.config_id]
+        when = cron.next_time(cron.parse(config.schedule), ZoneInfo(config.timezone), last)
+        return when is not None and when <= self.clock()
+
+    def due_digests(self) -> list[DeliveryResult]:
+        """The digests whose scheduled time passed since they last ran (or that never
+        ran): what `run --once` sends, and what a restarted job catches up on."""
+        return self._digests(
+            [t for t in self.targets() if t.kind == "digest" and self.digest_due(t)]
+        )
+
     def first_digests(self) -> list[DeliveryResult]:
         """Digests never sent before go out at once, so a new user sees output quickly."""
         return self._digests(
@@ -274,6 +316,15 @@ class Monitor:
                 if t.kind == "digest" and not self.store.delivered_ever(t.key)
             ]
         )
+
+    def run_once(self, *, force: bool = False) -> RunReport:
+        """One poll, its alerts, due retries, the digests that are due (every digest with
+        ``force``) and housekeeping; for cron users."""
+        polls = self.poll()
+        sends = [*self.send_alerts(), *self.retry_failed()]
+        sends += self.send_digest() if force else self.due_digests()
+        self.housekeeping()
+        return RunReport(polls, sends)
 
     def housekeeping(self) -> int:
         now = self.clock()

@@ -83,16 +83,27 @@ def cli(ctx: click.Context, config: str, verbose: bool, quiet: bool) -> None:
 
 
 @cli.command()
-@click.option("--once", is_flag=True, help="One poll and one run of every digest, then exit.")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="One poll, its alerts, and the digests whose scheduled time has come; then exit.",
+)
+@click.option("--force", is_flag=True, help="With --once: send every digest now, due or not.")
 @click.pass_context
 @reports_errors
-def run(ctx: click.Context, once: bool) -> None:
-    """Run the job: poll on a tick, send digests on their schedules, alerts at once."""
+def run(ctx: click.Context, once: bool, force: bool) -> None:
+    """Run the job: poll on a tick, send digests on their schedules, alerts at once.
+    With --once, exit 1 when every feed or every send failed."""
     from monitor import scheduler
 
+    if force and not once:
+        raise click.UsageError("--force goes with --once")
     monitor = _monitor(ctx)
     if once:
-        scheduler.run_once(monitor)
+        problem = scheduler.run_once(monitor, force=force).failure()
+        if problem:
+            click.echo(f"error: {problem}", err=True)
+            sys.exit(1)
     else:
         scheduler.Scheduler(monitor).run()
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor import cron
-from monitor.app import Monitor
+from monitor.app import Monitor, RunReport
 from monitor.errors import MonitorError
 
 log = logging.getLogger(__name__)
@@ -30,13 +30,10 @@ HOUSEKEEPING_EVERY = timedelta(hours=1)
 RULES_CHECK_EVERY = timedelta(seconds=10)
 
 
-def run_once(monitor: Monitor) -> None:
-    """One poll, its alerts, due retries and one run of every digest; for cron users."""
-    monitor.poll()
-    monitor.send_alerts()
-    monitor.retry_failed()
-    monitor.send_digest()
-    monitor.housekeeping()
+def run_once(monitor: Monitor, *, force: bool = False) -> RunReport:
+    """One poll, its alerts, due retries and the digests that are due (all with
+    ``force``); for cron users."""
+    return monitor.run_once(force=force)
 
 
 class Scheduler:
@@ -70,8 +67,9 @@ class Scheduler:
         return job
 
     def tick(self) -> None:
-        """Poll what is due, send alerts and due retries; the first tick also sends
-        digests that were never sent, so a new user sees output at once."""
+        """Poll what is due, send alerts and due retries; the first tick also sends the
+        digests that are due (never sent, so a new user sees output at once, or whose
+        scheduled time passed while the job was down)."""
         m = self.monitor
         m.store.heartbeat(m.clock())
         m.poll()
@@ -81,7 +79,7 @@ class Scheduler:
         m.retry_failed()
         if self.first_tick:
             self.first_tick = False
-            m.first_digests()
+            m.due_digests()
 
     def check_rules(self) -> None:
         if self.monitor.rules_changed():

@@ -1,6 +1,7 @@
 """Deliveries: which hits each target still has to send, their reservation for one
 message, and what became of it (sent, or failed and tried again after a backoff, whole,
-to the recipients that did not take it); how many messages a target sent lately."""
+to the recipients that did not take it); how many messages a target sent lately, and when
+each digest last ran."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from monitor.store.tables import DeliveryRow, FeedRow, HitRow, ItemRow
 
 #: A reservation older than this was left by a run that died between send and mark.
 RESERVATION_LEASE = timedelta(minutes=10)
+#: The meta key that holds when a target's digest last ran, after this prefix.
+LAST_RUN_PREFIX = "last_run:"
 
 
 def delivery_backoff(attempts: int) -> timedelta:
@@ -120,6 +123,20 @@ class DeliveriesMixin(StoreBase):
                     )
                 ).scalar_one()
             )
+
+    def last_run(self, target: str) -> datetime | None:
+        """When the target's digest last ran; before runs were recorded, its last send."""
+        value = self.get_meta(f"{LAST_RUN_PREFIX}{target}")
+        if value:
+            return datetime.fromisoformat(value)
+        with self._session() as s:
+            last: datetime | None = s.execute(
+                select(func.max(col(DeliveryRow.sent_at))).where(col(DeliveryRow.target) == target)
+            ).scalar_one()
+            return last
+
+    def record_run(self, target: str, now: datetime) -> None:
+        self.set_meta(f"{LAST_RUN_PREFIX}{target}", now.isoformat())
 
     def retry_targets(self, now: datetime) -> list[str]:
         """Targets with failed sends whose backoff has passed."""
