@@ -130,11 +130,12 @@ class Site:
 
     def __init__(self, server: HTTPServer) -> None:
         self.items: list[tuple[str, str, datetime | None]] = []
+        self.title = "News"
         self.url = server.url_for("/news.xml")
         server.expect_request("/news.xml").respond_with_handler(self.handler)
 
     def handler(self, _request: Request) -> Response:
-        return Response(rss(self.items), content_type="application/rss+xml")
+        return Response(rss(self.items, title=self.title), content_type="application/rss+xml")
 
     def add(self, guid: str, title: str, published: datetime) -> None:
         self.items.append((guid, title, published))

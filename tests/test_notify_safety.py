@@ -106,6 +106,7 @@ def test_a_title_with_crlf_alerts_with_a_clean_subject_and_later_alerts_go_out(
     m = make_monitor(
         load_settings(monitor_config(tmp_path, {"news": site.url}, extra), {}), clock=clock
     )
+    site.title = "News\r\nX-Feed: evil"  # the feed's own title, as stored for the hits
     site.add("x1", "Summit\r\nBcc: evil@example.org\r\nX-Evil: yes", START)
     try:
         with caplog.at_level(logging.INFO):
@@ -120,7 +121,7 @@ def test_a_title_with_crlf_alerts_with_a_clean_subject_and_later_alerts_go_out(
     assert (first.status, second.status) == ("sent", "sent")
     one, two = smtp_server.mailbox.messages
     assert one["Subject"] == "[Urgent] Summit watch: Summit Bcc: evil@example.org X-Evil: yes"
-    assert one["Bcc"] is None and one["X-Evil"] is None
+    assert one["Bcc"] is None and one["X-Evil"] is None and one["X-Feed"] is None
     assert two["Subject"] == "[Urgent] Summit watch: Summit, the second day"
     assert [rcpts for _, rcpts in smtp_server.mailbox.envelopes] == [["duty@example.org"]] * 2
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
