@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from monitor import deliver, poll
+from monitor import cron, deliver, poll
 from monitor.config import AlertSettings, DigestSettings, Settings, load_settings
 from monitor.deliver import DeliveryResult, Target
 from monitor.errors import ConfigError
@@ -78,6 +79,26 @@ def feed_states(settings: Settings) -> list[FeedState]:
         )
         for f in settings.feeds
     ]
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What one `run --once` did."""
+
+    polls: Sequence[PollResult]
+    sends: Sequence[DeliveryResult]
+
+    def failure(self) -> str | None:
+        """One line when every feed or every send failed (the run should exit 1)."""
+        problems = []
+        failed_feeds = sum(1 for r in self.polls if r.status in ("error", "gone"))
+        if self.polls and failed_feeds == len(self.polls):
+            problems.append(f"every feed failed ({failed_feeds} of {len(self.polls)})")
+        sent = sum(r.sent for r in self.sends)
+        failed = sum(r.failed for r in self.sends)
+        if failed and not sent:
+            problems.append(f"every send failed ({failed} message{'s' if failed > 1 else ''})")
+        return "; ".join(problems) + " (the log above says why)" if problems else None
 
 
 @dataclass
@@ -190,8 +211,10 @@ class Monitor:
             *self.settings.alerts,
         ]
         for cfg in configs:
-            is_alert = isinstance(cfg, AlertSettings)
+            alert = cfg if isinstance(cfg, AlertSettings) else None
+            is_alert = alert is not None
             rule_ids = deliver.select_rules(rules, ids=cfg.rules, tags=cfg.tags, high_only=is_alert)
+            rate = alert.rate_limit if alert is not None else None
             for channel in cfg.deliver:
                 out.append(
                     Target(
@@ -205,12 +228,19 @@ class Monitor:
                         limit=cfg.limit,
                         max_age=cfg.max_age,
                         send_empty=isinstance(cfg, DigestSettings) and cfg.send_empty,
+                        item_max_age=alert.max_age if alert is not None else None,
+                        rate_limit=(rate.count, rate.per) if rate is not None else None,
                     )
                 )
         return out
 
     def _deliver(
-        self, target: Target, *, dry_run: bool = False, notices: Sequence[str] = ()
+        self,
+        target: Target,
+        *,
+        dry_run: bool = False,
+        notices: Sequence[str] = (),
+        fresh: bool = True,
     ) -> DeliveryResult:
         result = deliver.run(
             self.store,
@@ -221,21 +251,29 @@ class Monitor:
             self.clock(),
             dry_run=dry_run,
             notices=notices,
+            fresh=fresh,
         )
         if self.metrics is not None:
             self.metrics.delivered(target.kind, result.status)
         return result
 
-    def _digests(self, targets: Sequence[Target], *, dry_run: bool = False) -> list[DeliveryResult]:
+    def _digests(
+        self, targets: Sequence[Target], *, dry_run: bool = False, fresh: bool = True
+    ) -> list[DeliveryResult]:
         """Send digest targets with the feed-health notices raised so far. The notices are
         taken (told once) only when a channel got them out; if every send fails they wait
-        for the next digest."""
+        for the next digest. A run with new hits (``fresh``) is recorded as the digest's
+        last run, whatever came of it: a failed message is retried on its own."""
         if not targets:
             return []
         notices = self.store.feed_notices(self.clock(), take=False)
-        results = [self._deliver(t, dry_run=dry_run, notices=notices) for t in targets]
+        results = [self._deliver(t, dry_run=dry_run, notices=notices, fresh=fresh) for t in targets]
         if notices and not dry_run and any(r.status == "sent" for r in results):
             self.store.ack_notices(notices)
+        if fresh and not dry_run:
+            now = self.clock()
+            for target in targets:
+                self.store.record_run(target.key, now)
         return results
 
     def send_digest(
@@ -261,12 +299,30 @@ class Monitor:
         return [self._deliver(t) for t in self.targets() if t.kind == "alert"]
 
     def retry_failed(self) -> list[DeliveryResult]:
-        """Targets whose failed sends are due again (any kind)."""
+        """The failed messages that are due again (any kind), each on its own; new hits
+        wait for their digest's schedule or the next alert."""
         due = set(self.store.retry_targets(self.clock()))
         targets = [t for t in self.targets() if t.key in due]
-        return self._digests([t for t in targets if t.kind == "digest"]) + [
-            self._deliver(t) for t in targets if t.kind == "alert"
+        return self._digests([t for t in targets if t.kind == "digest"], fresh=False) + [
+            self._deliver(t, fresh=False) for t in targets if t.kind == "alert"
         ]
+
+    def digest_due(self, target: Target) -> bool:
+        """A digest is due when it never ran, or a scheduled time passed since it last
+        ran (in its time zone)."""
+        last = self.store.last_run(target.key)
+        if last is None:
+            return True
+        config = {d.id: d for d in self.settings.digests}[target.config_id]
+        when = cron.next_time(cron.parse(config.schedule), ZoneInfo(config.timezone), last)
+        return when is not None and when <= self.clock()
+
+    def due_digests(self) -> list[DeliveryResult]:
+        """The digests whose scheduled time passed since they last ran (or that never
+        ran): what `run --once` sends, and what a restarted job catches up on."""
+        return self._digests(
+            [t for t in self.targets() if t.kind == "digest" and self.digest_due(t)]
+        )
 
     def first_digests(self) -> list[DeliveryResult]:
         """Digests never sent before go out at once, so a new user sees output quickly."""
@@ -309,9 +365,21 @@ class Monitor:
         self.metrics.watch(self.holdings)
         return self.metrics.serve(cfg.host, cfg.port)
 
+    def run_once(self, *, force: bool = False) -> RunReport:
+        """One poll, its alerts, due retries, the digests that are due (every digest with
+        ``force``) and housekeeping; for cron users."""
+        polls = self.poll()
+        sends = [*self.send_alerts(), *self.retry_failed()]
+        sends += self.send_digest() if force else self.due_digests()
+        self.housekeeping()
+        return RunReport(polls, sends)
+
     def housekeeping(self) -> int:
         now = self.clock()
-        return self.store.prune(now - timedelta(seconds=self.settings.retention))
+        return self.store.prune(
+            now - timedelta(seconds=self.settings.retention),
+            seen_before=now - timedelta(seconds=self.settings.seen_retention),
+        )
 
     def feeds(self) -> list[FeedState]:
         return self.store.feeds()
@@ -426,21 +494,54 @@ def make_monitor(settings: Settings, *, clock: Clock = utc_now) -> Monitor:
     )
 
 
-def check(config: Path, env: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
-    """Validate config, rules and templates without network or database.
+@dataclass(frozen=True)
+class CheckReport:
+    """What `monitor check` found: problems (none: valid), warnings (allowed but probably
+    not meant), and when each digest is next sent."""
 
-    Returns (problems, warnings), each naming its file and line: no problems means the job
-    can start; warnings point at what is allowed but probably not meant.
-    """
+    problems: list[str]
+    warnings: list[str] = field(default_factory=list)
+    next_sends: list[str] = field(default_factory=list)
+
+
+def next_sends(settings: Settings, now: datetime) -> list[str]:
+    """One line per digest: when it is next sent, in its time zone."""
+    lines = []
+    for digest in settings.digests:
+        tz = ZoneInfo(digest.timezone)
+        when = cron.next_time(cron.parse(digest.schedule), tz, now)
+        at = f"{when:%a %Y-%m-%d %H:%M %Z}" if when else "never"
+        lines.append(f"digest {digest.id}: next send {at} ({digest.timezone}, {digest.schedule!r})")
+    return lines
+
+
+def check(config: Path, env: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """Validate config, rules and templates without network or database: (problems,
+    warnings), each naming its file and line. No problems means the job can start."""
+    report = check_config(config, env)
+    return report.problems, report.warnings
+
+
+def check_config(
+    config: Path, env: Mapping[str, str] | None = None, *, now: datetime | None = None
+) -> CheckReport:
+    """check(), and when each digest is next sent after ``now`` (default: the real clock)."""
+    try:
+        settings = load_settings(config, env)
+    except ConfigError as e:
+        return CheckReport(list(e.problems))
+    problems, warnings = _check_settings(settings)
+    return CheckReport(
+        problems, warnings, [] if problems else next_sends(settings, now or utc_now())
+    )
+
+
+def _check_settings(settings: Settings) -> tuple[list[str], list[str]]:
     from urllib.parse import urlsplit
     from urllib.request import url2pathname
 
     from monitor.rules.load import check_rules
 
-    try:
-        settings = load_settings(config, env)
-    except ConfigError as e:
-        return list(e.problems), []
     problems = list(Renderer(settings.templates).check())
     for i, feed in enumerate(settings.all_feeds):
         url = settings.feed_url(feed)

@@ -112,16 +112,27 @@ def cli(ctx: click.Context, config: str, verbose: bool, quiet: bool) -> None:
 
 
 @cli.command()
-@click.option("--once", is_flag=True, help="One poll and one run of every digest, then exit.")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="One poll, its alerts, and the digests whose scheduled time has come; then exit.",
+)
+@click.option("--force", is_flag=True, help="With --once: send every digest now, due or not.")
 @click.pass_context
 @reports_errors
-def run(ctx: click.Context, once: bool) -> None:
-    """Run the job: poll on a tick, send digests on their schedules, alerts at once."""
+def run(ctx: click.Context, once: bool, force: bool) -> None:
+    """Run the job: poll on a tick, send digests on their schedules, alerts at once.
+    With --once, exit 1 when every feed or every send failed."""
     from monitor import scheduler
 
+    if force and not once:
+        raise click.UsageError("--force goes with --once")
     monitor = _monitor(ctx)
     if once:
-        scheduler.run_once(monitor)
+        problem = scheduler.run_once(monitor, force=force).failure()
+        if problem:
+            click.echo(f"error: {problem}", err=True)
+            sys.exit(1)
     else:
         scheduler.Scheduler(monitor).run()
 
@@ -188,15 +199,17 @@ def digest(ctx: click.Context, digest_id: str | None, dry_run: bool) -> None:
 @click.pass_context
 def check(ctx: click.Context) -> None:
     """Validate the config, rules and templates (no network). Exit 1 on any problem."""
-    problems, warnings = app.check(Path(ctx.obj["config"]))
-    for problem in problems:
+    report = app.check_config(Path(ctx.obj["config"]), now=utc_now())
+    for problem in report.problems:
         click.echo(f"error: {problem}", err=True)
-    for warning in warnings:
+    for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
-    if problems:
+    if report.problems:
         sys.exit(1)
     config = click.format_filename(ctx.obj["config"])
     click.echo(f"{config}: configuration, rules and templates are valid")
+    for line in report.next_sends:
+        click.echo(line)
 
 
 @cli.group(invoke_without_command=True)

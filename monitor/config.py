@@ -27,7 +27,7 @@ from pydantic import (
     field_validator,
 )
 
-from monitor import yamlfile
+from monitor import cron, yamlfile
 from monitor.errors import ConfigError
 
 BUNDLED_PREFIX = "bundled:"
@@ -260,24 +260,32 @@ class TargetSettings(_Strict):
 
 
 class DigestSettings(TargetSettings):
-    #: Five-field cron expression, in `timezone`.
+    #: Five-field cron expression with standard semantics (0 and 7 are Sunday), in
+    #: `timezone`.
     schedule: str = "0 7 * * *"
     send_empty: bool = False
 
     @field_validator("schedule")
     @classmethod
-    def _five_fields(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError(
-                f"cron schedule needs five fields (minute hour day month weekday): {value!r}"
-            )
+    def _valid_cron(cls, value: str) -> str:
+        cron.parse(value)  # a CronError is a ValueError naming the field
         return value
+
+
+class RateLimit(_Strict):
+    """At most `count` messages in any `per`; what comes in between waits for the next."""
+
+    count: int = Field(ge=1, le=10_000)
+    per: Duration = Field(gt=0)
 
 
 class AlertSettings(TargetSettings):
     """Hits of rules with priority `high`, sent right after the poll that found them."""
 
+    #: Only items published (or, undated, first seen) this recently, and hits this new.
     max_age: Duration = 86_400
+    #: Messages per period; null sends every alert at once.
+    rate_limit: RateLimit | None = Field(default_factory=lambda: RateLimit(count=5, per=3600))
 
 
 class FileSettings(_Strict):
@@ -291,6 +299,9 @@ class FileSettings(_Strict):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: Keep items and hits this long.
     retention: Duration = 180 * 86_400
+    #: Remember the ids of items this long after a feed last carried them, so that an item
+    #: pruned by `retention` is not taken for a new one while its feed still lists it.
+    seen_retention: Duration = 730 * 86_400
     poll: PollSettings = Field(default_factory=PollSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
@@ -312,6 +323,7 @@ class Settings:
     digests_dir: Path
     log_level: str
     retention: float
+    seen_retention: float
     poll: PollSettings
     smtp: SmtpSettings
     metrics: MetricsSettings
@@ -442,8 +454,18 @@ def _cross_checks(parsed: FileSettings) -> list[tuple[tuple[str | int, ...], str
                         "email delivery needs smtp.host (or MONITOR_SMTP_HOST)",
                     )
                 )
+    for i, alert in enumerate(parsed.alerts):
+        if alert.rate_limit is not None and alert.rate_limit.per > alert.max_age:
+            problems.append(
+                (
+                    ("alerts", i, "rate_limit", "per"),
+                    "is longer than the alert's max_age: hits held back would age out",
+                )
+            )
     if parsed.poll.min_interval > parsed.poll.max_interval:
         problems.append((("poll", "min_interval"), "is greater than poll.max_interval"))
+    if parsed.seen_retention < parsed.retention:
+        problems.append((("seen_retention",), "is shorter than retention"))
     return problems
 
 
@@ -480,7 +502,11 @@ def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
         problems = []
         for err in e.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
-            message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            message = (
+                "unknown key"
+                if err["type"] == "extra_forbidden"
+                else err["msg"].removeprefix("Value error, ")
+            )
             problems.append(f"{where(loc)}: {_dotted(loc)}: {message}")
         raise ConfigError(
             problems[0] if len(problems) == 1 else f"{len(problems)} problems in {path}", problems
@@ -518,6 +544,7 @@ def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
         digests_dir=resolve(parsed.digests_dir),
         log_level=parsed.log_level,
         retention=parsed.retention,
+        seen_retention=parsed.seen_retention,
         poll=parsed.poll,
         smtp=parsed.smtp,
         metrics=parsed.metrics,

@@ -266,6 +266,11 @@ class Batch:
     message_id: str
     hits: tuple[StoredHit, ...]
     attempts: int = 0
+    #: A message tried before (failed, or left unmarked by a run that died), sent again
+    #: under its message id; False for a message of new hits.
+    retry: bool = False
+    #: Recipients that took this message already (the server refused the others).
+    sent_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +285,9 @@ class Message:
     html: str
     recipients: tuple[str, ...] = ()
     created: datetime = field(default_factory=utc_now)
+    #: Whom to send it to when not every recipient (a retry for those the server refused
+    #: before); the headers still name every recipient.
+    envelope: tuple[str, ...] | None = None
 
 
 # --------------------------------------------------------------------------- seams
@@ -316,8 +324,11 @@ class PollStore(Protocol):
         """The feeds due at `now`, claimed: other workers skip them for a while."""
         ...
 
-    def unseen_many(self, batch: Mapping[str, Sequence[Entry]]) -> dict[str, list[Entry]]:
-        """For each feed id, the entries not stored yet."""
+    def unseen_many(
+        self, batch: Mapping[str, Sequence[Entry]], now: datetime | None = None
+    ) -> dict[str, list[Entry]]:
+        """For each feed id, the entries never seen before (stored or not: ids outlive
+        the items); ``now`` tells the store the feeds still carry the others."""
         ...
 
     def record_many(self, updates: Sequence[FeedUpdate]) -> list[list[tuple[int, Hit]]]:
@@ -352,6 +363,7 @@ class DeliverStore(Protocol):
         *,
         limit: int,
         max_age: timedelta,
+        item_max_age: timedelta | None = None,
     ) -> list[StoredHit]: ...
 
     def reserve(
@@ -362,17 +374,34 @@ class DeliverStore(Protocol):
         *,
         limit: int,
         max_age: timedelta,
-    ) -> Batch | None: ...
+        item_max_age: timedelta | None = None,
+        fresh: bool = True,
+    ) -> Batch | None:
+        """The next message to send: one tried before (``Batch.retry``) whose time has
+        come, else (with ``fresh``) the new hits."""
+        ...
 
     def mark_sent(self, batch: Batch, now: datetime) -> None: ...
 
-    def release(self, batch: Batch, error: str, now: datetime) -> None: ...
+    def release(
+        self, batch: Batch, error: str, now: datetime, *, sent_to: Sequence[str] = ()
+    ) -> None:
+        """The send failed (for every recipient but ``sent_to``): try again later."""
+        ...
+
+    def messages_sent(self, target: str, since: datetime) -> int:
+        """Messages the target sent since a moment (for rate limits)."""
+        ...
+
+
+#: Recipients a server refused, with its answer; empty when every one took the message.
+Refused = Mapping[str, str]
 
 
 class Notifier(Protocol):
-    """Sends a rendered message somewhere; raises NotifyError on failure."""
+    """Sends a rendered message somewhere; raises NotifyError when nobody got it."""
 
-    def send(self, message: Message) -> None: ...
+    def send(self, message: Message) -> Refused | None: ...
 
 
 class JobStore(PollStore, DeliverStore, Protocol):
@@ -388,11 +417,17 @@ class JobStore(PollStore, DeliverStore, Protocol):
 
     def delivered_ever(self, target: str) -> bool: ...
 
+    def last_run(self, target: str) -> datetime | None:
+        """When the target's digest last ran (sent, failed or had nothing to send)."""
+        ...
+
+    def record_run(self, target: str, now: datetime) -> None: ...
+
     def heartbeat(self, now: datetime, worker: str = "") -> None: ...
 
     def clear_heartbeat(self, worker: str = "") -> None: ...
 
-    def prune(self, before: datetime) -> int: ...
+    def prune(self, before: datetime, *, seen_before: datetime | None = None) -> int: ...
 
     def close(self) -> None: ...
 

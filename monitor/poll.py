@@ -290,10 +290,10 @@ class _Cycle:
         updates = [update for update, _ in states]
         results = [result for _, result in states]
         if parsed_feeds:
-            fresh_by_feed = self.p.store.unseen_many(
-                {feed.id: p.entries for feed, _, _, p in parsed_feeds}
-            )
             now = self.p.clock()
+            fresh_by_feed = self.p.store.unseen_many(
+                {feed.id: p.entries for feed, _, _, p in parsed_feeds}, now
+            )
             for feed, fetched, body_sha, parsed in parsed_feeds:
                 fresh = fresh_by_feed.get(feed.id, [])
                 ttl = parsed.ttl_minutes * 60 if parsed.ttl_minutes else None

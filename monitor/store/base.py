@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import Table, event, insert, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, create_engine
 
 from monitor.errors import StoreError
@@ -30,6 +31,19 @@ def chunks(values: list[Any], size: int) -> Iterator[list[Any]]:
     """`values` in slices of at most `size`, for IN lists the database takes whole."""
     for i in range(0, len(values), size):
         yield values[i : i + size]
+
+
+def insert_new(table: Table, dialect: str) -> Insert:
+    """An INSERT that skips rows whose key is there already (SQLite and PostgreSQL)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing()
+    return insert(table)
 
 
 class StoreBase:

@@ -3,8 +3,9 @@ out in the tables (JSON columns included)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -133,6 +134,35 @@ def entry(row: ItemRow, feed_title: str = "") -> Entry:
         fingerprint=row.fingerprint,
         feed_title=feed_title,
     )
+
+
+def seen_key(feed_id: str, kind: str, value: str) -> str:
+    """The seen table's key of one id of an item: its guid ("g") or its text ("t")."""
+    raw = f"{feed_id}\0{kind}\0{value}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+def seen_keys(feed_id: str, guid: str, fingerprint: str) -> tuple[str, ...]:
+    """Every key an item is known by: its guid, and its text when it has a fingerprint."""
+    if not fingerprint:
+        return (seen_key(feed_id, "g", guid),)
+    return (seen_key(feed_id, "g", guid), seen_key(feed_id, "t", fingerprint))
+
+
+def seen_values(
+    feed_id: str, guid: str, fingerprint: str, when: datetime
+) -> Iterator[dict[str, Any]]:
+    """A bulk INSERT's parameters for the keys of one item first seen ``when``."""
+    for key in seen_keys(feed_id, guid, fingerprint):
+        yield {"key": key, "feed_id": feed_id, "first_seen": when, "last_seen": when}
+
+
+def recipients_json(recipients: Sequence[str]) -> str | None:
+    return json.dumps(sorted(set(recipients)), ensure_ascii=False) if recipients else None
+
+
+def recipients_from(text: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(text)) if text else ()
 
 
 def hit_values(item_id: int, hit: Hit, created: datetime | None) -> dict[str, Any]:

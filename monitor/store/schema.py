@@ -38,8 +38,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from monitor.errors import StoreError
-from monitor.store.base import StoreBase, log
-from monitor.store.tables import FeedRow, Meta, UTCDateTime
+from monitor.store.base import StoreBase, insert_new, log
+from monitor.store.convert import seen_values
+from monitor.store.tables import DeliveryRow, FeedRow, ItemRow, Meta, SeenRow, UTCDateTime
 
 SCHEMA_VERSION_KEY = "schema_version"
 #: Any constant will do: it names the migration lock among PostgreSQL's advisory locks.
@@ -141,21 +142,60 @@ _FEED_HEALTH_COLUMNS = ("last_new", "usual_gap", "health", "notices")
 
 def _v2(conn: Connection) -> None:
     """feed: last_new, usual_gap, health, notices (feed health, reported once)."""
-    have = {c["name"] for c in inspect(conn).get_columns("feed")}
-    table = FeedRow.__table__  # type: ignore[attr-defined]
-    for name in _FEED_HEALTH_COLUMNS:
+    _add_columns(conn, "feed", FeedRow.__table__, _FEED_HEALTH_COLUMNS)  # type: ignore[attr-defined]
+
+
+def _add_columns(conn: Connection, table_name: str, table: object, names: tuple[str, ...]) -> None:
+    """ALTER TABLE ... ADD COLUMN for each of these columns the table lacks."""
+    have = {c["name"] for c in inspect(conn).get_columns(table_name)}
+    columns = table.c  # type: ignore[attr-defined]
+    for name in names:
         if name in have:
             continue
-        column = table.c[name]
+        column = columns[name]
         kind = column.type.compile(dialect=conn.dialect)
-        ddl = f"ALTER TABLE feed ADD COLUMN {name} {kind}"
+        ddl = f"ALTER TABLE {table_name} ADD COLUMN {name} {kind}"
         if not column.nullable:
             ddl += " NOT NULL DEFAULT ''"
         conn.execute(text(ddl))
 
 
+#: Items read at a time while the seen table is filled from them.
+_SEEN_BACKFILL = 5000
+
+
+def _seen_ids(conn: Connection) -> None:
+    """seen: a key per item guid and per item text, filled from the stored items, so that
+    pruning items never makes them new again."""
+    table = SeenRow.__table__  # type: ignore[attr-defined]
+    table.create(conn, checkfirst=True)
+    items = ItemRow.__table__  # type: ignore[attr-defined]
+    last = 0
+    while True:
+        page = conn.execute(
+            select(items.c.id, items.c.feed_id, items.c.guid, items.c.fingerprint, items.c.fetched)
+            .where(items.c.id > last)
+            .order_by(items.c.id)
+            .limit(_SEEN_BACKFILL)
+        ).all()
+        if not page:
+            break
+        rows = {
+            row["key"]: row
+            for _id, feed_id, guid, fingerprint, fetched in page
+            for row in seen_values(feed_id, guid, fingerprint or "", fetched)
+        }
+        conn.execute(insert_new(table, conn.dialect.name), list(rows.values()))
+        last = page[-1][0]
+
+
+def _delivery_sent_to(conn: Connection) -> None:
+    """delivery.sent_to: the recipients that took a message the server refused for others."""
+    _add_columns(conn, "delivery", DeliveryRow.__table__, ("sent_to",))  # type: ignore[attr-defined]
+
+
 #: Migrations in order; the schema's version is their count. Append, never edit.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _seen_ids, _delivery_sent_to)
 
 _META = Meta.__table__  # type: ignore[attr-defined]
 

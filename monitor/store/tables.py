@@ -93,6 +93,19 @@ class ItemRow(SQLModel, table=True):
     fingerprint: str = ""
 
 
+class SeenRow(SQLModel, table=True):
+    """One id of an item a feed carried: a hash of (feed, guid) or (feed, fingerprint).
+    Kept longer than the item (seen_retention), so a pruned item never comes back new."""
+
+    __tablename__ = "seen"
+    #: 32 hex digits of SHA-256 over the feed id, the kind (guid or text) and the value.
+    key: str = Field(primary_key=True, max_length=32)
+    feed_id: str
+    first_seen: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    #: The last poll that found the item in its feed (refreshed now and then, not always).
+    last_seen: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+
+
 class HitRow(SQLModel, table=True):
     __tablename__ = "hit"
     __table_args__ = (UniqueConstraint("item_id", "rule_id", name="uq_hit_item_rule"),)
@@ -123,3 +136,5 @@ class DeliveryRow(SQLModel, table=True):
     next_attempt: datetime | None = _dt()
     sent_at: datetime | None = _dt()
     last_error: str | None = Field(default=None, sa_type=Text)
+    #: JSON list of the recipients that took this message when the server refused others.
+    sent_to: str | None = Field(default=None, sa_type=Text)
