@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 
 import click
 
-from monitor import app, logs
-from monitor.config import Settings, feed_url_problem, load_settings, parse_duration
+from monitor import app, checks, logs
+from monitor.config import Settings, load_settings
 from monitor.errors import ConfigError, MonitorError
 from monitor.model import Entry, utc_now
+from monitor.values import feed_url_problem, parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_CONFIG = "monitor.yaml"
@@ -199,7 +200,7 @@ def digest(ctx: click.Context, digest_id: str | None, dry_run: bool) -> None:
 @click.pass_context
 def check(ctx: click.Context) -> None:
     """Validate the config, rules and templates (no network). Exit 1 on any problem."""
-    report = app.check_config(Path(ctx.obj["config"]), now=utc_now())
+    report = checks.check_config(Path(ctx.obj["config"]), now=utc_now())
     for problem in report.problems:
         click.echo(f"error: {problem}", err=True)
     for warning in report.warnings:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor import app
-from monitor.config import feed_url_problem
+from monitor import checks
 from monitor.errors import ConfigError
 from monitor.feeds.opml import import_opml, parse_opml
 from monitor.rules.load import check_rules
+from monitor.values import feed_url_problem
 
 from .helpers import ROOT
 from .test_cli_errors import run
@@ -50,7 +50,7 @@ def config(project: Path, feeds: str, digests: str = "") -> Path:
 
 
 def test_a_valid_project_passes_and_a_disabled_feed_may_be_named(project: Path) -> None:
-    assert app.check(config(project, ""), {}) == ([], [])
+    assert checks.check(config(project, ""), {}) == ([], [])
 
 
 def test_feed_urls_that_can_never_be_polled_are_refused_with_their_line(project: Path) -> None:
@@ -61,14 +61,14 @@ def test_feed_urls_that_can_never_be_polled_are_refused_with_their_line(project:
         "  - id: ftp\n    url: ftp://example.org/feed.xml\n"
         '  - id: v6\n    url: "http://[::1"\n',
     )
-    problems, warnings = app.check(path, {})
+    problems, warnings = checks.check(path, {})
     assert problems == [
-        f"{path}:9: feeds[2].url: Value error, no bundled feed 'nope.xml' (bundled: sample.xml)",
-        f"{path}:11: feeds[3].url: Value error, scheme 'javascript' is not supported: use an "
+        f"{path}:9: feeds[2].url: no bundled feed 'nope.xml' (bundled: sample.xml)",
+        f"{path}:11: feeds[3].url: scheme 'javascript' is not supported: use an "
         "http, https or file URL",
-        f"{path}:13: feeds[4].url: Value error, scheme 'ftp' is not supported: use an http, "
+        f"{path}:13: feeds[4].url: scheme 'ftp' is not supported: use an http, "
         "https or file URL",
-        f"{path}:15: feeds[5].url: Value error, not a valid URL: Invalid IPv6 URL",
+        f"{path}:15: feeds[5].url: not a valid URL: Invalid IPv6 URL",
     ]
     assert warnings == []
 
@@ -115,14 +115,14 @@ def test_names_that_point_nowhere_are_refused_with_their_line(project: Path) -> 
     (project / "rules" / "topics.yaml").write_text(
         RULES.replace("[sample, paused]", "[sample, paused, sampel]")
     )
-    problems, _ = app.check(path, {})
+    problems, _ = checks.check(path, {})
     rules = project / "rules" / "topics.yaml"
     assert problems == [
         f"{path}:9: feeds[2].url: no such file /nonexistent/feed.xml",
         f"{rules}:5:29: rule 'ots': no feed 'sampel' in the configuration (did you mean 'sample'?)",
     ]
     (project / "rules" / "topics.yaml").write_text(RULES)
-    problems, _ = app.check(path, {})
+    problems, _ = checks.check(path, {})
     assert problems == [
         f"{path}:9: feeds[2].url: no such file /nonexistent/feed.xml",
         f"{path}:14: digests[0].rules: no rule with id 'nosuchrule'",
@@ -139,7 +139,7 @@ def test_lowercase_operators_are_warned_about_with_file_line_and_column(project:
         "  - id: phrase\n"
         '    query: \'"rock or roll" AND (a and b) AND title:or AND "not"\'\n'
     )
-    problems, warnings = app.check(config(project, ""), {})
+    problems, warnings = checks.check(config(project, ""), {})
     assert problems == []
     assert warnings == [
         f"{rules}:3:16: rule 'ots': lowercase 'or' is searched as a word that must be "

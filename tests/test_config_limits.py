@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import MAX_DURATION, load_settings, parse_duration, parse_size
+from monitor.config import load_settings
 from monitor.errors import ConfigError
+from monitor.values import MAX_DURATION, parse_duration, parse_size
 
 
 @pytest.mark.parametrize(
@@ -83,7 +84,7 @@ def _problems(tmp_path: Path, text: str, env: dict[str, str]) -> list[str]:
             {},
             ":2: smtp.port: Input should be less than or equal to 65535",
         ),
-        ("poll:\n  max_bytes: -1\n", {}, ":2: poll.max_bytes: Value error, a size cannot be"),
+        ("poll:\n  max_bytes: -1\n", {}, ":2: poll.max_bytes: a size cannot be"),
     ],
 )
 def test_odd_shapes_with_the_environment_are_named(

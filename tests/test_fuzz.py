@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor import app
+from monitor import checks
 from monitor.cli import cli
 from monitor.config import load_settings
 from monitor.errors import MonitorError
@@ -237,7 +237,7 @@ def test_config_loader_any_yaml(tmp_path: Path, doc: Any, env: dict[str, str]) -
     path.write_text(_dump(doc), encoding="utf-8")
     with contextlib.suppress(MonitorError):
         load_settings(path, env)
-    app.check(path, env)  # returns its problems; raises nothing
+    checks.check(path, env)  # returns its problems; raises nothing
 
 
 raw_scalars = st.one_of(
