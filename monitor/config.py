@@ -6,9 +6,7 @@ unknown key``), and all problems are reported at once.
 
 from __future__ import annotations
 
-import math
 import os
-import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +27,13 @@ from pydantic import (
 
 from monitor import yamlfile
 from monitor.errors import ConfigError
+from monitor.feeds import schedule
+
+# Durations and sizes live in units.py; their names stay importable from here.
+from monitor.units import MAX_DURATION as MAX_DURATION
+from monitor.units import MAX_SIZE as MAX_SIZE
+from monitor.units import parse_duration, parse_size
+from monitor.units import shown as _shown
 
 BUNDLED_PREFIX = "bundled:"
 #: Packaged files that are feeds (monitor/data/ also holds the container's entrypoint).
@@ -37,77 +42,8 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 
 #: Feed URLs are fetched over these schemes (and ``bundled:NAME`` names a packaged file).
 FEED_SCHEMES = ("http", "https", "file")
-#: The longest duration anything may last or look back (retention, max_age, --since...).
-MAX_DURATION = 10 * 365.25 * 86_400
-#: The largest size anything may be given (poll.max_bytes).
-MAX_SIZE = 2**40
-
 #: Control characters, surrogates, line and paragraph separators: never in one line.
 _BREAKS = ("Cc", "Cs", "Zl", "Zp")
-_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?\s*$", re.I)
-_SIZE_UNITS = {
-    None: 1,
-    "b": 1,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-}
-
-
-def _shown(value: Any) -> str:
-    """A value for a message, cut short if long."""
-    if isinstance(value, int) and value.bit_length() > 128:  # str() refuses 4,300 digits
-        return f"a number of about {int(value.bit_length() * math.log10(2))} digits"
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:37]}..."
-
-
-def parse_duration(value: Any) -> float:
-    """'90s', '30m', '24h', '7d' or a number of seconds -> seconds.
-
-    Raises ValueError, with a message for the user, for anything else: a negative duration,
-    one longer than ten years (``MAX_DURATION``), or text that is not a duration.
-    """
-    seconds: float
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {_shown(value)}")
-    if isinstance(value, int | float):
-        seconds = value
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"not a duration: {_shown(value)} (use e.g. 90s, 30m, 6h, 7d)")
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if isinstance(seconds, float) and math.isnan(seconds):
-        raise ValueError(f"not a duration: {_shown(value)}")
-    if seconds < 0:
-        raise ValueError(f"a duration cannot be negative: {_shown(value)}")
-    if seconds > MAX_DURATION:
-        raise ValueError(f"duration {_shown(value)} is longer than 10 years")
-    return float(seconds)
-
-
-def parse_size(value: Any) -> int:
-    """'10MB', '512KiB' or a number of bytes -> bytes (at most ``MAX_SIZE``)."""
-    size: float
-    if isinstance(value, int) and not isinstance(value, bool):
-        size = value
-    else:
-        match = _SIZE.match(str(value))
-        if not match:
-            raise ValueError(f"not a size: {_shown(value)} (use e.g. 10MB)")
-        unit = match.group(2).lower() if match.group(2) else None
-        size = float(match.group(1)) * _SIZE_UNITS[unit]
-    if size < 0:
-        raise ValueError(f"a size cannot be negative: {_shown(value)}")
-    if size > MAX_SIZE:
-        raise ValueError(f"size {_shown(value)} is larger than 1 TiB")
-    return int(size)
 
 
 def feed_url_problem(url: str) -> str | None:
@@ -174,8 +110,13 @@ class FeedSettings(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     url: FeedUrl
     title: Line | None = None
-    #: Poll no more often than this; defaults to poll.min_interval.
+    #: Poll at this interval (with jitter), whatever the feed's rhythm or cache hints.
     interval: Duration | None = None
+    #: Without an interval: the bounds of the feed's adaptive rhythm (default: poll's).
+    min_interval: Duration | None = None
+    max_interval: Duration | None = None
+    #: Fetch each new item's page and match on the article's text (default: poll's).
+    full_text: bool | None = None
     #: Turn conditional GET off for servers whose validators are broken.
     conditional: bool = True
     enabled: bool = True
@@ -202,6 +143,15 @@ class PollSettings(_Strict):
     failing_after: int = Field(5, ge=1, le=1000)
     #: ...and as silent after this many of its usual gaps between items with nothing new.
     silent_after: float = Field(5.0, gt=1.0, le=1000.0)
+    #: Feeds fetch their items' article pages unless they say otherwise.
+    full_text: bool = False
+    #: An article page larger than this keeps the feed's lead.
+    full_text_max_bytes: Size = 2_000_000
+    #: Tries after the first for a page that did not answer (or answered 429/5xx).
+    full_text_retries: int = Field(2, ge=0, le=10)
+    #: Let a feed on a public address redirect (or link) us to a private, loopback or
+    #: link-local one. Off: such requests are refused.
+    allow_private_redirects: bool = False
 
 
 class SmtpSettings(_Strict):
@@ -444,6 +394,12 @@ def _cross_checks(parsed: FileSettings) -> list[tuple[tuple[str | int, ...], str
                 )
     if parsed.poll.min_interval > parsed.poll.max_interval:
         problems.append((("poll", "min_interval"), "is greater than poll.max_interval"))
+    for i, feed in enumerate(parsed.feeds):
+        problem = schedule.bounds_problem(
+            feed.interval, feed.min_interval, feed.max_interval, parsed.poll.min_interval
+        )
+        if problem:
+            problems.append((("feeds", i, problem[0]), problem[1]))
     return problems
 
 
