@@ -36,6 +36,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
@@ -137,9 +138,9 @@ class HttpFetcher:
         self.page_max_bytes = page_max_bytes
         self.allow_private_redirects = allow_private_redirects
         self.resolver = resolver
-        #: Hosts that asked us (429/503 + Retry-After) to come back later: host ->
-        #: monotonic time. Kept between fetches: feeds and pages honour it alike.
-        self.resting: dict[str, float] = {}
+        #: Hosts that asked us (429/503 + Retry-After) to come back later: host -> when
+        #: (the injected clock). Kept between fetches: feeds and pages honour it alike.
+        self.resting: dict[str, datetime] = {}
         #: host -> (its addresses, monotonic expiry).
         self._addresses: dict[str, tuple[tuple[str, ...], float]] = {}
 
@@ -255,7 +256,7 @@ class HttpFetcher:
     ) -> Any:
         until = self.resting.get(host)
         if until is not None:
-            wait = until - time.monotonic()
+            wait = (until - self.clock()).total_seconds()
             if wait > 0:
                 return Deferred(host, wait)
         try:
@@ -263,7 +264,7 @@ class HttpFetcher:
                 return await fetch(session, subject)
         except FetchError as e:
             if e.status in (429, 503) and e.retry_after:
-                self.resting[host] = time.monotonic() + e.retry_after
+                self.resting[host] = self.clock() + timedelta(seconds=e.retry_after)
             return e
         except CAUGHT as e:
             feed_id, url = _names(subject)
