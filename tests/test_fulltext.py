@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import ClassVar
 from xml.sax.saxutils import escape
 
 import pytest
@@ -159,7 +160,10 @@ def hits(monitor: Monitor) -> dict[str, list[tuple[str, list[tuple[str, str, int
 
     with monitor.store.engine.connect() as conn:  # type: ignore[attr-defined]
         rows = conn.execute(
-            text("SELECT item.guid, hit.rule_id, hit.matches FROM hit JOIN item ON item.id = hit.item_id")
+            text(
+                "SELECT item.guid, hit.rule_id, hit.matches"
+                " FROM hit JOIN item ON item.id = hit.item_id"
+            )
         ).all()
     out: dict[str, list[tuple[str, list[tuple[str, str, int, int]]]]] = {}
     for guid, rule_id, matches in rows:
@@ -330,7 +334,9 @@ def test_per_host_limits_hold_across_feed_and_page_fetches(
 def test_a_hosts_retry_after_defers_its_other_pages_without_a_try(
     news: NewsSite, job: Callable[..., Monitor]
 ) -> None:
-    news.page("/story/first", lambda: Response("slow down", status=429, headers={"Retry-After": "600"}))
+    news.page(
+        "/story/first", lambda: Response("slow down", status=429, headers={"Retry-After": "600"})
+    )
     news.page("/story/second")
     news.delay = 0.05
     monitor = job(
@@ -351,7 +357,7 @@ def test_a_hosts_retry_after_defers_its_other_pages_without_a_try(
 class Matches:
     """A matcher for the stage tests: a hit for every entry whose content names it."""
 
-    rules: dict[str, object] = {}
+    rules: ClassVar[dict[str, object]] = {}
 
     def match(self, entry: Entry) -> list[Hit]:
         return [Hit(rule_id="omuraliev")] if "Omuraliev" in entry.content else []
@@ -367,7 +373,9 @@ def test_an_item_finished_by_another_worker_gets_no_second_hit(
     store.record(FeedUpdate(feed=polled, entries=(entry,), awaiting=("g",)))
     (claimed,) = store.articles_due(clock(), 10)
     assert store.articles_due(clock(), 10) == []  # claimed: another worker skips it
-    done = ArticleUpdate(claimed.item_id, "fetched", 1, content="Omuraliev", hits=(Hit("omuraliev"),))
+    done = ArticleUpdate(
+        claimed.item_id, "fetched", 1, content="Omuraliev", hits=(Hit("omuraliev"),)
+    )
     first = store.record_articles([done], clock())
     again = store.record_articles([done], clock())
     assert [len(h) for h in first] == [1]

@@ -57,9 +57,7 @@ def job(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[[str], Monitor]]:
 
 def waits(monitor: Monitor) -> dict[str, float]:
     now = monitor.clock()
-    return {
-        f.id: (f.next_poll - now).total_seconds() for f in monitor.feeds() if f.next_poll
-    }
+    return {f.id: (f.next_poll - now).total_seconds() for f in monitor.feeds() if f.next_poll}
 
 
 def test_a_feeds_interval_is_its_interval_whatever_the_server_hints(
