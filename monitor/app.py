@@ -8,23 +8,25 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitor import cron, deliver, poll
+from monitor import cron, deliver, fulltext, poll
 from monitor.config import AlertSettings, DigestSettings, Settings
 from monitor.deliver import DeliveryResult, Target
 from monitor.errors import ConfigError
-from monitor.feeds import health
-from monitor.feeds.fetch import HttpFetcher
+from monitor.feeds import health, schedule
+from monitor.feeds.article import extract_text
+from monitor.feeds.pages import PageFetcher
 from monitor.feeds.pool import ParsePool, default_workers
 from monitor.metrics import Holdings, Metrics
 from monitor.model import (
     Clock,
+    Extractor,
     FeedState,
     Fetcher,
     JobStore,
@@ -34,9 +36,14 @@ from monitor.model import (
     PollResult,
     Rule,
     RuleSet,
+    TextReport,
     utc_now,
 )
+from monitor.model import (
+    PageFetcher as Pages,
+)
 from monitor.notify import FileNotifier, SmtpNotifier
+from monitor.poll import Poller
 from monitor.render import Renderer
 from monitor.replay import ReplayReport, replay
 from monitor.rules import compile_rules, load_rules
@@ -68,17 +75,26 @@ def rules_signature(paths: tuple[Path, ...]) -> tuple[tuple[str, float, int], ..
 
 
 def feed_states(settings: Settings) -> list[FeedState]:
-    return [
-        FeedState(
-            id=f.id,
-            url=settings.feed_url(f),
-            title=f.title,
-            conditional=f.conditional,
-            min_interval=int(f.interval or settings.poll.min_interval),
-            max_interval=int(max(settings.poll.max_interval, f.interval or 0)),
+    """The configured feeds: a feed's own ``interval`` is fixed (min = max); without one,
+    its own or poll's min_interval and max_interval bound its rhythm."""
+    p = settings.poll
+    states = []
+    for f in settings.feeds:
+        low, high = schedule.bounds(
+            f.interval, f.min_interval, f.max_interval, (p.min_interval, p.max_interval)
         )
-        for f in settings.feeds
-    ]
+        states.append(
+            FeedState(
+                id=f.id,
+                url=settings.feed_url(f),
+                title=f.title,
+                conditional=f.conditional,
+                min_interval=low,
+                max_interval=high,
+                full_text=p.full_text if f.full_text is None else f.full_text,
+            )
+        )
+    return states
 
 
 @dataclass(frozen=True)
@@ -119,6 +135,10 @@ class Monitor:
     #: Who this job is among several sharing one database (its heartbeat's name).
     worker: str = field(default_factory=lambda: worker_id())
     rules_sig: tuple[tuple[str, float, int], ...] = ()
+    #: Article pages for feeds with full_text (None: the stage does not run) and the
+    #: extractor of their text.
+    pages: Pages | None = None
+    extract: Extractor = extract_text
 
     # ------------------------------------------------------------------ rules
 
@@ -172,7 +192,7 @@ class Monitor:
         )
         start = time.monotonic()
         results: list[PollResult] = []
-        for result in poller.run():
+        for result in self._stages(poller):
             results.append(result)
             if result.new_items:
                 log.info(
@@ -202,6 +222,24 @@ class Monitor:
                 sum(r.new_hits for r in results),
             )
         return results
+
+    def _stages(self, poller: Poller) -> Iterator[PollResult]:
+        """The poll cycle's results, then the full-text stage's (items awaiting their
+        article, those of this cycle's feeds among them)."""
+        yield from poller.run()
+        if self.pages is None or self.stop.is_set():
+            return
+        stage = fulltext.TextStage(
+            self.store,
+            self.pages,
+            self.matcher,
+            self.extract,
+            clock=self.clock,
+            retries=self.settings.poll.full_text_retries,
+            stop=self.stop,
+        )
+        yield from stage.run()
+        poller.match_seconds += stage.match_seconds
 
     def targets(self) -> list[Target]:
         rules = self.ruleset.rules
@@ -384,6 +422,10 @@ class Monitor:
     def feeds(self) -> list[FeedState]:
         return self.store.feeds()
 
+    def text_reports(self) -> dict[str, TextReport]:
+        """Per feed with full text: its items by article state (``monitor feeds``)."""
+        return self.store.text_reports()
+
     def close(self) -> None:
         self.stop.set()
         self.store.close()
@@ -454,7 +496,7 @@ def make_monitor(settings: Settings, *, clock: Clock = utc_now) -> Monitor:
     store = open_store(settings)
     store.sync_feeds(feed_states(settings))
     p = settings.poll
-    fetcher = HttpFetcher(
+    fetcher = PageFetcher(
         concurrency=p.concurrency,
         per_host=p.per_host,
         connect_timeout=p.connect_timeout,
@@ -464,6 +506,8 @@ def make_monitor(settings: Settings, *, clock: Clock = utc_now) -> Monitor:
         max_redirects=p.max_redirects,
         user_agent=p.user_agent,
         clock=clock,
+        page_max_bytes=p.full_text_max_bytes,
+        allow_private_redirects=p.allow_private_redirects,
     )
     stop = threading.Event()
     fetcher.stop = stop
@@ -491,4 +535,5 @@ def make_monitor(settings: Settings, *, clock: Clock = utc_now) -> Monitor:
         matcher=matcher,
         stop=stop,
         rules_sig=rules_signature(settings.rules),
+        pages=fetcher,
     )

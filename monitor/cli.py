@@ -18,8 +18,8 @@ import click
 from monitor import app, checks, logs
 from monitor.config import Settings, load_settings
 from monitor.errors import ConfigError, MonitorError
-from monitor.model import Entry, utc_now
-from monitor.values import feed_url_problem, parse_duration
+from monitor.model import Entry, FeedState, TextReport, utc_now
+from monitor.values import feed_url_problem, format_duration, parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_CONFIG = "monitor.yaml"
@@ -162,10 +162,15 @@ def poll(ctx: click.Context) -> None:
             bar.__exit__(None, None, None)
     monitor.send_alerts()
     for r in results:
-        detail = (
-            f"{r.new_items} new items, {r.new_hits} hits" if r.status == "ok" else r.error or ""
-        )
-        click.echo(f"{r.feed_id:24} {r.status:13} {detail}")
+        if r.status == "ok":
+            detail = f"{r.new_items} new items, {r.new_hits} hits"
+        elif r.status == "full_text":
+            detail = f"{r.pages} articles in, {r.new_hits} hits" + (
+                f"; {r.error}" if r.error else ""
+            )
+        else:
+            detail = r.error or ""
+        click.echo(f"{r.feed_id:24} {r.status.replace('_', ' '):13} {detail}")
     if not results:
         click.echo("no feed is due")
 
@@ -223,16 +228,43 @@ def feeds(ctx: click.Context) -> None:
     from monitor.feeds.health import status
 
     monitor = _monitor(ctx)
+    texts = monitor.text_reports()
     header = (
-        f"{'feed':20} {'status':8} {'last success':20} {'items/wk':>8} "
-        f"{'next poll':20} {'errors':>6}  last error"
+        f"{'feed':20} {'status':16} {'last success':20} {'items/wk':>8} {'interval':14} "
+        f"{'next poll':20} {'full text':22} {'errors':>6}  last error"
     )
     click.echo(header)
     for f in monitor.feeds():
+        text = texts.get(f.id)
+        note = f.last_error or ""
+        if f.waiting_for:
+            note = f"{f.waiting_for} asked us to wait (Retry-After); no error counted"
+        elif not note and text is not None and text.last_error:
+            note = f"an article kept the lead: {text.last_error}"
         click.echo(
-            f"{f.id:20} {status(f):8} {_when(f.last_success):20} {f.items_per_week:8.0f} "
-            f"{_when(f.next_poll):20} {f.error_count:6}  {(f.last_error or '')[:70]}"
+            f"{f.id:20} {status(f):16} {_when(f.last_success):20} {f.items_per_week:8.0f} "
+            f"{_interval(f):14} {_when(f.next_poll):20} {_full_text(f, text):22} "
+            f"{f.error_count:6}  {note[:90]}"
         )
+
+
+def _interval(feed: FeedState) -> str:
+    """Which interval applies: the feed's own, fixed, or the bounds of its rhythm."""
+    if feed.fixed_interval:
+        return f"fixed {format_duration(feed.min_interval)}"
+    return f"{format_duration(feed.min_interval)}-{format_duration(feed.max_interval)}"
+
+
+def _full_text(feed: FeedState, text: TextReport | None) -> str:
+    """off, or the feed's stored items by article state."""
+    if text is None:
+        return "on" if feed.full_text else "off"
+    words = [f"{text.fetched} in"]
+    if text.waiting:
+        words.append(f"{text.waiting} waiting")
+    if text.failed:
+        words.append(f"{text.failed} lead only")
+    return ", ".join(words)
 
 
 @feeds.command("import")

@@ -25,6 +25,7 @@ from pydantic import (
 
 from monitor import cron, yamlfile
 from monitor.errors import ConfigError
+from monitor.feeds import schedule
 from monitor.values import (
     BUNDLED_PREFIX,
     DATA_DIR,
@@ -48,8 +49,13 @@ class FeedSettings(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     url: FeedUrl
     title: Line | None = None
-    #: Poll no more often than this; defaults to poll.min_interval.
+    #: Poll at this interval (with jitter), whatever the feed's rhythm or cache hints.
     interval: Duration | None = None
+    #: Without an interval: the bounds of the feed's adaptive rhythm (default: poll's).
+    min_interval: Duration | None = None
+    max_interval: Duration | None = None
+    #: Fetch each new item's page and match on the article's text (default: poll's).
+    full_text: bool | None = None
     #: Turn conditional GET off for servers whose validators are broken.
     conditional: bool = True
     enabled: bool = True
@@ -76,6 +82,15 @@ class PollSettings(_Strict):
     failing_after: int = Field(5, ge=1, le=1000)
     #: ...and as silent after this many of its usual gaps between items with nothing new.
     silent_after: float = Field(5.0, gt=1.0, le=1000.0)
+    #: Feeds fetch their items' article pages unless they say otherwise.
+    full_text: bool = False
+    #: An article page larger than this keeps the feed's lead.
+    full_text_max_bytes: Size = 2_000_000
+    #: Tries after the first for a page that did not answer (or answered 429/5xx).
+    full_text_retries: int = Field(2, ge=0, le=10)
+    #: Let a feed on a public address redirect (or link) us to a private, loopback or
+    #: link-local one. Off: such requests are refused.
+    allow_private_redirects: bool = False
 
 
 class SmtpSettings(_Strict):
@@ -340,6 +355,12 @@ def _cross_checks(parsed: FileSettings) -> list[tuple[tuple[str | int, ...], str
         problems.append((("poll", "min_interval"), "is greater than poll.max_interval"))
     if parsed.seen_retention < parsed.retention:
         problems.append((("seen_retention",), "is shorter than retention"))
+    for i, feed in enumerate(parsed.feeds):
+        problem = schedule.bounds_problem(
+            feed.interval, feed.min_interval, feed.max_interval, parsed.poll.min_interval
+        )
+        if problem:
+            problems.append((("feeds", i, problem[0]), problem[1]))
     return problems
 
 

@@ -48,7 +48,8 @@ class FeedState:
     items_per_week: float = 0.0
     conditional: bool = True
     gone: bool = False
-    #: Poll interval bounds in seconds, from the configuration.
+    #: Poll interval bounds in seconds, from the configuration. Equal bounds are a fixed
+    #: interval (a feed's own ``interval``); otherwise they bound the adaptive rhythm.
     min_interval: int = 300
     max_interval: int = 86_400
     #: When a poll last brought new items.
@@ -57,6 +58,15 @@ class FeedState:
     usual_gap: float | None = None
     #: The problem last reported for the feed: "", "gone", "failing" or "silent".
     health: str = ""
+    #: Fetch each new item's link and match on the article's text (``full_text``).
+    full_text: bool = False
+    #: The host whose Retry-After put this feed's last poll off ("" once it is polled).
+    waiting_for: str = ""
+
+    @property
+    def fixed_interval(self) -> bool:
+        """Polled at one interval (with jitter), not at a rhythm of its own."""
+        return self.min_interval == self.max_interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +139,20 @@ class NotModified:
     retry_after: float | None = None
 
 
-#: What fetching one feed comes to: a body, a 304, or the failure as a value.
-FetchOutcome = FetchResult | NotModified | FetchError
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """Not requested: the host asked us (429 or 503 with Retry-After) to wait, while
+    fetching another of its feeds or pages. Not a failure of this feed or page."""
+
+    host: str
+    #: Seconds the host still wants us to wait.
+    wait: float
+
+
+#: What fetching one feed comes to: a body, a 304, the failure as a value, or a wait.
+FetchOutcome = FetchResult | NotModified | FetchError | Deferred
+#: What fetching one article page comes to (a page is never asked conditionally).
+PageOutcome = FetchResult | FetchError | Deferred
 
 
 # --------------------------------------------------------------------------- rules
@@ -215,9 +237,13 @@ class FeedUpdate:
     hits: Mapping[str, Sequence[Hit]] = field(default_factory=dict)
     #: Health notices to report once in the next digest (see Store.feed_notices).
     notices: tuple[str, ...] = ()
+    #: Ids of entries stored as awaiting their article's text: matched once it is in.
+    awaiting: tuple[str, ...] = ()
 
 
-PollStatus = Literal["ok", "not_modified", "unchanged", "error", "gone"]
+#: "deferred": not requested, its host asked us to wait; "full_text": article pages of
+#: the feed's items came in (or were given up) and were matched.
+PollStatus = Literal["ok", "not_modified", "unchanged", "error", "gone", "deferred", "full_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +258,57 @@ class PollResult:
     error: str | None = None
     #: Ids of new hits with priority `high`, for immediate alerts.
     alert_hit_ids: tuple[int, ...] = ()
+    #: Article pages whose text came in ("full_text" results).
+    pages: int = 0
+
+
+# --------------------------------------------------------------------------- full text
+
+#: Where an item stands with its article's text: not wanted, awaited, in, or given up
+#: (the item keeps the feed's lead).
+TextState = Literal["", "waiting", "fetched", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleJob:
+    """A stored item awaiting its article's text, claimed for one attempt."""
+
+    item_id: int
+    entry: Entry
+    #: The feed's address: where the link came from (private-address rule).
+    origin: str
+    #: Attempts made before this one.
+    attempts: int = 0
+
+    @property
+    def url(self) -> str:
+        return self.entry.url or ""
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleUpdate:
+    """What one attempt at an item's article changes, hits included once it is final."""
+
+    item_id: int
+    state: TextState
+    attempts: int
+    #: The article's text (state "fetched"); None keeps the stored content.
+    content: str | None = None
+    error: str | None = None
+    #: When to try again (state "waiting").
+    next_try: datetime | None = None
+    hits: tuple[Hit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TextReport:
+    """A feed's items by article state, for ``monitor feeds``."""
+
+    fetched: int = 0
+    waiting: int = 0
+    failed: int = 0
+    #: Why the latest page given up was given up.
+    last_error: str | None = None
 
 
 # --------------------------------------------------------------------------- deliver
@@ -317,6 +394,22 @@ class Fetcher(Protocol):
     def fetch_all(self, feeds: Sequence[FeedState]) -> Fetches: ...
 
 
+class PageFetches(Iterator[tuple[ArticleJob, PageOutcome]], Protocol):
+    def close(self) -> None: ...
+
+
+class PageFetcher(Protocol):
+    """Fetches article pages concurrently, politely (robots.txt, per-host limits)."""
+
+    def fetch_pages(self, jobs: Sequence[ArticleJob]) -> PageFetches: ...
+
+
+class Extractor(Protocol):
+    """An article page -> its main text ("" when none is found). Pure."""
+
+    def __call__(self, body: bytes, url: str | None, content_type: str | None) -> str: ...
+
+
 class PollStore(Protocol):
     """What a poll cycle needs of the store."""
 
@@ -337,6 +430,21 @@ class PollStore(Protocol):
 
     def unclaim(self, feed_ids: Sequence[str]) -> None:
         """Give claimed feeds back, due at once (the cycle stopped before them)."""
+        ...
+
+
+class ArticleStore(Protocol):
+    """What the full-text stage needs of the store."""
+
+    def articles_due(self, now: datetime, limit: int) -> list[ArticleJob]:
+        """Items awaiting their article whose next attempt has come, claimed."""
+        ...
+
+    def record_articles(
+        self, updates: Sequence[ArticleUpdate], now: datetime
+    ) -> list[list[tuple[int, Hit]]]:
+        """Write the attempts in one transaction; per update, its new hits with row ids
+        (none for an item another worker finished first)."""
         ...
 
 
@@ -404,10 +512,12 @@ class Notifier(Protocol):
     def send(self, message: Message) -> Refused | None: ...
 
 
-class JobStore(PollStore, DeliverStore, Protocol):
+class JobStore(PollStore, ArticleStore, DeliverStore, Protocol):
     """What the wired job (app.Monitor) needs of the store besides polling and delivery."""
 
     def feeds(self) -> list[FeedState]: ...
+
+    def text_reports(self) -> dict[str, TextReport]: ...
 
     def feed_notices(self, now: datetime, *, take: bool = True) -> list[str]: ...
 

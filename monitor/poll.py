@@ -7,6 +7,10 @@ behind, the poller stops taking outcomes and the fetcher pauses, so memory stays
 
 - A 304 is a success and is never parsed; neither is a 200 whose body is byte-identical
   to the last one (many servers ignore validators).
+- A feed not requested because its host asked us to wait (Retry-After while another of
+  its feeds was fetched) is "deferred": due again when the wait is over, no error counted.
+- A feed with ``full_text`` stores its new items (those with a link) as awaiting their
+  article, unmatched: fulltext.py matches them once the text is in.
 - A feed's failure is a value (a PollResult with status "error" or "gone"); it never stops
   the cycle and never loses another feed's items. Each feed's items and hits are recorded
   in their own transaction, so a cycle cut short keeps what it finished; feeds whose poll
@@ -42,6 +46,7 @@ from monitor.errors import FeedError, FetchError, NoAnswerError
 from monitor.feeds import health, schedule
 from monitor.model import (
     Clock,
+    Deferred,
     Entry,
     FeedState,
     FeedUpdate,
@@ -78,6 +83,13 @@ def parse_here(feed_id: str, body: bytes, content_type: str | None, url: str | N
     from monitor.feeds.parse import parse_feed  # feedparser only where it is needed
 
     return parse_feed(feed_id, body, content_type=content_type, url=url)
+
+
+def awaiting_text(feed: FeedState, entries: Sequence[Entry]) -> set[str]:
+    """The entries that wait for their article's text: a full-text feed's, with a web link."""
+    if not feed.full_text:
+        return set()
+    return {e.id for e in entries if urlsplit(e.url or "").scheme in ("http", "https")}
 
 
 class Parsers(Protocol):
@@ -229,6 +241,9 @@ class _Cycle:
             # No answer at all: decided at the end of the cycle (a network outage?).
             self.unreached.append((feed, outcome))
             return
+        if isinstance(outcome, Deferred):
+            self.deferred(feed, outcome, now)
+            return
         if urlsplit(feed.url).scheme in ("http", "https"):
             self.answered += 1  # a feed read from disk says nothing about the network
         if isinstance(outcome, FetchError):
@@ -309,9 +324,14 @@ class _Cycle:
                     parsed=parsed,
                     fresh=len(fresh),
                 )
+                awaiting = awaiting_text(feed, fresh)
                 updates.append(
                     FeedUpdate(
-                        feed=state, entries=tuple(fresh), hits=self.match(fresh), notices=notices
+                        feed=state,
+                        entries=tuple(fresh),
+                        hits=self.match([e for e in fresh if e.id not in awaiting]),
+                        notices=notices,
+                        awaiting=tuple(awaiting),
                     )
                 )
                 results.append(PollResult(feed.id, "ok", new_items=len(fresh)))
@@ -428,6 +448,7 @@ class _Cycle:
             last_new=last_new,
             usual_gap=gap,
             items_per_week=per_week,
+            waiting_for="",
             next_poll=schedule.next_success(
                 now,
                 items_per_week=per_week,
@@ -435,6 +456,7 @@ class _Cycle:
                 max_interval=feed.max_interval,
                 not_before=hint,
                 ceiling=self.p.max_backoff,
+                fixed=feed.fixed_interval,
                 rng=self.p.rng,
             ),
         )
@@ -448,6 +470,24 @@ class _Cycle:
             log.warning("%s", message)
             notices.append(message)
         return replace(state, health=cond), tuple(notices)
+
+    def deferred(self, feed: FeedState, wait: Deferred, now: datetime) -> None:
+        """Not requested: its host asked us to wait. Due again after that wait; no error
+        counted, and its error count and health stay as they were."""
+        state = replace(
+            feed,
+            last_polled=now,
+            next_poll=schedule.next_deferred(now, wait.wait, self.p.rng),
+            waiting_for=wait.host,
+        )
+        self.save(
+            FeedUpdate(feed=state),
+            PollResult(
+                feed.id,
+                "deferred",
+                error=f"not requested: {wait.host} asked us to wait {wait.wait:.0f} s more",
+            ),
+        )
 
     def failed(self, feed: FeedState, error: FeedError, now: datetime) -> None:
         fetch = error if isinstance(error, FetchError) else None
@@ -469,6 +509,7 @@ class _Cycle:
             last_error=error.reason[:2000],
             gone=gone,
             next_poll=next_poll,
+            waiting_for="",
         )
         state, notices = self.assessed(state, now, [])
         log.warning(

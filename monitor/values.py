@@ -20,6 +20,7 @@ __all__ = [
     "MAX_SIZE",
     "feed_url",
     "feed_url_problem",
+    "format_duration",
     "one_line",
     "parse_duration",
     "parse_size",
@@ -153,3 +154,14 @@ def one_line(value: str) -> str:
     if any(unicodedata.category(c) in _BREAKS for c in value):
         raise ValueError(f"{_shown(value)} has a line break or control character")
     return value
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as the shortest way to write them back: 90s, 15m, 6h, 1d, 1h30m."""
+    whole = round(seconds)
+    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)):
+        if whole >= size and whole % size == 0:
+            return f"{whole // size}{unit}"
+    if whole >= 3600 and whole % 60 == 0:
+        return f"{whole // 3600}h{whole % 3600 // 60}m"
+    return f"{whole}s"

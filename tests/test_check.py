@@ -66,8 +66,7 @@ def test_feed_urls_that_can_never_be_polled_are_refused_with_their_line(project:
         f"{path}:9: feeds[2].url: no bundled feed 'nope.xml' (bundled: sample.xml)",
         f"{path}:11: feeds[3].url: scheme 'javascript' is not supported: use an "
         "http, https or file URL",
-        f"{path}:13: feeds[4].url: scheme 'ftp' is not supported: use an http, "
-        "https or file URL",
+        f"{path}:13: feeds[4].url: scheme 'ftp' is not supported: use an http, https or file URL",
         f"{path}:15: feeds[5].url: not a valid URL: Invalid IPv6 URL",
     ]
     assert warnings == []

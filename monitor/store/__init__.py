@@ -11,6 +11,7 @@ and hands out transactions:
 - schema.py: the migrations and ``migrate``;
 - feeds.py: configured feeds, claims, polled states, health notices;
 - items.py: new entries, the write of a poll's items and hits, reading and pruning them;
+- articles.py: items awaiting their article's text, each attempt's outcome and hits;
 - deliveries.py: reserving hits for a message, marking it sent or failed;
 - convert.py: rows to records and back; tables.py: the tables.
 """
@@ -18,6 +19,7 @@ and hands out transactions:
 from __future__ import annotations
 
 from monitor.errors import StoreError
+from monitor.store.articles import ArticlesMixin
 from monitor.store.base import StoreBase, read_heartbeat
 from monitor.store.deliveries import RESERVATION_LEASE, DeliveriesMixin, delivery_backoff
 from monitor.store.feeds import CLAIM_LEASE, FeedsMixin
@@ -25,7 +27,7 @@ from monitor.store.items import ITEM_TABLE, ItemsMixin
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION_KEY, SchemaMixin
 
 
-class Store(FeedsMixin, ItemsMixin, DeliveriesMixin, SchemaMixin, StoreBase):
+class Store(FeedsMixin, ItemsMixin, ArticlesMixin, DeliveriesMixin, SchemaMixin, StoreBase):
     """All reads and writes of the monitor's state."""
 
 

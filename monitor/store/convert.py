@@ -28,6 +28,7 @@ POLLED_FIELDS = (
     "last_new",
     "usual_gap",
     "health",
+    "waiting_for",
 )
 
 # ---------------------------------------------------------------------- feeds
@@ -43,6 +44,7 @@ def feed_row(feed: FeedState) -> FeedRow:
         conditional=feed.conditional,
         min_interval=feed.min_interval,
         max_interval=feed.max_interval,
+        full_text=feed.full_text,
     )
 
 
@@ -67,6 +69,8 @@ def feed_state(row: FeedRow) -> FeedState:
         last_new=row.last_new,
         usual_gap=row.usual_gap,
         health=row.health or "",
+        full_text=bool(row.full_text),
+        waiting_for=row.waiting_for or "",
     )
 
 
@@ -103,9 +107,13 @@ def notices_json(pending: Sequence[Sequence[str]]) -> str | None:
 # ---------------------------------------------------------------------- items and hits
 
 
-def item_values(feed_id: str, entry: Entry, fetched: datetime | None) -> dict[str, Any]:
-    """A bulk INSERT's parameters for one new item."""
+def item_values(
+    feed_id: str, entry: Entry, fetched: datetime | None, *, awaiting: bool = False
+) -> dict[str, Any]:
+    """A bulk INSERT's parameters for one new item; `awaiting` its article's text."""
     return {
+        "text_state": "waiting" if awaiting else "",
+        "text_next": fetched if awaiting else None,
         "feed_id": feed_id,
         "guid": entry.id,
         "url": entry.url,

@@ -156,7 +156,11 @@ def _refresh(s: Session, keys: list[str], now: datetime) -> None:
 
 def _insert_items(s: Session, updates: Sequence[FeedUpdate]) -> None:
     """All the updates' new entries, in one bulk INSERT."""
-    rows = [item_values(u.feed.id, e, u.feed.last_polled) for u in updates for e in u.entries]
+    rows = [
+        item_values(u.feed.id, e, u.feed.last_polled, awaiting=e.id in u.awaiting)
+        for u in updates
+        for e in u.entries
+    ]
     if rows:
         s.execute(insert(ITEM_TABLE), rows)
 

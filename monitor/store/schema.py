@@ -29,6 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    false,
     inspect,
     select,
     text,
@@ -194,8 +195,40 @@ def _delivery_sent_to(conn: Connection) -> None:
     _add_columns(conn, "delivery", DeliveryRow.__table__, ("sent_to",))  # type: ignore[attr-defined]
 
 
+def _full_text_and_host_waits(conn: Connection) -> None:
+    """item: text_state, text_error, text_attempts, text_next (+ index): an item awaiting
+    its article's text; feed: full_text, waiting_for (a host's Retry-After)."""
+    added = (
+        ("item", Column("text_state", String, nullable=False, server_default="")),
+        ("item", Column("text_error", Text)),
+        ("item", Column("text_attempts", Integer, nullable=False, server_default="0")),
+        ("item", _dt("text_next")),
+        ("feed", Column("full_text", Boolean, nullable=False, server_default=false())),
+        ("feed", Column("waiting_for", String, nullable=False, server_default="")),
+    )
+    for table, column in added:
+        if column.name in {c["name"] for c in inspect(conn).get_columns(table)}:
+            continue
+        kind = column.type.compile(dialect=conn.dialect)
+        ddl = f"ALTER TABLE {table} ADD COLUMN {column.name} {kind}"
+        if column.server_default is not None:
+            default = column.server_default.arg  # type: ignore[attr-defined]
+            shown = default.compile(dialect=conn.dialect) if hasattr(default, "compile") else None
+            ddl += f" NOT NULL DEFAULT {shown or repr(str(default))}"
+        conn.execute(text(ddl))
+    indexes = {i["name"] for i in inspect(conn).get_indexes("item")}
+    if "ix_item_text_state_next" not in indexes:
+        conn.execute(text("CREATE INDEX ix_item_text_state_next ON item (text_state, text_next)"))
+
+
 #: Migrations in order; the schema's version is their count. Append, never edit.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _seen_ids, _delivery_sent_to)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
+    _v1,
+    _v2,
+    _seen_ids,
+    _delivery_sent_to,
+    _full_text_and_host_waits,
+)
 
 _META = Meta.__table__  # type: ignore[attr-defined]
 

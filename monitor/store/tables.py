@@ -71,6 +71,10 @@ class FeedRow(SQLModel, table=True):
     health: str = ""
     #: JSON list of [created ISO time, text]: health notices not reported yet.
     notices: str | None = Field(default=None, sa_type=Text)
+    #: Fetch each new item's article page (``full_text``).
+    full_text: bool = False
+    #: The host whose Retry-After put the last poll off; "" once the feed is polled.
+    waiting_for: str = ""
 
 
 class ItemRow(SQLModel, table=True):
@@ -78,6 +82,7 @@ class ItemRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("feed_id", "guid", name="uq_item_feed_guid"),
         Index("ix_item_feed_fingerprint", "feed_id", "fingerprint"),
+        Index("ix_item_text_state_next", "text_state", "text_next"),
     )
     id: int | None = Field(default=None, primary_key=True)
     feed_id: str = Field(foreign_key="feed.id")
@@ -91,6 +96,12 @@ class ItemRow(SQLModel, table=True):
     published: datetime | None = _dt()
     fetched: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
     fingerprint: str = ""
+    #: The article's text: "" (not wanted), "waiting", "fetched" or "failed" (kept the
+    #: feed's lead); why it failed, attempts made, and when to try next.
+    text_state: str = ""
+    text_error: str | None = Field(default=None, sa_type=Text)
+    text_attempts: int = 0
+    text_next: datetime | None = _dt()
 
 
 class SeenRow(SQLModel, table=True):
