@@ -24,26 +24,11 @@ from monitor.feeds.article import extract_text
 from monitor.feeds.pages import PageFetcher
 from monitor.feeds.pool import ParsePool, default_workers
 from monitor.metrics import Holdings, Metrics
-from monitor.model import (
-    Clock,
-    Extractor,
-    FeedState,
-    Fetcher,
-    JobStore,
-    Matcher,
-    MessageRenderer,
-    Notifier,
-    PollResult,
-    Rule,
-    RuleSet,
-    TextReport,
-    utc_now,
-)
-from monitor.model import (
-    PageFetcher as Pages,
-)
+from monitor.model import Clock, FeedState, PollResult, Rule, RuleSet, TextReport, utc_now
 from monitor.notify import FileNotifier, SmtpNotifier
 from monitor.poll import Poller
+from monitor.protocols import Extractor, Fetcher, JobStore, Matcher, MessageRenderer, Notifier
+from monitor.protocols import PageFetcher as Pages
 from monitor.render import Renderer
 from monitor.replay import ReplayReport, replay
 from monitor.rules import compile_rules, load_rules

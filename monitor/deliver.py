@@ -24,7 +24,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from monitor.errors import NotifyError, RenderError
-from monitor.model import Batch, DeliverStore, Message, MessageRenderer, Notifier, Rule
+from monitor.model import Batch, Message, Rule
+from monitor.protocols import DeliverStore, MessageRenderer, Notifier
 
 #: Messages tried before that one run sends at most (then comes its message of new hits).
 MAX_RETRIES_PER_RUN = 20

@@ -36,19 +36,16 @@ from monitor.errors import FetchError, NoAnswerError
 from monitor.feeds.article import ExtractError
 from monitor.model import (
     ArticleJob,
-    ArticleStore,
     ArticleUpdate,
     Clock,
     Deferred,
     Entry,
-    Extractor,
     FetchResult,
     Hit,
-    Matcher,
-    PageFetcher,
     PageOutcome,
     PollResult,
 )
+from monitor.protocols import ArticleStore, Extractor, Matcher, PageFetcher
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from monitor.errors import NotifyError
-from monitor.model import Message, Refused
+from monitor.model import Message
+from monitor.protocols import Refused
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 #: C0 and C1 control characters (CR and LF among them), DEL, and the Unicode line and

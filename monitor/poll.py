@@ -50,17 +50,15 @@ from monitor.model import (
     Entry,
     FeedState,
     FeedUpdate,
-    Fetcher,
     FetchOutcome,
     FetchResult,
     Hit,
-    Matcher,
     NotModified,
     ParsedFeed,
     PollResult,
     PollStatus,
-    PollStore,
 )
+from monitor.protocols import Fetcher, Matcher, PollStore
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,9 @@ from monitor import deliver
 from monitor.app import make_monitor
 from monitor.config import load_settings
 from monitor.errors import NotifyError
-from monitor.model import Entry, FeedState, FeedUpdate, Hit, Message, Refused
+from monitor.model import Entry, FeedState, FeedUpdate, Hit, Message
 from monitor.notify import FileNotifier, header_value, to_email
+from monitor.protocols import Refused
 from monitor.render import Renderer
 from monitor.store import Store
 

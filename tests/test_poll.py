@@ -26,8 +26,9 @@ from werkzeug import Request, Response
 from monitor.app import parsers_for
 from monitor.feeds.fetch import HttpFetcher
 from monitor.feeds.health import Limits
-from monitor.model import Entry, FeedState, FeedUpdate, Hit, PollResult, PollStore, Rule
+from monitor.model import Entry, FeedState, FeedUpdate, Hit, PollResult, Rule
 from monitor.poll import Poller, inline
+from monitor.protocols import PollStore
 from monitor.store import Store
 
 from .helpers import DATA, FakeClock

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from monitor.errors import MonitorError
-from monitor.model import Entry, Hit, Matcher, Rule, TermMatch
+from monitor.model import Entry, Hit, Rule, TermMatch
+from monitor.protocols import Matcher
 
 __all__ = ["entries_from_jsonl", "explain_json", "format_hits", "hit_json", "snippet"]
 
