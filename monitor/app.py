@@ -17,7 +17,7 @@ from typing import Any
 from monitor import deliver, poll
 from monitor.config import AlertSettings, DigestSettings, Settings, load_settings
 from monitor.deliver import DeliveryResult, Target
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, MonitorError
 from monitor.feeds import health
 from monitor.feeds.fetch import HttpFetcher
 from monitor.feeds.pool import ParsePool, default_workers
@@ -98,6 +98,8 @@ class Monitor:
     #: Who this job is among several sharing one database (its heartbeat's name).
     worker: str = field(default_factory=lambda: worker_id())
     rules_sig: tuple[tuple[str, float, int], ...] = ()
+    #: Folds the items a poll stored into the archive's search index (store.index_items).
+    search_index: Callable[[], int] | None = None
 
     # ------------------------------------------------------------------ rules
 
@@ -164,6 +166,11 @@ class Monitor:
                 log.debug("feed %s: %s", result.feed_id, result.status)
             if progress is not None:
                 progress(len(results), total)
+        if self.search_index is not None and any(r.new_items for r in results):
+            try:
+                self.search_index()
+            except MonitorError as e:  # the archive's search only; the poll is stored
+                log.error("search index not updated: %s", e)
         elapsed = time.monotonic() - start
         if self.metrics is not None:
             self.metrics.polled(results, elapsed, poller.match_seconds)
@@ -420,6 +427,7 @@ def make_monitor(settings: Settings, *, clock: Clock = utc_now) -> Monitor:
         matcher=matcher,
         stop=stop,
         rules_sig=rules_signature(settings.rules),
+        search_index=store.index_items,
     )
 
 
