@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal_column, select, text
+from sqlalchemy import ColumnElement, column, func, literal_column, select, table, text
 from sqlmodel import Session, col
 
 from monitor.archive import AllOf, Prefilter, Words
@@ -36,6 +36,9 @@ BATCH = 1000
 #: Characters of one field that are indexed (a field longer than this is cut).
 MAX_FIELD = 100_000
 _COLUMNS = ("title", "summary", "content")
+#: The index tables as SQLAlchemy sees them (they are made by DDL, not by models).
+_SEARCH = table("item_search", column("item_id"), column("doc"))
+_FTS = table("item_fts", column("rowid"))
 _WEIGHTS = {"title": "A", "summary": "B", "content": "C"}
 
 
@@ -124,8 +127,8 @@ def _unindexed(s: Session, size: int, *, postgres: bool) -> Sequence[Any]:
         # Ids are not committed in order when several workers write: look for every gap.
         query = (
             select(*fields)
-            .outerjoin(text("item_search"), text("item_search.item_id = item.id"))
-            .where(text("item_search.item_id IS NULL"))
+            .outerjoin(_SEARCH, _SEARCH.c.item_id == col(ItemRow.id))
+            .where(_SEARCH.c.item_id.is_(None))
         )
     else:
         # One writer at a time: items are committed in id order, so the index ends at a

@@ -111,6 +111,7 @@ def build(
     *,
     token: str | None,
     clock: Clock = utc_now,
+    page_size: int = 25,
 ) -> Pages:
     """The pages over a read-only store (the app is ``make_app(pages, token=...)``)."""
     archive = Archive(
@@ -119,7 +120,7 @@ def build(
         clock=clock,
         rule_paths=settings.rules,
         base=settings.base,
-        page_size=25,
+        page_size=page_size,
     )
     kinds = {d.id: "digest" for d in settings.digests} | {a.id: "alert" for a in settings.alerts}
     return Pages(archive, settings.templates / "web", kinds=kinds)

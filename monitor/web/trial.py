@@ -53,11 +53,13 @@ class Trial:
     truncated: bool = False
     #: Stored hits are compared (a rule file: its rules have ids that may have hits).
     compared: bool = False
+    #: The full-text index chose the items read (a query); else every item was read.
+    indexed: bool = False
 
 
 def trial_of_query(archive: Archive, text: str, since: datetime) -> Trial:
     matcher, pre = archive.query(text)
-    trial = Trial(since, rules={"query": TrialRule("query", "your query")})
+    trial = Trial(since, rules={"query": TrialRule("query", "your query")}, indexed=pre is not None)
     _run_trial(archive, matcher, pre, trial)
     return trial
 

@@ -95,6 +95,12 @@ ITEMS = [
     ),
 ]
 
+URLS = {
+    "trend": "https://en.trend.az/feeds/index.rss",
+    "akipress": "https://akipress.com/rss/news.rss",
+}
+TITLES = {"trend": "Trend News Agency", "akipress": "AKIpress"}
+
 CONFIG = """\
 storage: {storage}
 rules: [rules]
@@ -123,13 +129,15 @@ class Newsroom:
     ids: list[int]
     client: TestClient
 
-    def app_client(self, token: str | None = None) -> TestClient:
+    def app_client(self, token: str | None = None, page_size: int = 25) -> TestClient:
+        rules = RulesInForce(self.settings)
         pages = build(
             self.settings,
             reader(self.settings),
-            RulesInForce(self.settings),
+            rules,
             token=token,
             clock=self.clock,
+            page_size=page_size,
         )
         return TestClient(make_app(pages, token=token), raise_server_exceptions=False)
 
@@ -152,7 +160,7 @@ def make_newsroom(folder: Path, url: str, clock: FakeClock) -> tuple[Settings, S
         )
         hits = matcher.match(entry)
         state = FeedState(
-            id=feed, url=f"https://{feed}.example/rss", last_polled=when, last_success=when
+            id=feed, url=URLS[feed], title=TITLES[feed], last_polled=when, last_success=when
         )
         store.record_many(
             [FeedUpdate(feed=state, entries=(entry,), hits={entry.id: hits} if hits else {})]
