@@ -48,16 +48,46 @@ def test_the_stories_page_lists_matched_stories_newest_first(newsroom: Newsroom)
     ("query", "expected"),
     [
         ("topic=trade", ["Türkiye sets a $60 billion trade target"]),
-        ("tag=people", ["Omuraliev visits the OTS diaspora in Kazan", "Кубанычбек Омуралиев встретился с послами"]),
-        ("priority=high", ["Omuraliev visits the OTS diaspora in Kazan", "Кубанычбек Омуралиев встретился с послами"]),
-        ("feed=akipress", ["Omuraliev visits the OTS diaspora in Kazan", "Кубанычбек Омуралиев встретился с послами"]),
-        ("since=2025-12-05&until=2025-12-12", ["Türkiye sets a $60 billion trade target", "Кубанычбек Омуралиев встретился с послами"]),
+        (
+            "tag=people",
+            [
+                "Omuraliev visits the OTS diaspora in Kazan",
+                "Кубанычбек Омуралиев встретился с послами",
+            ],
+        ),
+        (
+            "priority=high",
+            [
+                "Omuraliev visits the OTS diaspora in Kazan",
+                "Кубанычбек Омуралиев встретился с послами",
+            ],
+        ),
+        (
+            "feed=akipress",
+            [
+                "Omuraliev visits the OTS diaspora in Kazan",
+                "Кубанычбек Омуралиев встретился с послами",
+            ],
+        ),
+        (
+            "since=2025-12-05&until=2025-12-12",
+            [
+                "Türkiye sets a $60 billion trade target",
+                "Кубанычбек Омуралиев встретился с послами",
+            ],
+        ),
         ("until=2025-12-04", ["Diaspora forum of the OTS"]),
-        ("feed=akipress&all=1&since=2025-12-10", ["Omuraliev visits the OTS diaspora in Kazan", "Weather in Bishkek"]),
-        ("topic=omuraliev&tag=people&since=2025-12-10", ["Omuraliev visits the OTS diaspora in Kazan"]),
+        (
+            "feed=akipress&all=1&since=2025-12-10",
+            ["Omuraliev visits the OTS diaspora in Kazan", "Weather in Bishkek"],
+        ),
+        (
+            "topic=omuraliev&tag=people&since=2025-12-10",
+            ["Omuraliev visits the OTS diaspora in Kazan"],
+        ),
         ("topic=ots-diaspora&tag=people", []),
     ],
-)  # fmt: skip
+)
 def test_each_filter_narrows_the_list(newsroom: Newsroom, query: str, expected: list[str]) -> None:
     page = newsroom.client.get(f"/?{query}")
     assert page.status_code == 200
@@ -95,15 +125,28 @@ def test_search_takes_the_rule_syntax_and_folds_like_the_rules(newsroom: Newsroo
     ("query", "expected"),
     [
         ('"trade target"', ["Türkiye sets a $60 billion trade target"]),
-        ("diaspor* AND NOT Kazan", ["&lt;script&gt;alert(1)&lt;/script&gt; OTS diaspora", "Diaspora forum of the OTS"]),
-        ("title:diaspora AND NOT Kazan", ["&lt;script&gt;alert(1)&lt;/script&gt; OTS diaspora", "Diaspora forum of the OTS"]),
-        ("summary:diaspora", ["Omuraliev visits the OTS diaspora in Kazan", "&lt;script&gt;alert(1)&lt;/script&gt; OTS diaspora", "Diaspora forum of the OTS"]),
+        (
+            "diaspor* AND NOT Kazan",
+            ["&lt;script&gt;alert(1)&lt;/script&gt; OTS diaspora", "Diaspora forum of the OTS"],
+        ),
+        (
+            "title:diaspora AND NOT Kazan",
+            ["&lt;script&gt;alert(1)&lt;/script&gt; OTS diaspora", "Diaspora forum of the OTS"],
+        ),
+        (
+            "summary:diaspora",
+            [
+                "Omuraliev visits the OTS diaspora in Kazan",
+                "&lt;script&gt;alert(1)&lt;/script&gt; OTS diaspora",
+                "Diaspora forum of the OTS",
+            ],
+        ),
         ("entity:omuraliev AND diaspora", ["Omuraliev visits the OTS diaspora in Kazan"]),
         ("amount:>=50e9", ["Türkiye sets a $60 billion trade target"]),
         ("Bishkek OR Baku", []),
         ("feed:akipress AND sunny", []),
     ],
-)  # fmt: skip
+)
 def test_search_matches_as_a_rule_does(newsroom: Newsroom, query: str, expected: list[str]) -> None:
     page = newsroom.client.get("/", params={"q": query})
     assert page.status_code == 200
@@ -242,12 +285,26 @@ def test_try_a_rule_file_in_place_of_a_configured_one(newsroom: Newsroom) -> Non
         ({"mode": "query", "text": "x", "period": "soon"}, "period: not a duration"),
         ({"mode": "query", "text": "x", "period": "0s"}, "longer than zero"),
         ({"mode": "maybe", "text": "x", "period": "30d"}, "is not query or file"),
-        ({"mode": "file", "name": "../etc/passwd", "text": "rules: []", "period": "30d"}, "not a rule file name"),
-        ({"mode": "file", "name": "topics.yaml", "text": "rules:\n  - id: x\n    query: 'a AND ('\n", "period": "30d"}, "topics.yaml:3:"),
-        ({"mode": "file", "name": "new.yaml", "text": "entities: []\n", "period": "30d"}, "has no rules"),
+        (
+            {"mode": "file", "name": "../etc/passwd", "text": "rules: []", "period": "30d"},
+            "not a rule file name",
+        ),
+        (
+            {
+                "mode": "file",
+                "name": "topics.yaml",
+                "text": "rules:\n  - id: x\n    query: 'a AND ('\n",
+                "period": "30d",
+            },
+            "topics.yaml:3:",
+        ),
+        (
+            {"mode": "file", "name": "new.yaml", "text": "entities: []\n", "period": "30d"},
+            "has no rules",
+        ),
         ({"mode": "query", "text": "x" * 10_000, "period": "30d"}, "10,000 characters is too long"),
     ],
-)  # fmt: skip
+)
 def test_try_refuses_bad_input_on_the_page(
     newsroom: Newsroom, form: dict[str, str], message: str
 ) -> None:
@@ -324,8 +381,15 @@ def test_the_pages_store_refuses_to_write(newsroom: Newsroom) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/static/", "/static/../monitor.yaml", "/static/%2e%2e/monitor.yaml", "/static/app.js", "/templates/web/base.html", "/rules/topics.yaml"],
-)  # fmt: skip
+    [
+        "/static/",
+        "/static/../monitor.yaml",
+        "/static/%2e%2e/monitor.yaml",
+        "/static/app.js",
+        "/templates/web/base.html",
+        "/rules/topics.yaml",
+    ],
+)
 def test_no_directory_listing_and_no_path_outside_the_app(newsroom: Newsroom, path: str) -> None:
     response = newsroom.client.get(path)
     assert response.status_code == 404
