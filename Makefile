@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/match.py
 	$(BIN)/python bench/poll.py
 	$(BIN)/python bench/signal.py
+	$(BIN)/python bench/web.py
 
 # Twenty minutes of the job on 500 changing loopback feeds: memory and descriptors over time.
 soak: $(STAMP)
