@@ -10,6 +10,7 @@ follows the order items were stored in, so a page is a cheap walk down the prima
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,6 +22,9 @@ from sqlalchemy import (
     func,
     or_,
     type_coerce,
+)
+from sqlalchemy import (
+    select as core_select,
 )
 from sqlmodel import Session, col, select
 
@@ -99,6 +103,10 @@ class ArchiveMixin(StoreBase):
             rows = s.execute(query.order_by(col(ItemRow.id).desc()).limit(limit))
             return [_item(row) for row in rows]
 
+    def feed_ids(self) -> list[str]:
+        with self._session() as s:
+            return sorted(s.execute(select(col(FeedRow.id))).scalars())
+
     def stored_matches(self, item_ids: Sequence[int]) -> list[StoredMatchRecord]:
         with self._session() as s:
             return _matches(s, item_ids)
@@ -147,11 +155,27 @@ class ArchiveMixin(StoreBase):
         return [out[rule_id] for rule_id in sorted(out)]
 
 
+_ITEM = ItemRow.__table__  # type: ignore[attr-defined]
+#: The columns an ArchiveItem is made of (Core rows: no ORM objects on the page's path).
+_COLUMNS: tuple[Any, ...] = (
+    _ITEM.c.id,
+    _ITEM.c.feed_id,
+    col(FeedRow.title).label("feed_title"),
+    _ITEM.c.guid,
+    _ITEM.c.url,
+    _ITEM.c.title,
+    _ITEM.c.summary,
+    _ITEM.c.content,
+    _ITEM.c.author,
+    _ITEM.c.lang,
+    _ITEM.c.published,
+    _ITEM.c.fetched,
+)
+
+
 def _items(filters: Filters) -> Any:
     """Items with their feed's title that pass the filters (not ordered)."""
-    query = select(ItemRow, col(FeedRow.title)).join(
-        FeedRow, col(ItemRow.feed_id) == col(FeedRow.id)
-    )
+    query = core_select(*_COLUMNS).join(FeedRow, col(ItemRow.feed_id) == col(FeedRow.id))
     conditions: list[ColumnElement[bool]] = []
     if filters.matched or filters.rule_ids is not None or filters.priority:
         has_hit = select(col(HitRow.id)).where(col(HitRow.item_id) == col(ItemRow.id))
@@ -170,21 +194,8 @@ def _items(filters: Filters) -> Any:
 
 
 def _item(row: Any) -> ArchiveItem:
-    item, feed_title = row
-    return ArchiveItem(
-        id=int(item.id),
-        feed_id=item.feed_id,
-        feed_title=feed_title or item.feed_id,
-        guid=item.guid,
-        url=item.url,
-        title=item.title,
-        summary=item.summary,
-        content=item.content,
-        author=item.author,
-        lang=item.lang,
-        published=item.published,
-        fetched=item.fetched,
-    )
+    item = ArchiveItem(*row)
+    return item if item.feed_title else replace(item, feed_title=item.feed_id)
 
 
 def _matches(s: Session, item_ids: Sequence[int]) -> list[StoredMatchRecord]:

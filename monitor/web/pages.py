@@ -105,7 +105,7 @@ class Pages:
         query = _text(params, "q", MAX_QUERY)
         ruleset = self.archive.rules()
         feed = params.get("feed") or None
-        known_feeds = [f.id for f in self.archive.store.feeds()]
+        known_feeds = self.archive.store.feed_ids()
         if feed and feed not in known_feeds:
             raise BadRequest(f"feed: no feed {feed!r} in the store")
         priority = params.get("priority") or None
@@ -215,6 +215,7 @@ def make_app(pages: Pages, *, token: str | None = None) -> ASGIApp:
             Route("/feeds", pages.feeds, methods=["GET"]),
             Route("/try", pages.trial, methods=["GET", "POST"]),
             Route("/static/{name}", pages.static_file, methods=["GET"]),
+            Route("/favicon.ico", lambda _: Response(status_code=204), methods=["GET"]),
         ],
         exception_handlers={
             BadRequest: pages.bad_request,

@@ -187,13 +187,14 @@ def listing(archive: Archive, filters: Filters, query: str, page: int) -> Listin
         if len(found) > size:
             break
     shown = found[:size]
-    by_item: dict[int, list[StoredMatch]] = {}
-    for stored in archive.store.stored_matches([item.id for item, _ in shown]):
-        by_item.setdefault(stored.item_id, []).append(stored)
-    lines = [
-        story_line(Story(item.id, (item,), tuple(by_item.get(item.id, ()))), rules, hit.matches)
-        for item, hit in shown
-    ]
+    stored = archive.store.hit_rules([item.id for item, _ in shown])
+    lines = []
+    for item, hit in shown:
+        ids = sorted(stored.get(item.id, ()))
+        marks = tuple(
+            StoredMatch(0, item.id, r, "", _priority(rules, r), (), item.fetched) for r in ids
+        )
+        lines.append(story_line(Story(item.id, (item,), marks), rules, hit.matches))
     return Listing(lines, page, len(found) > size, scan.truncated)
 
 
@@ -206,22 +207,31 @@ class Scan:
     filters: Filters
     limit: int = MAX_SCAN
     batch: int = _BATCH
+    #: The first read is small: a first page of results usually needs few candidates.
+    first: int = 64
     truncated: bool = False
 
     def __iter__(self) -> Iterator[ArchiveItem]:
         before: int | None = None
         read = 0
+        batch = self.first
         while True:
-            items = self.store.search(self.pre, self.filters, before=before, limit=self.batch)
+            items = self.store.search(self.pre, self.filters, before=before, limit=batch)
             for item in items:
                 if read >= self.limit:
                     self.truncated = True
                     return
                 read += 1
                 yield item
-            if len(items) < self.batch:
+            if len(items) < batch:
                 return
             before = items[-1].id
+            batch = min(batch * 4, self.batch)
+
+
+def _priority(rules: Mapping[str, Rule], rule_id: str) -> str:
+    rule = rules.get(rule_id)
+    return rule.priority if rule else "normal"
 
 
 def story_line(story: Story, rules: Mapping[str, Rule], matches: Sequence[TermMatch]) -> StoryLine:
