@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/poll.py
 	$(BIN)/python bench/signal.py
 	$(BIN)/python bench/fulltext.py
+	$(BIN)/python bench/web.py
 
 # Twenty minutes of the job on 500 changing loopback feeds: memory and descriptors over time.
 soak: $(STAMP)

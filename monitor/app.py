@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from monitor import cron, deliver, fulltext, poll
 from monitor.config import AlertSettings, DigestSettings, Settings
 from monitor.deliver import DeliveryResult, Target
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, MonitorError
 from monitor.feeds import health, schedule
 from monitor.feeds.article import extract_text
 from monitor.feeds.pages import PageFetcher
@@ -124,6 +124,8 @@ class Monitor:
     #: extractor of their text.
     pages: Pages | None = None
     extract: Extractor = extract_text
+    #: Folds the items a poll stored into the archive's search index (store.index_items).
+    search_index: Callable[[], int] | None = None
 
     # ------------------------------------------------------------------ rules
 
@@ -193,6 +195,11 @@ class Monitor:
                 )
             if progress is not None:
                 progress(len(results), total)
+        if self.search_index is not None and any(r.new_items for r in results):
+            try:
+                self.search_index()
+            except MonitorError as e:  # the archive's search only; the poll is stored
+                log.error("search index not updated: %s", e)
         elapsed = time.monotonic() - start
         if self.metrics is not None:
             self.metrics.polled(results, elapsed, poller.match_seconds)
@@ -521,4 +528,5 @@ def make_monitor(settings: Settings, *, clock: Clock = utc_now) -> Monitor:
         stop=stop,
         rules_sig=rules_signature(settings.rules),
         pages=fetcher,
+        search_index=store.index_items,
     )

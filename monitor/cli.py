@@ -134,8 +134,15 @@ def run(ctx: click.Context, once: bool, force: bool) -> None:
         if problem:
             click.echo(f"error: {problem}", err=True)
             sys.exit(1)
-    else:
+        return
+    from monitor.web import server
+
+    page = server.start_for_job(monitor, os.environ.get(server.TOKEN_VARIABLE) or None)
+    try:
         scheduler.Scheduler(monitor).run()
+    finally:
+        if page is not None:
+            page.stop()
 
 
 @cli.command()
@@ -329,6 +336,25 @@ def health(ctx: click.Context, max_age: float) -> None:
         click.echo(f"unhealthy: last tick {_when(last)}", err=True)
         sys.exit(1)
     click.echo(f"healthy: last tick {_utc(last).isoformat(timespec='seconds')}")
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default: web.host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: web.port, 8080).")
+@click.pass_context
+@reports_errors
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the archive page: stories, search, topics, feeds, try a query (read-only)."""
+    from monitor.web import server
+
+    settings = _settings(ctx)
+    logging.getLogger().setLevel(ctx.obj["log_level"] or settings.log_level)
+    server.serve(
+        settings,
+        host or settings.web.host,
+        port or settings.web.port or 8080,
+        os.environ.get(server.TOKEN_VARIABLE) or None,
+    )
 
 
 @cli.group()

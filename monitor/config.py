@@ -111,6 +111,10 @@ class MetricsSettings(_Strict):
     host: str = "127.0.0.1"
 
 
+class WebSettings(MetricsSettings):
+    """The archive page: off in ``monitor run`` unless a port is set (README: web)."""
+
+
 Channel = Literal["file", "email"]
 
 
@@ -194,6 +198,7 @@ class FileSettings(_Strict):
     poll: PollSettings = Field(default_factory=PollSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     feeds: tuple[FeedSettings, ...] = ()
     digests: tuple[DigestSettings, ...] = ()
     alerts: tuple[AlertSettings, ...] = ()
@@ -224,6 +229,7 @@ class Settings:
     all_feeds: tuple[FeedSettings, ...] = ()
     #: The line of each key path in the file (``("digests", 0, "tags")``), for messages.
     lines: Mapping[tuple[str | int, ...], int] = field(default_factory=dict, repr=False)
+    web: WebSettings = field(default_factory=WebSettings)
 
     def where(self, *loc: str | int) -> str:
         """``file:line`` of a key path (or of the nearest key above it that the file has)."""
@@ -271,30 +277,25 @@ def _dotted(path: Sequence[str | int]) -> str:
     return out or "(top)"
 
 
+_SMTP_KEYS = ("host", "port", "username", "password", "sender", "starttls", "ssl")
+_SMTP_VARS = {"username": "MONITOR_SMTP_USER", "sender": "MONITOR_SMTP_FROM"}
+_ENV_KEYS = (  # (section, key, the MONITOR_* variable that sets it)
+    *(("smtp", k, _SMTP_VARS.get(k, f"MONITOR_SMTP_{k.upper()}")) for k in _SMTP_KEYS),
+    ("metrics", "port", "MONITOR_METRICS_PORT"),
+    ("web", "port", "MONITOR_WEB_PORT"),
+    ("web", "host", "MONITOR_WEB_HOST"),
+)
+
+
 def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     """MONITOR_* variables win over the file (containers configure through them)."""
     data = dict(data)
     if env.get("MONITOR_DATABASE_URL"):
         data["storage"] = env["MONITOR_DATABASE_URL"]
-    smtp = data.get("smtp") or {}
-    if isinstance(smtp, dict):  # anything else: validation names the wrong type
-        smtp = dict(smtp)
-        for key, var in (
-            ("host", "MONITOR_SMTP_HOST"),
-            ("port", "MONITOR_SMTP_PORT"),
-            ("username", "MONITOR_SMTP_USER"),
-            ("password", "MONITOR_SMTP_PASSWORD"),
-            ("sender", "MONITOR_SMTP_FROM"),
-            ("starttls", "MONITOR_SMTP_STARTTLS"),
-            ("ssl", "MONITOR_SMTP_SSL"),
-        ):
-            if env.get(var):
-                smtp[key] = env[var]
-        if smtp:
-            data["smtp"] = smtp
-    metrics = data.get("metrics") or {}
-    if env.get("MONITOR_METRICS_PORT") and isinstance(metrics, dict):
-        data["metrics"] = {**metrics, "port": env["MONITOR_METRICS_PORT"]}
+    for section, key, var in _ENV_KEYS:
+        values = data.get(section) or {}
+        if env.get(var) and isinstance(values, dict):  # else validation names the type
+            data[section] = {**values, key: env[var]}
     recipients = tuple(r.strip() for r in env.get("MONITOR_DIGEST_TO", "").split(",") if r.strip())
     if recipients:
         # Recipients from the environment also turn email delivery on (containers).
@@ -448,6 +449,7 @@ def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
         alerts=parsed.alerts,
         all_feeds=parsed.feeds,
         lines=lines,
+        web=parsed.web,
     )
 
 

@@ -221,6 +221,27 @@ def _full_text_and_host_waits(conn: Connection) -> None:
         conn.execute(text("CREATE INDEX ix_item_text_state_next ON item (text_state, text_next)"))
 
 
+def _archive_search(conn: Connection) -> None:
+    """The archive page's full-text index of folded item text (store/search.py): an FTS5
+    table and its delete trigger on SQLite, a tsvector table with a GIN index on
+    PostgreSQL. The job fills it after its next poll (``monitor serve`` when it starts)."""
+    if conn.dialect.name == "postgresql":
+        statements = (
+            "CREATE TABLE IF NOT EXISTS item_search (item_id INTEGER PRIMARY KEY "
+            "REFERENCES item (id) ON DELETE CASCADE, doc TSVECTOR NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS ix_item_search_doc ON item_search USING gin (doc)",
+        )
+    else:
+        statements = (
+            "CREATE VIRTUAL TABLE IF NOT EXISTS item_fts "
+            "USING fts5(title, summary, content, tokenize = 'ascii')",
+            "CREATE TRIGGER IF NOT EXISTS item_fts_forget AFTER DELETE ON item "
+            "BEGIN DELETE FROM item_fts WHERE rowid = old.id; END",
+        )
+    for statement in statements:
+        conn.execute(text(statement))
+
+
 #: Migrations in order; the schema's version is their count. Append, never edit.
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
@@ -228,6 +249,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _seen_ids,
     _delivery_sent_to,
     _full_text_and_host_waits,
+    _archive_search,
 )
 
 _META = Meta.__table__  # type: ignore[attr-defined]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import DDL, Column, Index, Text, UniqueConstraint, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -149,3 +149,24 @@ class DeliveryRow(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     #: JSON list of the recipients that took this message when the server refused others.
     sent_to: str | None = Field(default=None, sa_type=Text)
+
+
+#: The archive's full-text index of folded item text (store/search.py), made with the tables:
+#: an FTS5 table on SQLite, a tsvector table with a GIN index on PostgreSQL.
+SEARCH_DDL = {
+    "sqlite": (
+        "CREATE VIRTUAL TABLE item_fts USING fts5(title, summary, content, tokenize = 'ascii')",
+        "CREATE TRIGGER item_fts_forget AFTER DELETE ON item "
+        "BEGIN DELETE FROM item_fts WHERE rowid = old.id; END",
+    ),
+    "postgresql": (
+        "CREATE TABLE item_search (item_id INTEGER PRIMARY KEY "
+        "REFERENCES item (id) ON DELETE CASCADE, doc TSVECTOR NOT NULL)",
+        "CREATE INDEX ix_item_search_doc ON item_search USING gin (doc)",
+    ),
+}
+for _dialect, _statements in SEARCH_DDL.items():
+    for _statement in _statements:
+        event.listen(
+            SQLModel.metadata, "after_create", DDL(_statement).execute_if(dialect=_dialect)
+        )
