@@ -17,7 +17,8 @@ the phrase has              its Latin words get                     its Cyrillic
 ә ғ қ ң ө ұ ү һ і ў ҳ                                               ``+tc`` suffix chains
 (kk, ky, uz)
 other Cyrillic (ru)                                                 ``+ru`` and ``$ru``
-                                                                    (Snowball Russian)
+                                                                    (Snowball Russian);
+                                                                    a name also ``+tc``
 only plain Latin letters    nothing: English and other plain Latin text is matched as
                             written (a hand-written ``*`` still works)
 ==========================  ======================================  =====================
@@ -34,33 +35,48 @@ are those rules: a text word matches when it is the term's word followed by a ch
 suffixes from the lists below (plural, then possessive, then case; any part may be
 missing), compared on folded letters so that vowel harmony and the script do not matter.
 The term's word is never shortened, so a short English word never matches a longer one
-by losing an ending.
+by losing an ending. A chain that starts with a vowel follows a consonant, and one that
+starts with a linking y or s and a vowel (ya, sı) follows a vowel; vowel harmony is not
+checked (folding has already merged ı and i, ü and u). A dictionary form often ends in a
+possessive (Teşkilatı, ұйымы), so the cases that follow a possessive may follow the word.
 
 Turkic, Latin script (``+tl``: Turkish, Azerbaijani, Uzbek)::
 
-    plural       lar ler lər
-    possessive   ı i u ü sı si su sü
-    case (tr)    ın in un ün nın nin nun nün yı yi yu yü a e ya ye na ne da de ta te
-                 nda nde dan den tan ten ndan nden la le yla yle daki deki taki teki
-                 ndaki ndeki
-    case (az)    nı ni nu nü ə yə nə də ndə dən ndən lə ylə dakı dəki
-    case (uz)    ning ga ka qa dagi ndagi
+    plural           lar ler lər
+    possessive       ı i u ü sı si su sü
+    case (tr)        ın in un ün nın nin nun nün yı yi yu yü a e ya ye da de ta te dan
+                     den tan ten la le yla yle daki deki taki teki
+    case (az)        nı ni nu nü ə yə də dən lə ylə dakı dəki
+    case (uz)        ning ni ga ka qa da dan dagi
+    after possessive nın nin nun nün nı ni nu nü na ne nə nda nde ndə ndan nden ndən yla
+    (tr, az)         yle ylə ndaki ndeki ndakı
+    after possessive ning ni ga da dan dagi
+    (uz)
 
 Turkic, Cyrillic script (``+tc``: Kazakh, Kyrgyz, Uzbek)::
 
-    plural       лар лер дар дер тар тер лор лөр дор дөр тор төр
-    possessive   ы і и у ү сы сі си су сү
-    case (kk)    ның нің дың дің тың тің ны ні ды ді ты ті н ға ге қа ке а е на не да де
-                 та те нда нде дан ден тан тен нан нен ндан нден дағы дегі тағы тегі
-    case (ky)    нын нин нун нүн дын дин дун дүн тын тин тун түн ну нү ду дү ту тү га го
-                 гө ка ко кө о ө но нө до дө то тө ндо ндө дон дөн тон төн нон нөн деги
-                 дагы
-    case (uz)    нинг ни қа даги
+    plural           лар лер дар дер тар тер лор лөр дор дөр тор төр
+    possessive       ы і и у ү сы сі си су сү
+    case (kk)        ның нің дың дің тың тің ны ні ды ді ты ті ға ге қа ке да де та те
+                     дан ден тан тен нан нен дағы дегі тағы тегі
+    case (ky)        нын нин нун нүн дын дин дун дүн тын тин тун түн ну нү ду дү ту тү
+                     га го гө ка ко кө до дө то тө дон дөн тон төн нон нөн дагы деги
+    case (uz)        нинг ни га ка қа да дан даги
+    after possessive ның нің н на не нда нде нан нен ндағы ндегі
+    (kk)
+    after possessive нын нин нун нүн н на не но нө нда нде ндо ндө нан нен нон нөн
+    (ky)
+    after possessive нинг ни га да дан даги
+    (uz)
 
 Russian endings after a word that ends in a consonant (``+ru``: surnames such as Алиев,
 whose Snowball stem is unstable, and nouns such as совет)::
 
     а у ом е ы ой ым ых ыми ов ам ами ах я ю ем ей и ям ями ях ев ою ею
+
+Kazakh and Kyrgyz words often have none of the letters that mark them (Кыргызстан, Астана),
+so a capitalised word of a Cyrillic phrase without them, a name, gets ``+tc`` beside
+``+ru`` and ``$ru``: Кыргызстандын, Астанада.
 
 Name keys (``nk``, see ``monitor.rules.names``) are given to the words of entity aliases
 that are written with a capital letter and have four letters or more: a text word has the
@@ -253,7 +269,13 @@ def phrase_forms(
             forms.append(EMPTY)
             continue
         keys: set[str] = set()
-        for family in cyrillic if _CYRILLIC_RE.search(original) else latin:
+        if _CYRILLIC_RE.search(original):
+            script = cyrillic
+            if script and script[0] == "+ru" and original[0].isupper():
+                script = (*script, "+tc")  # Кыргызстан, Астана: Kyrgyz or Kazakh too
+        else:
+            script = latin
+        for family in script:
             if family[0] == "+":
                 keys.add(f"{family}:{word}")
             else:
