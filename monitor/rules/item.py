@@ -26,6 +26,7 @@ __all__ = ["Item"]
 
 #: (field, word positions) of one occurrence of a phrase.
 Hit = tuple[str, tuple[int, ...]]
+_NO_FORMS: dict[str, frozenset[str]] = {}
 
 #: The text fields are title, summary and content, in this order: the item's joined text
 #: (``title\nsummary\ncontent``) can then be searched once for all three.
@@ -68,6 +69,7 @@ class Item:
         "_amounts",
         "_entities",
         "_field_forms",
+        "_formed",
         "_forms",
         "_joined",
         "_joined_lower",
@@ -101,10 +103,14 @@ class Item:
         #: The item's text words that appear in some rule, and the rules' form keys that
         #: some word of the text has.
         self.words = vocab.keys() & all_words
-        if forms.keys:
-            found = forms.of_words(all_words if joined.isascii() else WORD_RE.findall(joined))
-            if found:
-                self.words |= found
+        #: The words of the text (as written; folded if ASCII) that have rule form keys.
+        self._formed = formed = (
+            forms.of_words(all_words if joined.isascii() else WORD_RE.findall(joined))
+            if forms.keys
+            else _NO_FORMS
+        )
+        if formed:
+            self.words = self.words.union(*formed.values())
         extra: list[str] = []
         for name in extra_fields:
             extra.extend(tokens(entry.field_text(name)))
@@ -289,15 +295,14 @@ class Item:
         the text fields (or one field), in field order and then text order."""
         if field is None and self.joined_lower() is not None:
             # ASCII: the words are their own originals; find each matching one at once.
-            of_word = self._forms.of_word
+            words = [w for w, found in self._formed.items() if not forms.isdisjoint(found)]
+            if word not in words:
+                words.append(word)
+            spans = [span for w in words for span in self.text_spans(w)]
+            if len(words) == 1:
+                return spans
             order = {name: i for i, name in enumerate(TEXT_FIELDS)}
-            found = [
-                span
-                for w in set(self._all)
-                if w == word or not forms.isdisjoint(of_word(w))
-                for span in self.text_spans(w)
-            ]
-            return sorted(found, key=lambda s: (order[s[0]], s[1]))
+            return sorted(spans, key=lambda s: (order[s[0]], s[1]))
         return [
             (name, *self.span(name, at))
             for name in (TEXT_FIELDS if field is None else (field,))

@@ -88,9 +88,9 @@ class Forms:
             self.none.add(word)
         return found
 
-    def of_words(self, words: Iterable[str]) -> set[str]:
-        """The rule form keys that some word of ``words`` has."""
-        out: set[str] = set()
+    def of_words(self, words: Iterable[str]) -> dict[str, frozenset[str]]:
+        """The words of ``words`` that have rule form keys, and their keys."""
+        out: dict[str, frozenset[str]] = {}
         if not self.keys:
             return out
         get = self.cache.get
@@ -99,5 +99,5 @@ class Forms:
             if hits is None:
                 hits = self.of_word(word)
             if hits:
-                out |= hits
+                out[word] = hits
         return out
