@@ -230,3 +230,27 @@ def test_the_seeded_rules_find_inflected_forms() -> None:
     for text, rule in cases.items():
         entry = Entry(feed_id="f", id="1", summary=text)
         assert rule in {h.rule_id for h in matcher.match(entry)}, text
+
+
+@pytest.mark.parametrize(
+    ("entry", "query", "found"),
+    [
+        ({"title": "Саммит Тюркского совета", "summary": "совета"}, "title:совет", ["совета"]),
+        ({"title": "Саммит", "summary": "Тюркского совета"}, "title:совет", None),
+        ({"summary": "совета Тюркского"}, '"Тюркский совет"~2', ["совета Тюркского"]),
+        ({"summary": "Тюркского совета"}, '"Тюркский сов*"', ["Тюркского совета"]),
+        ({"summary": "TÜRK DEVLETLERİNİN"}, '"Türk devletleri"', ["TÜRK DEVLETLERİNİN"]),
+    ],
+)
+def test_fields_proximity_and_prefixes_with_inflected_words(
+    entry: dict[str, str], query: str, found: list[str] | None
+) -> None:
+    matcher = compile_rules(RuleSet((Rule(id="r", name="r", query=query),)))
+    item = Entry(feed_id="f", id="1", **entry)
+    hits = matcher.match(item)
+    assert [h.matches for h in hits] == [h.matches for h in matcher.match_exhaustive(item)]
+    if found is None:
+        assert hits == []
+        return
+    (hit,) = hits
+    assert [item.field_text(m.field)[m.start : m.end] for m in hit.matches] == found
