@@ -74,6 +74,7 @@ CASES = [
     ("Ўзбекистоннинг ташқи сиёсати.", "Ўзбекистон", T, "uz: Cyrillic genitive"),
     ("Oʻzbekistonning tashqi siyosati.", "Oʻzbekiston", T, "uz: Latin genitive"),
     ("Oʻzbekistonga tashrif buyurdi.", "Oʻzbekiston", T, "uz: Latin dative"),
+    ("O'zbekistonga tashrif buyurdi.", "O'zbekiston", T, "uz: Latin, a plain apostrophe"),
     # --- English is matched as written
     ("The planning of the summit began.", "plan", F, "en: plan does not find planning"),
     ("An Iraqi delegation arrived.", "Iraq", F, "en: Iraq does not find Iraqi"),

@@ -24,8 +24,9 @@ only plain Latin letters    nothing: English and other plain Latin text is match
 ==========================  ======================================  =====================
 
 A word shorter than three letters, an acronym (OTS, ОТГ: upper case, five letters at most),
-a word with a digit and the suffix after an apostrophe (``nin`` of Türkiye'nin) get no
-form keys, and neither does a term written with a leading ``=`` (an exact form).
+a word with a digit and the suffix after an apostrophe (``nin`` of Türkiye'nin, but not
+``zbekiston`` of O'zbekiston, where the apostrophe is part of a letter) get no form keys,
+and neither does a term written with a leading ``=`` (an exact form).
 
 ``$tr`` and ``$ru`` are Snowball stems (PyStemmer): a text word matches when it has the
 same stem, of four letters or more. Snowball is used where it is maintained; it is not
@@ -246,6 +247,14 @@ def text_forms(word: str) -> frozenset[str]:
 # --------------------------------------------------------------------------- rule side
 
 
+def _after_apostrophe(text: str, start: int) -> bool:
+    """Whether the word at ``start`` is a suffix after an apostrophe (Türkiye'nin), not a
+    word after a letter apostrophe (Uzbek O'zbekiston, G'afur)."""
+    if start < 3 or text[start - 1] not in _APOSTROPHES:
+        return False
+    return text[start - 2].isalpha() and text[start - 3].isalpha()
+
+
 def phrase_forms(
     text: str, *, inflect: bool = True, names: bool = False
 ) -> tuple[tuple[str, ...], tuple[frozenset[str], ...]]:
@@ -263,7 +272,7 @@ def phrase_forms(
             len(word) < _MIN_BASE
             or not (word.isascii() and word.isalpha())
             or (original.isupper() and len(original) <= 5)
-            or (start > 0 and text[start - 1] in _APOSTROPHES)
+            or _after_apostrophe(text, start)
             or len(tokens(original)) != 1
         ):
             forms.append(EMPTY)
