@@ -67,7 +67,6 @@ class Item:
     __slots__ = (
         "_all",
         "_amounts",
-        "_distinct",
         "_entities",
         "_field_forms",
         "_formed",
@@ -101,13 +100,12 @@ class Item:
         joined = f"{entry.title}\n{entry.summary}\n{entry.content}"
         all_words = tokens(joined)
         self._all = all_words
-        self._distinct = distinct = set(all_words)
         #: The item's text words that appear in some rule, and the rules' form keys that
         #: some word of the text has.
-        self.words = vocab.keys() & distinct
+        self.words = vocab.keys() & all_words
         #: The words of the text (as written; folded if ASCII) that have rule form keys.
         self._formed = formed = (
-            forms.of_words(distinct if joined.isascii() else set(WORD_RE.findall(joined)))
+            forms.of_words(all_words if joined.isascii() else WORD_RE.findall(joined))
             if forms.keys
             else _NO_FORMS
         )
@@ -344,7 +342,7 @@ class Item:
         """The rule prefixes that some word of the item (any field) starts with."""
         found = self._prefix_hits
         if found is None:
-            words = self._distinct.union(self.extra_words) if self.extra_words else self._distinct
+            words = self._all + self.extra_words if self.extra_words else self._all
             found = self._prefix_hits = self._prefixes.of_words(words)
         return found
 
