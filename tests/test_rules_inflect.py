@@ -7,11 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.model import Entity, Entry, Rule, RuleSet
 from monitor.rules import compile_rules, inflect, load_rules
 from monitor.rules.engine import RuleMatcher
 from monitor.rules.query import parse_query
+from monitor.rules.text import tokens, tokens_and_words
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -255,3 +258,12 @@ def test_fields_proximity_and_prefixes_with_inflected_words(
         return
     (hit,) = hits
     assert [item.field_text(m.field)[m.start : m.end] for m in hit.matches] == found
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_tokens_and_words_give_the_tokens_and_the_words_as_written(text: str) -> None:
+    """The item's words as written (whose form keys are looked up) fold to its tokens."""
+    folded, written = tokens_and_words(text)
+    assert folded == tokens(text)
+    assert [w for word in written for w in tokens(word)] == folded

@@ -20,7 +20,7 @@ from monitor.rules.amounts import find_amounts
 from monitor.rules.entities import CompiledEntity, EntityPhrase
 from monitor.rules.phrases import runs, sloppy, starts
 from monitor.rules.tables import Forms, Prefixes
-from monitor.rules.text import WORD_RE, tokens, tokens_with_spans
+from monitor.rules.text import tokens, tokens_and_words, tokens_with_spans
 
 __all__ = ["Item"]
 
@@ -98,17 +98,17 @@ class Item:
     ) -> None:
         self.entry = entry
         joined = f"{entry.title}\n{entry.summary}\n{entry.content}"
-        all_words = tokens(joined)
+        if forms.keys:
+            all_words, written = tokens_and_words(joined)
+            #: The words of the text (as written; folded if ASCII) with rule form keys.
+            self._formed = formed = forms.of_words(written)
+        else:
+            all_words = tokens(joined)
+            self._formed = formed = _NO_FORMS
         self._all = all_words
         #: The item's text words that appear in some rule, and the rules' form keys that
         #: some word of the text has.
         self.words = vocab.keys() & all_words
-        #: The words of the text (as written; folded if ASCII) that have rule form keys.
-        self._formed = formed = (
-            forms.of_words(all_words if joined.isascii() else WORD_RE.findall(joined))
-            if forms.keys
-            else _NO_FORMS
-        )
         if formed:
             self.words = self.words.union(*formed.values())
         extra: list[str] = []
