@@ -67,6 +67,7 @@ class Item:
     __slots__ = (
         "_all",
         "_amounts",
+        "_distinct",
         "_entities",
         "_field_forms",
         "_formed",
@@ -100,11 +101,15 @@ class Item:
         joined = f"{entry.title}\n{entry.summary}\n{entry.content}"
         if forms.keys:
             all_words, written = tokens_and_words(joined)
+            distinct = set(written)
             #: The words of the text (as written; folded if ASCII) with rule form keys.
-            self._formed = formed = forms.of_words(written)
+            self._formed = formed = forms.of_words(distinct)
+            #: The item's distinct folded words, when already at hand (ASCII text).
+            self._distinct = distinct if written is all_words else None
         else:
             all_words = tokens(joined)
             self._formed = formed = _NO_FORMS
+            self._distinct = None
         self._all = all_words
         #: The item's text words that appear in some rule, and the rules' form keys that
         #: some word of the text has.
@@ -342,7 +347,9 @@ class Item:
         """The rule prefixes that some word of the item (any field) starts with."""
         found = self._prefix_hits
         if found is None:
-            words = self._all + self.extra_words if self.extra_words else self._all
+            words = self._distinct if self._distinct is not None else set(self._all)
+            if self.extra_words:
+                words = words.union(self.extra_words)
             found = self._prefix_hits = self._prefixes.of_words(words)
         return found
 

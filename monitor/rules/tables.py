@@ -10,7 +10,7 @@ inflect``) a word of text has.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 
 from monitor.rules.inflect import EMPTY, text_forms
 
@@ -44,13 +44,13 @@ class Prefixes:
             self.none.add(word)
         return found
 
-    def of_words(self, words: Iterable[str]) -> set[str]:
+    def of_words(self, words: Set[str]) -> set[str]:
         """The rule prefixes that some word of ``words`` starts with."""
         if not self.prefixes:
             return set()
         get = self.cache.get
         out: set[str] = set()
-        for word in set(words) - self.none:
+        for word in words - self.none:
             hits = get(word)
             if hits is None:
                 hits = self.of_word(word)
@@ -88,13 +88,13 @@ class Forms:
             self.none.add(word)
         return found
 
-    def of_words(self, words: Iterable[str]) -> dict[str, frozenset[str]]:
+    def of_words(self, words: Set[str]) -> dict[str, frozenset[str]]:
         """The words of ``words`` that have rule form keys, and their keys."""
         out: dict[str, frozenset[str]] = {}
         if not self.keys:
             return out
         get = self.cache.get
-        for word in set(words) - self.none:
+        for word in words - self.none:
             hits = get(word)
             if hits is None:
                 hits = self.of_word(word)
