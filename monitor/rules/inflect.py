@@ -176,6 +176,8 @@ _APOSTROPHES = "'’‘`´"
 
 def families(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The families the Latin words and the Cyrillic words of a phrase are matched in."""
+    if text.isascii() and "'" not in text:
+        return (), ()  # plain Latin letters: matched as written
     latin: tuple[str, ...] = ()
     if _AZ_UZ_LATIN_RE.search(text):
         latin = ("+tl",)
@@ -263,8 +265,11 @@ def phrase_forms(
     ``inflect``: give the words the families of the phrase's language; ``names``: give
     capitalised words of four letters or more a name key (entity aliases).
     """
-    words, spans = tokens_with_spans(text)
     latin, cyrillic = families(text) if inflect else ((), ())
+    if not (latin or cyrillic or names):
+        plain = tuple(tokens(text))
+        return plain, (EMPTY,) * len(plain)
+    words, spans = tokens_with_spans(text)
     forms: list[frozenset[str]] = []
     for word, (start, end) in zip(words, spans, strict=True):
         original = text[start:end]
