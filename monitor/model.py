@@ -252,6 +252,8 @@ class StoredHit:
     published: datetime | None
     fetched: datetime
     matches: tuple[TermMatch, ...] = ()
+    #: The story the item belongs to (monitor/stories.py); None before it is assigned.
+    story_id: int | None = None
 
     @property
     def terms(self) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ and hands out transactions:
 - feeds.py: configured feeds, claims, polled states, health notices;
 - items.py: new entries, the write of a poll's items and hits, reading and pruning them;
 - deliveries.py: reserving hits for a message, marking it sent or failed;
+- stories.py: the story of each item with hits, found when a delivery first takes it;
 - convert.py: rows to records and back; tables.py: the tables.
 """
 
@@ -23,9 +24,10 @@ from monitor.store.deliveries import RESERVATION_LEASE, DeliveriesMixin, deliver
 from monitor.store.feeds import CLAIM_LEASE, FeedsMixin
 from monitor.store.items import ITEM_TABLE, ItemsMixin
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION_KEY, SchemaMixin
+from monitor.store.stories import StoriesMixin
 
 
-class Store(FeedsMixin, ItemsMixin, DeliveriesMixin, SchemaMixin, StoreBase):
+class Store(FeedsMixin, ItemsMixin, DeliveriesMixin, StoriesMixin, SchemaMixin, StoreBase):
     """All reads and writes of the monitor's state."""
 
 

@@ -11,7 +11,7 @@ from sqlmodel import SQLModel
 
 from monitor.errors import StoreError
 from monitor.store.base import StoreBase, log
-from monitor.store.tables import FeedRow, Meta
+from monitor.store.tables import FeedRow, Meta, StoryItemRow, StoryKeyRow, StoryRow
 
 SCHEMA_VERSION_KEY = "schema_version"
 
@@ -40,8 +40,15 @@ def _v2(engine: Engine) -> None:
             conn.execute(text(ddl))
 
 
+def _add_stories(engine: Engine) -> None:
+    """story, story_item, story_key: one story per event, the signature of each item with
+    hits, and the keys its later copies are found by (monitor/stories.py)."""
+    tables = [StoryRow.__table__, StoryItemRow.__table__, StoryKeyRow.__table__]  # type: ignore[attr-defined]
+    SQLModel.metadata.create_all(engine, tables=tables)
+
+
 #: Migrations in order; the schema's version is their count. Append, never edit.
-MIGRATIONS: tuple[Callable[[Engine], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[Engine], None], ...] = (_v1, _v2, _add_stories)
 
 
 class SchemaMixin(StoreBase):

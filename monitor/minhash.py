@@ -1,0 +1,117 @@
+"""MinHash signatures of many sets at once, and their LSH band keys.
+
+The values are datasketch's MinHash, value for value (the "affine32" scheme: each input
+hash goes through MurmurHash3's finalizer, then through NUM_PERM permutations
+h -> a*h + b mod 2^32 whose (a, b) datasketch draws from numpy's RandomState(seed));
+tests/test_stories.py checks them against datasketch. They are computed for a whole batch
+in one numpy pass: datasketch's MinHash.bulk costs about ten times as much a batch, and
+importing datasketch imports scipy (0.5 s and 60 MB for the job), which bench/digest.py
+measures.
+
+numpy is imported where it is used, so that a process that only polls (and imports the
+store) never loads it.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["BANDS", "NUM_PERM", "ROWS", "band_keys", "minhashes", "stored_band_keys", "word_hash"]
+
+#: MinHash permutations, and the LSH bands of ROWS values each they are cut into. Two
+#: items whose word sets have Jaccard similarity s share a band with probability
+#: 1 - (1 - s^3)^40: 0.005 at s = 0.05 (unrelated news), 0.47 at 0.25, 0.83 at 0.35 and
+#: 0.98 at 0.45 (rewrites of one story measure 0.35 to 0.65).
+NUM_PERM = 120
+ROWS = 3
+BANDS = NUM_PERM // ROWS
+#: datasketch's default seed: the permutations are the ones its MinHash draws.
+SEED = 1
+
+#: Word -> its 32-bit hash: news vocabulary repeats, and a dict is the cheapest cache.
+_HASHES: dict[str, int] = {}
+_HASHES_SIZE = 200_000
+
+
+@lru_cache(maxsize=1)
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """The (a, b) of datasketch's affine32 permutations h -> a*h + b mod 2^32."""
+    import numpy as np
+
+    gen = np.random.RandomState(SEED)
+    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a, b
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's finalizer, which datasketch applies to every input hash first."""
+    import numpy as np
+
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def minhashes(word_hashes: Sequence[Sequence[int]], chunk: int = 60_000) -> np.ndarray:
+    """The MinHash values of many sets of 32-bit hashes: an (items, NUM_PERM) uint32 array,
+    row for row what ``datasketch.MinHash(num_perm=NUM_PERM).update_batch`` gives (an
+    empty set is taken as {0})."""
+    import numpy as np
+
+    a, b = _permutations()
+    sets = [h if len(h) else (0,) for h in word_hashes]
+    out = np.empty((len(sets), NUM_PERM), dtype=np.uint32)
+    start = 0
+    while start < len(sets):
+        stop, size = start, 0
+        while stop < len(sets) and (size == 0 or size + len(sets[stop]) <= chunk):
+            size += len(sets[stop])
+            stop += 1
+        flat = np.fromiter((h for s in sets[start:stop] for h in s), dtype=np.uint32, count=size)
+        permuted = _fmix32(flat)[:, None] * a + b  # wraps modulo 2^32, as intended
+        offsets = np.cumsum([0] + [len(s) for s in sets[start : stop - 1]])
+        out[start:stop] = np.minimum.reduceat(permuted, offsets, axis=0)
+        start = stop
+    return out
+
+
+def band_keys(values: np.ndarray) -> np.ndarray:
+    """Each row's LSH band keys: its BANDS bands of ROWS values mixed into one signed
+    63-bit integer each (band number included), the same in every process."""
+    import numpy as np
+
+    v = values.reshape(len(values), BANDS, ROWS).astype(np.uint64)
+    k = np.arange(BANDS, dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93)
+    for row, mult in zip(
+        range(ROWS), (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9), strict=False
+    ):
+        k = (k ^ v[:, :, row]) * np.uint64(mult)
+    k = k ^ (k >> np.uint64(29))
+    return (k >> np.uint64(1)).astype(np.int64)
+
+
+def stored_band_keys(hashes: bytes) -> tuple[int, ...]:
+    """The band keys of one row of MinHash values kept as little-endian uint32 bytes."""
+    import numpy as np
+
+    values = np.frombuffer(hashes, dtype="<u4").reshape(1, NUM_PERM)
+    return tuple(int(k) for k in band_keys(values)[0])
+
+
+def word_hash(word: str) -> int:
+    """A stable 32-bit hash of a folded word (the same in every process and release)."""
+    found = _HASHES.get(word)
+    if found is None:
+        if len(_HASHES) >= _HASHES_SIZE:
+            _HASHES.clear()
+        found = _HASHES[word] = zlib.crc32(word.encode("utf-8"))
+    return found
