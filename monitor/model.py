@@ -271,6 +271,33 @@ class Batch:
 
 
 @dataclass(frozen=True, slots=True)
+class StoryCopy:
+    """One outlet's copy of a story, as a message lists it."""
+
+    feed_id: str
+    feed: str
+    title: str
+    #: The item's link when it is http or https; None otherwise (never shown as a link).
+    url: str | None
+    published: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """One story of a message: its lead copy's title, the topic it is filed under (a rule),
+    every rule that matched it, why in words, and every copy, the lead first."""
+
+    title: str
+    topic_id: str
+    topic: str
+    rules: tuple[str, ...]
+    why: str
+    items: tuple[StoryCopy, ...]
+    #: The story's id in the store (None for hits never assigned one).
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """A rendered message, ready for any sender."""
 
@@ -282,6 +309,8 @@ class Message:
     html: str
     recipients: tuple[str, ...] = ()
     created: datetime = field(default_factory=utc_now)
+    #: The stories it shows, in order (what `monitor digest --json` prints).
+    stories: tuple[Story, ...] = ()
 
 
 # --------------------------------------------------------------------------- seams
@@ -411,4 +440,6 @@ class MessageRenderer(Protocol):
         timezone: str = "UTC",
         recipients: Sequence[str] = (),
         notices: Sequence[str] = (),
+        entities: Mapping[str, str] | None = None,
+        archive: str | None = None,
     ) -> Message: ...
