@@ -196,7 +196,12 @@ class Monitor:
         return out
 
     def _deliver(
-        self, target: Target, *, dry_run: bool = False, notices: Sequence[str] = ()
+        self,
+        target: Target,
+        *,
+        dry_run: bool = False,
+        notices: Sequence[str] = (),
+        archive: str | None = None,
     ) -> DeliveryResult:
         return deliver.run(
             self.store,
@@ -207,7 +212,19 @@ class Monitor:
             self.clock(),
             dry_run=dry_run,
             notices=notices,
+            entities={e.id: e.name for e in self.ruleset.entities},
+            archive=archive,
         )
+
+    def _written(self, result: DeliveryResult) -> str | None:
+        """The HTML file a sent file-channel message was written to."""
+        files = self.notifiers.get("file")
+        if result.status != "sent" or result.message is None:
+            return None
+        if not isinstance(files, FileNotifier):
+            return None
+        path = files.existing(result.message)
+        return str(path) if path else None
 
     def _digests(self, targets: Sequence[Target], *, dry_run: bool = False) -> list[DeliveryResult]:
         """Send digest targets with the feed-health notices raised so far. The notices are
@@ -216,7 +233,16 @@ class Monitor:
         if not targets:
             return []
         notices = self.store.feed_notices(self.clock(), take=False)
-        results = [self._deliver(t, dry_run=dry_run, notices=notices) for t in targets]
+        results: list[DeliveryResult] = []
+        archives: dict[str, str] = {}  # digest id -> the file its file channel wrote
+        for t in targets:
+            result = self._deliver(
+                t, dry_run=dry_run, notices=notices, archive=archives.get(t.config_id)
+            )
+            written = self._written(result) if t.channel == "file" else None
+            if written:
+                archives[t.config_id] = written
+            results.append(result)
         if notices and not dry_run and any(r.status == "sent" for r in results):
             self.store.ack_notices(notices)
         return results

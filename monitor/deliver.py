@@ -79,8 +79,12 @@ def run(
     *,
     dry_run: bool = False,
     notices: Sequence[str] = (),
+    entities: Mapping[str, str] | None = None,
+    archive: str | None = None,
 ) -> DeliveryResult:
-    """Send what is pending for one target. A send failure is a result, not an exception."""
+    """Send what is pending for one target. A send failure is a result, not an exception.
+    ``entities`` (id -> name) words the "why" lines; ``archive`` is the file the same
+    digest was written to, for a mail to point at."""
     if target.rule_ids is not None and not target.rule_ids:
         return DeliveryResult(target, "nothing")
     limit, max_age = target.limit, timedelta(seconds=target.max_age)
@@ -95,6 +99,8 @@ def run(
             timezone=target.timezone,
             recipients=target.recipients,
             notices=notices,
+            entities=entities,
+            archive=archive,
         )
 
     if dry_run:
