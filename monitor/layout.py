@@ -191,10 +191,10 @@ def _parse(query: str) -> Node | None:
 Leaf = Term | Phrase | EntityRef | Amount
 
 
-def needed(node: Node, found: set[str]) -> list[Leaf] | None:
-    """The terms a match of ``node`` needs, given the terms found (None: it does not
-    match with these): every part of an AND, the first alternative of an OR that
-    matches, nothing under a NOT."""
+def needed(node: Node, found: Mapping[str, tuple[int, int]]) -> list[Leaf] | None:
+    """The terms a match of ``node`` needs, given where each term was found first (None:
+    it does not match with these): every part of an AND, nothing under a NOT, and of an
+    OR the alternative found first (in the headline before the text)."""
     if isinstance(node, Not):
         return []
     if isinstance(node, And):
@@ -206,11 +206,10 @@ def needed(node: Node, found: set[str]) -> list[Leaf] | None:
             out.extend(part)
         return out
     if isinstance(node, Or):
-        for child in node.children:
-            part = needed(child, found)
-            if part:
-                return part
-        return None
+        options = [p for p in (needed(child, found) for child in node.children) if p]
+        if not options:
+            return None
+        return min(options, key=lambda p: min(found.get(leaf.text, (9, 0)) for leaf in p))
     return [node] if node.text in found else None
 
 
@@ -258,7 +257,11 @@ class _Explained:
 
 def explain(hit: StoredHit, rule: Rule | None, entities: Mapping[str, str]) -> _Explained:
     """Why one rule matched one item, in words, and the spans that show it."""
-    found = {m.term for m in hit.matches}
+    fields = {"title": 0, "summary": 1}
+    found: dict[str, tuple[int, int]] = {}
+    for m in hit.matches:
+        where = (fields.get(m.field, 2), m.start)
+        found[m.term] = min(found.get(m.term, where), where)
     tree = _parse(rule.query) if rule else None
     leaves: Sequence[Leaf | str] | None = needed(tree, found) if tree is not None else None
     if not leaves:

@@ -53,7 +53,7 @@ def newsroom(httpserver: HTTPServer) -> Newsroom:
 
 def write_config(tmp_path: Path, room: Newsroom, smtp: SmtpServer) -> Path:
     feeds = "".join(
-        f"  - id: {feed}\n    title: \"{title}\"\n    url: {room.server.url_for(f'/{feed}.xml')}\n"
+        f'  - id: {feed}\n    title: "{title}"\n    url: {room.server.url_for(f"/{feed}.xml")}\n'
         for feed, title in nd.OUTLETS.items()
     )
     path = tmp_path / "monitor.yaml"

@@ -136,7 +136,9 @@ def _assign(s: Session, item_ids: list[int]) -> dict[int, int]:
     items: list[ItemRow] = []
     for chunk in chunks(item_ids, 500):
         items.extend(s.exec(select(ItemRow).where(col(ItemRow.id).in_(chunk))))
-    items.sort(key=lambda i: (_when(i), i.id or 0))
+    # In the order the outlets published (a poll records feeds in any order): the original
+    # comes before its rewrites, and a rewrite that names the original's facts finds it.
+    items.sort(key=lambda i: (i.published or i.fetched, i.id or 0))
     sigs = stories.signatures([_entry(i) for i in items])
     whens = [_when(i) for i in items]
     index = _candidates(s, sigs, min(whens), max(whens))
