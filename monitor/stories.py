@@ -28,14 +28,24 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from monitor.minhash import BANDS, NUM_PERM, band_keys, minhashes, stored_band_keys, word_hash
+from monitor.minhash import (
+    BANDS,
+    NUM_PERM,
+    agreement,
+    agreements,
+    band_keys,
+    minhashes,
+    stored_band_keys,
+    word_hash,
+    word_hashes,
+)
 from monitor.model import Entry
 from monitor.rules.amounts import find_amounts
 from monitor.rules.text import fold, tokens
@@ -59,12 +69,19 @@ WINDOW = timedelta(days=3)
 #: Words of an item's text that go into its MinHash: the headline and the lead say which
 #: event it is.
 MAX_WORDS = 200
-#: A story is compared through its first members only (a story's copies are alike).
+#: A story is found through its first members' keys, and compared through the first
+#: few of them (a story's copies are alike).
 MAX_MEMBERS = 8
-#: Candidates compared with a new item, those sharing the most keys first.
-TOP_CANDIDATES = 12
-#: A key that this many items share says little (a story's boilerplate): skipped.
-CROWDED = 64
+MAX_COMPARED = 3
+#: Candidates compared with a new item, those sharing the most keys first...
+TOP_CANDIDATES = 6
+#: ...and at least this many: one band in 40 is what unrelated news shares by chance.
+MIN_SHARED = 2
+#: A key that more stories than this share says little (boilerplate, a name in every
+#: story of the week with the same amount): skipped.
+CROWDED = 16
+#: A score this high ends the search (the same link, the same headline, a wire copy).
+SURE = 1.2
 #: Text this close is one story unless an anchor conflicts...
 SAME_TEXT = 0.5
 #: ...and text this close is one story when the names agree too.
@@ -113,10 +130,8 @@ for _number, _spellings in enumerate(
         _MONTHS.setdefault(_name, _number)
 
 _DIGIT = re.compile(r"\d")
-#: A day of the month: one or two digits, not part of a longer number or an amount.
-_DAY = re.compile(r"(?<![\d.,$])\b(\d{1,2})(?:st|nd|rd|th)?\b(?![.,]?\d)")
-_WORD_BEFORE = re.compile(r"([a-z]+)\.?\s+$")
-_WORD_AFTER = re.compile(r"\s+(?:of\s+)?([a-z]+)")
+#: A run of digits (a day of the month has one or two).
+_NUMBER = re.compile(r"\d+")
 #: What may stand between a sentence's end and its first word, and what ends one.
 _OPENERS = frozenset(" \t\"'“‘«(")
 _ENDS = frozenset(".!?:;…\n")
@@ -177,6 +192,18 @@ class Signature:
     #: The LSH band keys (computed with the hashes).
     bands: tuple[int, ...] = field(default=(), compare=False, repr=False)
     _keys: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    #: Every name, and the first five letters of each (see ``mentions``).
+    all_names: frozenset[str] = field(init=False, compare=False, repr=False)
+    stems: frozenset[str] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        every = self.names | self.title_names
+        object.__setattr__(self, "all_names", every)
+        object.__setattr__(self, "stems", frozenset(n[:5] for n in every if len(n) >= 4))
+
+    def mentions(self, name: str) -> bool:
+        """Whether the item names ``name`` in some form (the same first five letters)."""
+        return name in self.all_names or (len(name) >= 4 and name[:5] in self.stems)
 
     def search_keys(self) -> tuple[int, ...]:
         """The keys under which candidates are found: LSH bands, link, headline, anchors."""
@@ -191,8 +218,8 @@ class Signature:
         if self.title.count(" ") + 1 >= TITLE_WORDS:
             out.append(_key("title", self.title))
         facts = [f"${a}" for a in sorted(self.amounts)] + [f"@{d}" for d in sorted(self.dates)]
-        names = sorted(n for n in self.title_names if len(n) > 3)[:4]
-        out.extend(_key("anchor", f"{n}|{f}") for n in names for f in facts[:3])
+        names = sorted(n for n in self.title_names if len(n) > 3)[:3]
+        out.extend(_key("anchor", f"{n}|{f}") for n in names for f in facts[:2])
         return tuple(out)
 
     def features(self) -> dict[str, Any]:
@@ -282,15 +309,22 @@ def _title_names(title: str, body_names: set[str]) -> set[str]:
 def _dates(folded: str) -> set[int]:
     """Calendar dates as month * 100 + day: "15 December", "December 15th", "15 декабря"."""
     out: set[int] = set()
-    for m in _DAY.finditer(folded):
-        day = int(m.group(1))
+    for m in _NUMBER.finditer(folded):
+        start, end = m.span()
+        if end - start > 2 or (start and folded[start - 1] in "$.,"):
+            continue
+        if folded[end : end + 1] in (".", ",") and folded[end + 1 : end + 2].isdigit():
+            continue
+        day = int(m.group())
         if not 1 <= day <= 31:
             continue
-        after = _WORD_AFTER.match(folded, m.end(), min(len(folded), m.end() + 16))
-        before = _WORD_BEFORE.search(folded, max(0, m.start() - 12), m.start())
-        month = _MONTHS.get(after.group(1)) if after else None
+        after = folded[end : end + 16].split()
+        if after and after[0] in ("st", "nd", "rd", "th", "of"):
+            after = after[1:]
+        before = folded[max(0, start - 12) : start].split()
+        month = _MONTHS.get(after[0].strip(".,;:")) if after else None
         if month is None and before:
-            month = _MONTHS.get(before.group(1))
+            month = _MONTHS.get(before[-1].strip(".,;:"))
         if month:
             out.add(month * 100 + day)
     return out
@@ -321,8 +355,9 @@ def signatures(entries: Sequence[Entry]) -> list[Signature]:
     """The signatures of many entries at once (one numpy pass for all their MinHashes)."""
     texts = [_text(e) for e in entries]
     words = [_content_words(title, body) for title, body in texts]
-    values = minhashes([[word_hash(w) for w in ws] for ws in words])
-    bands = band_keys(values)
+    known = word_hashes()
+    values = minhashes([[known(w) or word_hash(w) for w in ws] for ws in words])
+    bands = band_keys(values).tolist()
     out: list[Signature] = []
     for i, (entry, (title, body)) in enumerate(zip(entries, texts, strict=True)):
         body_names = _names(body)
@@ -340,7 +375,7 @@ def signatures(entries: Sequence[Entry]) -> list[Signature]:
                 if digits
                 else frozenset(),
                 dates=frozenset(_dates(fold(whole))) if digits else frozenset(),
-                bands=tuple(bands[i].tolist()),
+                bands=tuple(bands[i]),
             )
         )
     return out
@@ -351,69 +386,58 @@ def signatures(entries: Sequence[Entry]) -> list[Signature]:
 
 def similarity(a: Signature, b: Signature) -> float:
     """The MinHash estimate of the Jaccard similarity of two items' content words."""
-    if not a.hashes or len(a.hashes) != len(b.hashes):
-        return 0.0
-    same = sum(
-        x == y
-        for x, y in zip(memoryview(a.hashes).cast("I"), memoryview(b.hashes).cast("I"), strict=True)
-    )
-    return same / (len(a.hashes) // 4)
+    return agreement(a.hashes, b.hashes)
 
 
 def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
+    """The share of the smaller set that the other holds."""
     if not a or not b:
         return 0.0
     return len(a & b) / min(len(a), len(b))
 
 
-def _mentioned(name: str, names: frozenset[str]) -> bool:
-    """Whether a name, or another form of it (Türkiye, Turkish; Uzbekistan, Uzbek), is
-    among ``names``: the same first five letters."""
-    if name in names:
-        return True
-    stem = name[:5]
-    return len(stem) >= 4 and any(n[:5] == stem for n in names if len(n) >= 4)
-
-
 def conflict(a: Signature, b: Signature) -> str | None:
     """Why two items report different events, or None: amounts or dates that both give
-    and never share, or a headline name on each side that the other does not mention."""
+    and never share, or a headline name on each side that the other does not mention
+    (in any form: Türkiye and Turkish, Uzbekistan and Uzbek share their first letters)."""
     if a.amounts and b.amounts and not a.amounts & b.amounts:
         return "amounts differ"
     if a.dates and b.dates and not a.dates & b.dates:
         return "dates differ"
-    a_all, b_all = a.names | a.title_names, b.names | b.title_names
-    only_a = sorted(n for n in a.title_names if not _mentioned(n, b_all))
-    only_b = sorted(n for n in b.title_names if not _mentioned(n, a_all))
+    only_a = sorted(n for n in a.title_names if not b.mentions(n))
+    only_b = sorted(n for n in b.title_names if not a.mentions(n))
     if only_a and only_b:
         return f"headline names differ ({', '.join(only_a)} / {', '.join(only_b)})"
     return None
 
 
-def same_story(a: Signature, b: Signature) -> float:
-    """How surely two items are one story: 0 when they are not, else a score in (0, 2]."""
+def same_story(a: Signature, b: Signature, text: float | None = None) -> float:
+    """How surely two items are one story: 0 when they are not, else a score in (0, 2].
+    ``text`` is their similarity when it is known already."""
     if a.link and a.link == b.link:
         return 2.0
-    if conflict(a, b):
-        return 0.0
-    if a.title and a.title == b.title and a.title.count(" ") + 1 >= TITLE_WORDS:
-        return 1.5
-    names = _overlap(a.names | a.title_names, b.names | b.title_names)
-    if min(a.words, b.words) >= MIN_WORDS:
+    same_title = a.title == b.title and a.title.count(" ") + 1 >= TITLE_WORDS
+    if min(a.words, b.words) < MIN_WORDS:
+        text = 0.0
+    elif text is None:
         text = similarity(a, b)
-        if text >= SAME_TEXT or (text >= NEAR_TEXT and names >= 0.5):
-            return text + names / 2
     # Another language: few words in common, but both headlines name the same two (or
     # more) people or places, and a date or an amount agrees.
-    shared_facts = len(a.amounts & b.amounts) + len(a.dates & b.dates)
-    if shared_facts and len(a.title_names & b.title_names) >= 2:
-        return 0.1 + names / 2
-    return 0.0
+    other_language = bool(
+        (a.amounts & b.amounts or a.dates & b.dates) and len(a.title_names & b.title_names) >= 2
+    )
+    if not (same_title or text >= NEAR_TEXT or other_language) or conflict(a, b):
+        return 0.0
+    if same_title:
+        return 1.5
+    names = _overlap(a.all_names, b.all_names)
+    if text >= SAME_TEXT or (text >= NEAR_TEXT and names >= 0.5):
+        return text + names / 2
+    return 0.1 + names / 2 if other_language else 0.0
 
 
 @dataclass
 class _Member:
-    story: int
     sig: Signature
     when: datetime
 
@@ -424,45 +448,60 @@ class Index:
 
     def __init__(self, window: timedelta = WINDOW) -> None:
         self.window = window
-        self._by_key: dict[int, list[_Member]] = {}
+        self._by_key: defaultdict[int, list[int]] = defaultdict(list)
         self._members: dict[int, list[_Member]] = {}
+        self._last: dict[int, datetime] = {}
 
     def __len__(self) -> int:
         return len(self._members)
 
     def add(self, story: int, sig: Signature, when: datetime) -> None:
         members = self._members.setdefault(story, [])
+        self._last[story] = max(self._last.get(story, when), when)
         if len(members) >= MAX_MEMBERS:
             return
-        member = _Member(story, sig, when)
-        members.append(member)
+        members.append(_Member(sig, when))
+        by_key = self._by_key
         for key in sig.search_keys():
-            self._by_key.setdefault(key, []).append(member)
+            by_key[key].append(story)
 
     def candidates(self, sig: Signature, when: datetime) -> list[int]:
-        """Stories with a member that shares a key with ``sig`` within the window, those
-        sharing the most keys first; at most TOP_CANDIDATES of them."""
+        """Stories with a member that shares keys with ``sig`` (MIN_SHARED at least, or
+        its link), those sharing the most first; at most TOP_CANDIDATES of them, each seen
+        within the window."""
         shared: Counter[int] = Counter()
         for key in sig.search_keys():
             bucket = self._by_key.get(key)
-            if not bucket or len(bucket) > CROWDED:
-                continue
-            for story in {m.story for m in bucket if abs(m.when - when) <= self.window}:
-                shared[story] += 1
-        return [story for story, _ in shared.most_common(TOP_CANDIDATES)]
+            if bucket and len(bucket) <= CROWDED:
+                shared.update(bucket)
+        if sig.link:  # the same link through another feed: a candidate on its own
+            for story in set(self._by_key.get(_key("link", sig.link), ())):
+                shared[story] += MIN_SHARED
+        out: list[int] = []
+        for story, count in shared.most_common():
+            if count < MIN_SHARED:
+                break
+            if when - self._last[story] <= self.window:
+                out.append(story)
+                if len(out) == TOP_CANDIDATES:
+                    break
+        return out
 
     def find(self, sig: Signature, when: datetime) -> int | None:
-        """The story this item belongs to, or None for a new one."""
+        """The story this item belongs to, or None for a new one. Its text is compared
+        with every candidate member's in one go."""
+        members = [
+            (story, m)
+            for story in self.candidates(sig, when)
+            for m in self._members[story][:MAX_COMPARED]
+            if abs(m.when - when) <= self.window
+        ]
+        texts = agreements(sig.hashes, [m.sig.hashes for _, m in members])
         best: tuple[float, int] | None = None
-        for story in self.candidates(sig, when):
-            score = max(
-                (
-                    same_story(sig, m.sig)
-                    for m in self._members[story]
-                    if abs(m.when - when) <= self.window
-                ),
-                default=0.0,
-            )
+        for (story, m), text in zip(members, texts, strict=True):
+            if best is not None and best[0] >= SURE and story != best[1]:
+                break  # candidates come most keys first: a sure match is not beaten
+            score = same_story(sig, m.sig, text)
             if score > 0 and (best is None or (score, -story) > (best[0], -best[1])):
                 best = (score, story)
         return best[1] if best else None
