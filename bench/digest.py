@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from itertools import combinations
+from itertools import accumulate, combinations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,11 +135,11 @@ def vocabulary(rng: random.Random, size: int = 20_000) -> list[str]:
 
 def events(count: int, rng: random.Random) -> list[dict[str, object]]:
     vocab = vocabulary(rng)
-    weights = [1 / (i + 50) for i in range(len(vocab))]
+    weights = list(accumulate(1 / (i + 50) for i in range(len(vocab))))
     out = []
     for n in range(count):
         names = rng.sample(NAMES, 3)
-        words = rng.choices(vocab, weights, k=55) + rng.sample(TOPIC, 4)
+        words = rng.choices(vocab, cum_weights=weights, k=55) + rng.sample(TOPIC, 4)
         facts = []
         if rng.random() < 0.5:
             facts.append(f"${rng.choice([5, 10, 15, 20, 60, 100])} billion")
@@ -165,7 +165,7 @@ def rewrite(event: dict[str, object], outlet: int, rng: random.Random) -> Entry:
     if outlet:
         for i in range(len(words)):
             if rng.random() < 0.33:
-                words[i] = rng.choices(vocab, weights)[0]  # type: ignore[arg-type]
+                words[i] = rng.choices(vocab, cum_weights=weights)[0]  # type: ignore[arg-type]
         rng.shuffle(words)
     a, b, c = event["names"]  # type: ignore[misc]
     facts = " ".join(event["facts"])  # type: ignore[arg-type]

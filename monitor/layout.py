@@ -19,10 +19,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from monitor.model import Priority, Rule, StoredHit, Story, StoryCopy, TermMatch
@@ -40,22 +40,22 @@ UNSAFE_SHOWN = 80
 Segments = list[tuple[str, bool]]
 
 
+#: An http or https URL with a host, and nothing a browser would read otherwise (no space,
+#: control character, quote or angle bracket).
+_SAFE = re.compile(r"https?://[^\s/?#\\@\"'<>]*[^\s/?#\\@:\"'<>.][^\s\"'<>\\]*\Z", re.I)
+
+
 def safe_url(url: str | None) -> str | None:
     """The link if it is an http or https URL with a host, else None."""
     if not url:
         return None
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return url.strip()
+    url = url.strip()
+    return url if _SAFE.match(url) else None
 
 
-def _unsafe(url: str | None) -> str | None:
+def _unsafe(url: str | None, safe: str | None) -> str | None:
     """A link that must not be a link, as text to show (cut short), or None."""
-    if not url or safe_url(url):
+    if not url or safe:
         return None
     flat = " ".join(url.split())
     return flat if len(flat) <= UNSAFE_SHOWN else flat[: UNSAFE_SHOWN - 1] + "…"
@@ -346,18 +346,20 @@ def build(
         rule = rules.get(lead.rule_id)
         explained = explain(lead, rule, entities)
         all_rules = list(dict.fromkeys([lead.rule_id, *(h.rule_id for c in ordered for h in c)]))
-        copies_view = [
-            CopyView(
-                feed=c[0].feed_title,
-                feed_id=c[0].feed_id,
-                title=c[0].title or "(untitled)",
-                url=safe_url(c[0].url),
-                unsafe_url=_unsafe(c[0].url),
-                published=stamp(_when(c[0])),
-                published_at=c[0].published,
+        copies_view = []
+        for c in ordered:
+            url = safe_url(c[0].url)
+            copies_view.append(
+                CopyView(
+                    feed=c[0].feed_title,
+                    feed_id=c[0].feed_id,
+                    title=c[0].title or "(untitled)",
+                    url=url,
+                    unsafe_url=_unsafe(c[0].url, url),
+                    published=stamp(_when(c[0])),
+                    published_at=c[0].published,
+                )
             )
-            for c in ordered
-        ]
         record = Story(
             id=lead.story_id,
             title=lead.title or "(untitled)",

@@ -26,6 +26,21 @@ TEMPLATES = ("digest.html", "digest.txt", "alert.html", "alert.txt")
 __all__ = ["TEMPLATES", "Renderer", "highlight", "snippet"]
 
 
+def wrap(text: str, width: int = 76) -> str:
+    """Text in lines of at most ``width`` characters, broken at spaces (a word longer than
+    a line keeps its own line): Jinja's wordwrap, at a fraction of its cost."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    lines.append(line)
+    return "\n".join(lines)
+
+
 class Renderer:
     """Loads the templates once; renders digests and alerts."""
 
@@ -39,6 +54,7 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
+        self.env.filters["wrap"] = wrap
         # Never fetch a stylesheet a template links to; keep @media rules in a <style>.
         self.inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
 

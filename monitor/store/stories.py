@@ -31,6 +31,10 @@ from monitor.store.tables import (
     StoryRow,
 )
 
+#: Core tables: bulk inserts skip the ORM's per-row bookkeeping (a batch has thousands).
+_MEMBERS = StoryItemRow.__table__  # type: ignore[attr-defined]
+_KEYS = StoryKeyRow.__table__  # type: ignore[attr-defined]
+
 #: pg_advisory_xact_lock key of story assignment ("monitor stories").
 _LOCK = 0x6D6F6E73746F7279
 
@@ -142,18 +146,33 @@ def _assign(s: Session, item_ids: list[int]) -> dict[int, int]:
     sigs = stories.signatures([_entry(i) for i in items])
     whens = [_when(i) for i in items]
     index = _candidates(s, sigs, min(whens), max(whens))
+    # New stories get provisional ids (below zero) while the batch is decided, and their
+    # rows in one INSERT after.
+    chosen: list[int] = []
+    created: list[datetime] = []
+    for sig, when in zip(sigs, whens, strict=True):
+        story = index.find(sig, when)
+        if story is None:
+            created.append(when)
+            story = -len(created)
+        index.add(story, sig, when)
+        chosen.append(story)
+    real: dict[int, int] = {}
+    if created:
+        ids = (
+            s.execute(
+                insert(StoryRow).returning(col(StoryRow.id), sort_by_parameter_order=True),
+                [{"created": when} for when in created],
+            )
+            .scalars()
+            .all()
+        )
+        real = {-(n + 1): int(story_id) for n, story_id in enumerate(ids)}
     out: dict[int, int] = {}
     members: list[dict[str, object]] = []
     keys: list[dict[str, object]] = []
-    for item, sig, when in zip(items, sigs, whens, strict=True):
-        story = index.find(sig, when)
-        if story is None:
-            story = int(
-                s.execute(insert(StoryRow).returning(col(StoryRow.id)), [{"created": when}])
-                .scalars()
-                .one()
-            )
-        index.add(story, sig, when)
+    for item, sig, when, story in zip(items, sigs, whens, chosen, strict=True):
+        story = real.get(story, story)
         item_id = int(item.id or 0)
         out[item_id] = story
         members.append(
@@ -169,9 +188,9 @@ def _assign(s: Session, item_ids: list[int]) -> dict[int, int]:
             {"key": key, "story_id": story, "item_id": item_id, "seen": when}
             for key in dict.fromkeys(sig.search_keys())
         )
-    s.execute(insert(StoryItemRow), members)
+    s.execute(insert(_MEMBERS), members)
     if keys:
-        s.execute(insert(StoryKeyRow), keys)
+        s.execute(insert(_KEYS), keys)
     return out
 
 
