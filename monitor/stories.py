@@ -152,8 +152,13 @@ def _upper_ranges() -> str:
     )
 
 
-#: A word that starts with a capital letter.
-_CAPITALISED = re.compile(rf"(?<![^\W_])[{_upper_ranges()}][^\W_'’-]*")
+@lru_cache(maxsize=1)
+def _capitalised() -> re.Pattern[str]:
+    """A word that starts with a capital letter (built when first needed: the store
+    imports this module in every process, and only deliveries make stories)."""
+    return re.compile(rf"(?<![^\W_])[{_upper_ranges()}][^\W_'’-]*")
+
+
 _WORDISH = re.compile(r"[^\W_][^\W_'’-]*")
 
 #: Spellings of one sound across transliterations (Джаббаров / Jabbarov, Ибрагим / Ibrahim,
@@ -284,7 +289,7 @@ def _starts_sentence(text: str, start: int) -> bool:
 def _names(text: str) -> set[str]:
     """Names: words written with a capital that do not open a sentence."""
     out: set[str] = set()
-    for m in _CAPITALISED.finditer(text):
+    for m in _capitalised().finditer(text):
         word = m.group()
         if len(word) > 1 and not _starts_sentence(text, m.start()):
             out.update(_name_parts(word))
