@@ -261,8 +261,10 @@ def measure_minhash(items: int) -> dict[str, float] | None:
     probe = (
         "import time; t = time.perf_counter(); import datasketch; print(time.perf_counter() - t)"
     )
-    rss = "import resource, datasketch; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    base = "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    # The resident size now (a child's ru_maxrss starts at its parent's, this process's).
+    now_rss = "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmRSS')][0])"
+    rss = f"import datasketch; {now_rss}"
+    base = now_rss
     run = [sys.executable, "-c"]
     import_s = float(subprocess.run([*run, probe], capture_output=True, text=True).stdout)
     with_ds = int(subprocess.run([*run, rss], capture_output=True, text=True).stdout)
