@@ -16,7 +16,7 @@ LOCK_FLAGS ?=
 UV_COMPILE := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 \
 	--generate-hashes --custom-compile-command 'make lock' $(LOCK_FLAGS)
 
-.PHONY: run once test lint typecheck bench soak check clean lock
+.PHONY: run once test lint typecheck browser bench soak check clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +53,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# tests/test_browser.py renders a digest in headless Chromium: Debian's package, installed
+# here when it is missing and we may (root); otherwise those tests skip, saying why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for tests/test_browser.py"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+			>/dev/null 2>&1 || echo "chromium could not be installed: browser tests will skip"; \
+	else echo "no chromium and not root: browser tests will skip"; fi
+
+test: lint typecheck browser
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -63,6 +73,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/signal.py
 	$(BIN)/python bench/fulltext.py
 	$(BIN)/python bench/web.py
+	$(BIN)/python bench/digest.py
 
 # Twenty minutes of the job on 500 changing loopback feeds: memory and descriptors over time.
 soak: $(STAMP)

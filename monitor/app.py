@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,31 +31,10 @@ from monitor.protocols import PageFetcher as Pages
 from monitor.render import Renderer
 from monitor.replay import ReplayReport, replay
 from monitor.rules import compile_rules, load_rules
+from monitor.rules.load import rules_signature
 from monitor.store import Store, read_heartbeat
 
 log = logging.getLogger(__name__)
-
-
-def rule_files(paths: tuple[Path, ...]) -> list[Path]:
-    out: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            out.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")))
-        else:
-            out.append(path)
-    return out
-
-
-def rules_signature(paths: tuple[Path, ...]) -> tuple[tuple[str, float, int], ...]:
-    """Changes when a rule file is added, removed or edited."""
-    sig = []
-    for path in rule_files(paths):
-        try:
-            stat = path.stat()
-        except OSError:
-            continue
-        sig.append((str(path), stat.st_mtime, stat.st_size))
-    return tuple(sig)
 
 
 def feed_states(settings: Settings) -> list[FeedState]:
@@ -271,6 +249,7 @@ class Monitor:
         dry_run: bool = False,
         notices: Sequence[str] = (),
         fresh: bool = True,
+        archive: str | None = None,
     ) -> DeliveryResult:
         result = deliver.run(
             self.store,
@@ -282,10 +261,22 @@ class Monitor:
             dry_run=dry_run,
             notices=notices,
             fresh=fresh,
+            entities={e.id: e.name for e in self.ruleset.entities},
+            archive=archive,
         )
         if self.metrics is not None:
             self.metrics.delivered(target.kind, result.status)
         return result
+
+    def _written(self, result: DeliveryResult) -> str | None:
+        """The HTML file a sent file-channel message was written to."""
+        files = self.notifiers.get("file")
+        if result.status != "sent" or result.message is None:
+            return None
+        if not isinstance(files, FileNotifier):
+            return None
+        path = files.existing(result.message)
+        return str(path) if path else None
 
     def _digests(
         self, targets: Sequence[Target], *, dry_run: bool = False, fresh: bool = True
@@ -297,7 +288,20 @@ class Monitor:
         if not targets:
             return []
         notices = self.store.feed_notices(self.clock(), take=False)
-        results = [self._deliver(t, dry_run=dry_run, notices=notices, fresh=fresh) for t in targets]
+        results: list[DeliveryResult] = []
+        archives: dict[str, str] = {}  # digest id -> the file its file channel wrote
+        for t in targets:
+            result = self._deliver(
+                t,
+                dry_run=dry_run,
+                notices=notices,
+                fresh=fresh,
+                archive=archives.get(t.config_id),
+            )
+            written = self._written(result) if t.channel == "file" else None
+            if written:
+                archives[t.config_id] = written
+            results.append(result)
         if notices and not dry_run and any(r.status == "sent" for r in results):
             self.store.ack_notices(notices)
         if fresh and not dry_run:

@@ -17,8 +17,9 @@ import click
 
 from monitor import app, checks, logs
 from monitor.config import Settings, load_settings
+from monitor.deliver import DeliveryResult
 from monitor.errors import ConfigError, MonitorError
-from monitor.model import Entry, FeedState, TextReport, utc_now
+from monitor.model import Entry, FeedState, Story, TextReport, utc_now
 from monitor.values import feed_url_problem, format_duration, parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -182,26 +183,68 @@ def poll(ctx: click.Context) -> None:
         click.echo("no feed is due")
 
 
+def _story_json(story: Story) -> dict[str, Any]:
+    return {
+        "title": story.title,
+        "topic": story.topic,
+        "topic_id": story.topic_id,
+        "rules": list(story.rules),
+        "why": story.why,
+        "id": story.id,
+        "items": [
+            {
+                "feed": copy.feed_id,
+                "outlet": copy.feed,
+                "title": copy.title,
+                "url": copy.url,
+                "published": copy.published.isoformat() if copy.published else None,
+            }
+            for copy in story.items
+        ],
+    }
+
+
+def _digest_json(results: list[DeliveryResult]) -> list[dict[str, Any]]:
+    """One document per digest: the stories of its first channel's message."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in results:
+        doc = out.setdefault(r.target.config_id, {"digest": r.target.config_id, "stories": []})
+        if r.message is not None and not doc["stories"]:
+            doc["stories"] = [_story_json(s) for s in r.message.stories]
+    return list(out.values())
+
+
 @cli.command()
 @click.argument("digest_id", required=False)
 @click.option("--dry-run", is_flag=True, help="Render and print the text; send and mark nothing.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the digest's stories as JSON (one document per digest).",
+)
 @click.pass_context
 @reports_errors
-def digest(ctx: click.Context, digest_id: str | None, dry_run: bool) -> None:
+def digest(ctx: click.Context, digest_id: str | None, dry_run: bool, as_json: bool) -> None:
     """Send a digest now (every digest when no ID is given)."""
     monitor = _monitor(ctx)
     results = monitor.send_digest(digest_id, dry_run=dry_run)
-    if dry_run:
+    if as_json:
+        for doc in _digest_json(results):
+            click.echo(json.dumps(doc, ensure_ascii=False))
+    elif dry_run:
         shown: set[str] = set()
         for r in results:
             if r.message and r.target.config_id not in shown:
                 shown.add(r.target.config_id)
                 click.echo(f"Subject: {r.message.subject}\n\n{r.message.text}")
+    if dry_run:
         return
     failed = False
     for r in results:
         click.echo(
-            f"{r.target.key:24} {r.status:8} {r.hits} hits{f'  {r.error}' if r.error else ''}"
+            f"{r.target.key:24} {r.status:8} {r.hits} hits{f'  {r.error}' if r.error else ''}",
+            err=as_json,
         )
         failed = failed or r.status == "failed"
     if failed:

@@ -137,10 +137,13 @@ def run(
     dry_run: bool = False,
     notices: Sequence[str] = (),
     fresh: bool = True,
+    entities: Mapping[str, str] | None = None,
+    archive: str | None = None,
 ) -> DeliveryResult:
     """Send what is due for one target: the messages tried before whose time has come,
     then (with ``fresh``) one message of new hits. A send failure is a result, not an
-    exception."""
+    exception. ``entities`` (id -> name) words the "why" lines; ``archive`` is the file the
+    same digest was written to, for a mail to point at."""
     if target.rule_ids is not None and not target.rule_ids:
         return DeliveryResult(target, "nothing")
     limit, max_age = target.limit, timedelta(seconds=target.max_age)
@@ -156,6 +159,8 @@ def run(
             timezone=target.timezone,
             recipients=target.recipients,
             notices=notices,
+            entities=entities,
+            archive=archive,
         )
 
     if dry_run:

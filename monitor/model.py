@@ -329,6 +329,8 @@ class StoredHit:
     published: datetime | None
     fetched: datetime
     matches: tuple[TermMatch, ...] = ()
+    #: The story the item belongs to (monitor/stories.py); None before it is assigned.
+    story_id: int | None = None
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -351,6 +353,33 @@ class Batch:
 
 
 @dataclass(frozen=True, slots=True)
+class StoryCopy:
+    """One outlet's copy of a story, as a message lists it."""
+
+    feed_id: str
+    feed: str
+    title: str
+    #: The item's link when it is http or https; None otherwise (never shown as a link).
+    url: str | None
+    published: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """One story of a message: its lead copy's title, the topic it is filed under (a rule),
+    every rule that matched it, why in words, and every copy, the lead first."""
+
+    title: str
+    topic_id: str
+    topic: str
+    rules: tuple[str, ...]
+    why: str
+    items: tuple[StoryCopy, ...]
+    #: The story's id in the store (None for hits never assigned one).
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """A rendered message, ready for any sender."""
 
@@ -365,3 +394,5 @@ class Message:
     #: Whom to send it to when not every recipient (a retry for those the server refused
     #: before); the headers still name every recipient.
     envelope: tuple[str, ...] | None = None
+    #: The stories it shows, in order (what `monitor digest --json` prints).
+    stories: tuple[Story, ...] = ()

@@ -212,4 +212,6 @@ class MessageRenderer(Protocol):
         timezone: str = "UTC",
         recipients: Sequence[str] = (),
         notices: Sequence[str] = (),
+        entities: Mapping[str, str] | None = None,
+        archive: str | None = None,
     ) -> Message: ...

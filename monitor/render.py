@@ -1,101 +1,44 @@
-"""Jinja2: stored hits -> Message (text and HTML), highlighted and explained.
+"""Jinja2: stored hits -> Message (text and HTML): one entry per story (layout.py).
 
-Feed text is untrusted: HTML templates autoescape, and highlighting hands the templates
-plain (text, marked) segments, never markup. StrictUndefined makes a typo in a template an
-error at check time, not a blank in a digest.
+Feed text is untrusted: HTML templates autoescape, highlighting hands the templates plain
+(text, marked) segments, never markup, and only http and https links are ever links.
+StrictUndefined makes a typo in a template an error at check time, not a blank in a digest.
+The HTML is made email-safe after rendering: its stylesheet is inlined into style
+attributes (css-inline), which is what mail clients that drop <style> read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import css_inline
 import jinja2
 
 from monitor.errors import RenderError
-from monitor.model import Batch, Message, Rule, StoredHit, TermMatch, distinct_terms
+from monitor.layout import Layout, build, highlight, snippet
+from monitor.model import Batch, Message, Rule
 
 TEMPLATES = ("digest.html", "digest.txt", "alert.html", "alert.txt")
-SNIPPET = 280
 
-Segments = list[tuple[str, bool]]
+__all__ = ["TEMPLATES", "Renderer", "highlight", "snippet"]
 
 
-def highlight(text: str, spans: Sequence[tuple[int, int]]) -> Segments:
-    """Split text into (piece, is_match) segments; overlapping spans are merged."""
-    merged: list[list[int]] = []
-    for start, end in sorted((max(0, s), min(len(text), e)) for s, e in spans):
-        if start >= end:
-            continue
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
+def wrap(text: str, width: int = 76) -> str:
+    """Text in lines of at most ``width`` characters, broken at spaces (a word longer than
+    a line keeps its own line): Jinja's wordwrap, at a fraction of its cost."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
         else:
-            merged.append([start, end])
-    out: Segments = []
-    pos = 0
-    for start, end in merged:
-        if start > pos:
-            out.append((text[pos:start], False))
-        out.append((text[start:end], True))
-        pos = end
-    if pos < len(text):
-        out.append((text[pos:], False))
-    return out
-
-
-def snippet(text: str, spans: Sequence[tuple[int, int]], width: int = SNIPPET) -> Segments:
-    """A window of the text around its first match, highlighted."""
-    if len(text) <= width:
-        return highlight(text, spans)
-    first = min((s for s, _ in spans), default=0)
-    start = max(0, first - width // 3)
-    if start:
-        space = text.find(" ", start)
-        start = space + 1 if 0 <= space < first else start
-    end = min(len(text), start + width)
-    if end < len(text):
-        space = text.rfind(" ", start, end)
-        end = space if space > start else end
-    shifted = [(s - start, e - start) for s, e in spans if s >= start and e <= end]
-    segments = highlight(text[start:end], shifted)
-    if start:
-        segments.insert(0, ("… ", False))
-    if end < len(text):
-        segments.append((" …", False))
-    return segments
-
-
-def _spans(matches: Sequence[TermMatch], field: str) -> list[tuple[int, int]]:
-    return [(m.start, m.end) for m in matches if m.field == field]
-
-
-@dataclass(frozen=True)
-class HitView:
-    """One hit as templates see it."""
-
-    id: int
-    title: Segments
-    title_text: str
-    url: str | None
-    feed: str
-    published: str
-    snippet: Segments
-    terms: tuple[str, ...]
-    fields: tuple[str, ...]
-    #: Names of the other rules that matched this item.
-    also: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RuleGroup:
-    rule_id: str
-    name: str
-    tags: tuple[str, ...]
-    priority: str
-    hits: list[HitView]
+            line = f"{line} {word}" if line else word
+    lines.append(line)
+    return "\n".join(lines)
 
 
 class Renderer:
@@ -111,6 +54,9 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
+        self.env.filters["wrap"] = wrap
+        # Never fetch a stylesheet a template links to; keep @media rules in a <style>.
+        self.inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
 
     def check(self) -> list[str]:
         """Every template problem, each naming file and line."""
@@ -124,67 +70,6 @@ class Renderer:
                 problems.append(f"{self.templates / name}:{e.lineno}: {e.message}")
         return problems
 
-    def _view(self, hits: Sequence[StoredHit], also: tuple[str, ...], tz: ZoneInfo) -> HitView:
-        """One item, with the matches of every rule that hit it merged."""
-        hit = hits[0]
-        matches = tuple(m for h in hits for m in h.matches)
-        published = hit.published or hit.fetched
-        return HitView(
-            id=hit.id,
-            title=highlight(hit.title or "(untitled)", _spans(matches, "title")),
-            title_text=hit.title or "(untitled)",
-            url=hit.url,
-            feed=hit.feed_title,
-            published=published.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z"),
-            snippet=snippet(hit.summary, _spans(matches, "summary")),
-            terms=distinct_terms(matches),
-            fields=tuple(dict.fromkeys(m.field for m in matches)),
-            also=also,
-        )
-
-    def groups(
-        self, hits: Sequence[StoredHit], rules: Mapping[str, Rule], tz: ZoneInfo
-    ) -> list[RuleGroup]:
-        """Each item once, under its most specific rule (the one with the fewest items in
-        this message; ties go to the rule listed first), newest first; the other rules that
-        matched it are named beside it."""
-        order = {rule_id: i for i, rule_id in enumerate(rules)}
-        by_item: dict[tuple[str, str], list[StoredHit]] = {}
-        items_per_rule: dict[str, int] = {}
-        for hit in hits:
-            by_item.setdefault((hit.feed_id, hit.item_id), []).append(hit)
-            items_per_rule[hit.rule_id] = items_per_rule.get(hit.rule_id, 0) + 1
-
-        def specificity(rule_id: str) -> tuple[int, int, str]:
-            return (items_per_rule[rule_id], order.get(rule_id, len(order)), rule_id)
-
-        def name(rule_id: str) -> str:
-            rule = rules.get(rule_id)
-            return rule.name if rule else rule_id
-
-        placed: dict[str, list[tuple[StoredHit, HitView]]] = {}
-        for item_hits in by_item.values():
-            item_hits.sort(key=lambda h: specificity(h.rule_id))
-            home = item_hits[0].rule_id
-            also = tuple(name(h.rule_id) for h in item_hits[1:])
-            placed.setdefault(home, []).append((item_hits[0], self._view(item_hits, also, tz)))
-        out = []
-        for rule_id in sorted(placed, key=lambda r: (order.get(r, len(order)), r)):
-            rule = rules.get(rule_id)
-            entries = sorted(
-                placed[rule_id], key=lambda p: p[0].published or p[0].fetched, reverse=True
-            )
-            out.append(
-                RuleGroup(
-                    rule_id=rule_id,
-                    name=name(rule_id),
-                    tags=rule.tags if rule else (),
-                    priority=rule.priority if rule else "normal",
-                    hits=[view for _, view in entries],
-                )
-            )
-        return out
-
     def render(
         self,
         *,
@@ -196,30 +81,29 @@ class Renderer:
         timezone: str = "UTC",
         recipients: Sequence[str] = (),
         notices: Sequence[str] = (),
+        entities: Mapping[str, str] | None = None,
+        archive: str | None = None,
     ) -> Message:
+        """``entities`` names the rules' entities (id -> name) for "why" lines; ``archive``
+        is where the same digest is written as a file, for the mail to say so."""
         if kind not in ("digest", "alert"):
             raise ValueError(f"unknown message kind {kind!r}")
         tz = ZoneInfo(timezone)
-        groups = self.groups(batch.hits, rules, tz)
-        items = len({h.item_id for h in batch.hits})
-        if kind == "alert":
-            first = groups[0] if groups else None
-            lead = first.hits[0].title_text if first and first.hits else ""
-            subject = f"[{title}] {first.name if first else 'alert'}: {lead}"
-            if items > 1:
-                subject += f" (+{items - 1} more)"
-        else:
-            plural = "s" if items != 1 else ""
-            subject = f"{title}: {items} new item{plural}, {now.astimezone(tz):%Y-%m-%d}"
+        layout = build(batch.hits, rules, entities or {}, tz)
+        subject = self.subject(kind, title, layout, now.astimezone(tz))
         context = {
             "title": title,
             "subject": subject,
             "generated": now.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z"),
-            "groups": groups,
+            "layout": layout,
+            "groups": layout.groups,
+            "story_count": len(layout.stories),
+            "item_count": layout.items,
+            "outlet_count": layout.outlets,
             "hit_count": len(batch.hits),
-            "item_count": items,
             "notices": list(notices),
             "message_id": batch.message_id,
+            "archive": archive,
         }
         try:
             text = self.env.get_template(f"{kind}.txt").render(context)
@@ -228,6 +112,12 @@ class Renderer:
             where = f"{getattr(e, 'filename', None) or self.templates}"
             line = getattr(e, "lineno", None)
             raise RenderError(f"{where}{f':{line}' if line else ''}: {e}") from e
+        try:
+            html = self.inliner.inline(html)
+        except (css_inline.InlineError, ValueError) as e:
+            raise RenderError(
+                f"{self.templates / f'{kind}.html'}: CSS cannot be inlined: {e}"
+            ) from e
         return Message(
             target=batch.target,
             kind=kind,  # type: ignore[arg-type]
@@ -237,4 +127,17 @@ class Renderer:
             html=html,
             recipients=tuple(recipients),
             created=now,
+            stories=tuple(story.record for story in layout.stories),
         )
+
+    @staticmethod
+    def subject(kind: str, title: str, layout: Layout, now: datetime) -> str:
+        stories = layout.stories
+        if kind == "alert":
+            if not stories:
+                return f"[{title}] alert"
+            lead = layout.top[0]
+            more = f" (+{len(stories) - 1} more)" if len(stories) > 1 else ""
+            return f"[{title}] {lead.topic}: {lead.title_text}{more}"
+        count = f"{len(stories)} new {'story' if len(stories) == 1 else 'stories'}"
+        return f"{title}: {count}, {now:%Y-%m-%d}"

@@ -129,16 +129,16 @@ def test_digest_renders_html_escaped_and_text_with_highlights(
         now=clock(),
         timezone="Europe/Istanbul",
     )
-    assert msg.subject == "Turkic daily: 2 new items, 2025-12-16"
+    assert msg.subject == "Turkic daily: 2 new stories, 2025-12-16"
     # Feed text is escaped; the match is marked; the link is present and escaped.
     assert "&lt;b&gt;praises&lt;/b&gt; diaspora &amp; ties" in msg.html
-    assert "<mark>OTS</mark>" in msg.html
+    assert '<mark><span class="hl" style="background: #fff1a8;">OTS</span></mark>' in msg.html
     assert 'href="https://example.org/a?x=1&amp;y=2"' in msg.html
     assert "<b>praises" not in msg.html
     assert "Organization of Turkic States" in msg.html and "Turkic trade targets" in msg.html
     assert "2025-12-10 12:30 +03" in msg.text  # published, in the digest's timezone
     assert "[OTS]" in msg.text and "https://example.org/b" in msg.text
-    assert "matched: ots (in title, summary)" in msg.text
+    assert "Why: mentions OTS" in msg.text
 
 
 def test_digest_sent_over_smtp_is_multipart_and_never_sent_twice(
@@ -149,7 +149,7 @@ def test_digest_sent_over_smtp_is_multipart_and_never_sent_twice(
     assert result.status == "sent" and result.hits == 2
     (mail,) = smtp_server.mailbox.messages
     assert mail.get_content_type() == "multipart/alternative"
-    assert mail["Subject"] == "Turkic daily: 2 new items, 2025-12-16"
+    assert mail["Subject"] == "Turkic daily: 2 new stories, 2025-12-16"
     assert mail["To"] == "analyst@example.org"
     assert mail["Message-ID"] == result.message.message_id  # type: ignore[union-attr]
     text = mail.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]

@@ -147,7 +147,8 @@ def test_run_once_twice_sends_the_digest_once_and_force_sends_now(project: Path)
     assert forced.returncode == 0, forced.stderr
     texts = [p.read_text() for p in files(project)]
     assert len(texts) == 2
-    seed_title = "Ambassador Khazar Ibrahim: solidarity day is for all Turks"
+    # (the seed feed's copy of a story the first digest had joins that story, unsent)
+    seed_title = "Diaspora training programme may hold its next session in the United States"
     assert sorted(seed_title in text for text in texts) == [False, True]
 
 

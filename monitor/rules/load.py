@@ -526,3 +526,15 @@ def check_rules(
             problems=loader.problems,
         )
     return ruleset, sorted(loader.warnings, key=lambda warning: _problem_key(warning, order))
+
+
+def rules_signature(paths: Sequence[Path]) -> tuple[tuple[str, float, int], ...]:
+    """Changes when a rule file is added, removed or edited (the job reloads its rules)."""
+    sig = []
+    for path in expand_paths(paths)[0]:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        sig.append((str(path), stat.st_mtime, stat.st_size))
+    return tuple(sig)

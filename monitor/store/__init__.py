@@ -14,6 +14,7 @@ and hands out transactions:
 - articles.py: items awaiting their article's text, each attempt's outcome and hits;
 - deliveries.py: reserving hits for a message, marking it sent or failed;
 - search.py: the full-text index of folded item text; archive.py: the archive page's reads;
+- stories.py: the story of each item with hits, found when a delivery first takes it;
 - convert.py: rows to records and back; tables.py: the tables.
 """
 
@@ -28,6 +29,7 @@ from monitor.store.feeds import CLAIM_LEASE, FeedsMixin
 from monitor.store.items import ITEM_TABLE, ItemsMixin
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION_KEY, SchemaMixin
 from monitor.store.search import SearchMixin
+from monitor.store.stories import StoriesMixin
 
 
 class Store(
@@ -35,6 +37,7 @@ class Store(
     ItemsMixin,
     ArticlesMixin,
     DeliveriesMixin,
+    StoriesMixin,
     ArchiveMixin,
     SearchMixin,
     SchemaMixin,

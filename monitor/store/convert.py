@@ -195,8 +195,10 @@ def matches_from(text: str) -> tuple[TermMatch, ...]:
     )
 
 
-def stored_hit(hit: HitRow, item: ItemRow, feed_title: str | None) -> StoredHit:
-    """A hit joined with its item and its feed's title, for rendering."""
+def stored_hit(
+    hit: HitRow, item: ItemRow, feed_title: str | None, story_id: int | None = None
+) -> StoredHit:
+    """A hit joined with its item, its feed's title and its story, for rendering."""
     assert hit.id is not None, "a stored hit has its row id"
     return StoredHit(
         id=int(hit.id),
@@ -210,4 +212,5 @@ def stored_hit(hit: HitRow, item: ItemRow, feed_title: str | None) -> StoredHit:
         published=item.published,
         fetched=item.fetched,
         matches=matches_from(hit.matches),
+        story_id=story_id,
     )

@@ -15,8 +15,11 @@ from sqlmodel import Session, col, select
 from monitor.model import Batch, StoredHit
 from monitor.store.base import StoreBase, chunks, log
 from monitor.store.convert import recipients_from, recipients_json, stored_hit
-from monitor.store.tables import DeliveryRow, FeedRow, HitRow, ItemRow
+from monitor.store.stories import covered, hit_stories
+from monitor.store.tables import DeliveryRow, FeedRow, HitRow, ItemRow, StoryItemRow
 
+#: Delivery statuses: reserved -> sent, reserved -> failed -> reserved ... -> sent, or
+#: joined (the hit's story went out before; the hit is never sent).
 #: A reservation older than this was left by a run that died between send and mark.
 RESERVATION_LEASE = timedelta(minutes=10)
 #: The meta key that holds when a target's digest last ran, after this prefix.
@@ -40,11 +43,14 @@ class DeliveriesMixin(StoreBase):
         item_max_age: timedelta | None = None,
     ) -> list[StoredHit]:
         """What is pending, without taking it (for --dry-run): hits whose failed send is
-        due again, and new hits."""
+        due again, and new hits; the items are put into stories, as reserve would."""
         with self._session() as s:
             retry = set(_retry_ids(s, target, now))
             fresh = set(_fresh_ids(s, target, rule_ids, now, limit, max_age, item_max_age))
-            return _stored_hits(s, sorted(retry | fresh)[:limit])
+            ids, _joined = _new_stories(
+                s, target, sorted(retry | fresh)[:limit], postgres=not self.is_sqlite
+            )
+            return _stored_hits(s, ids)
 
     def reserve(
         self,
@@ -66,12 +72,17 @@ class DeliveriesMixin(StoreBase):
         with ``fresh``, the hits never reserved for the target: at most ``limit``,
         created within ``max_age`` and, with ``item_max_age``, of items published (or,
         undated, first seen) within it.
+        A hit whose story the target has had already (another outlet's copy, a later
+        rewrite) is not sent again: it is recorded as joined to that story.
         """
         with self._session() as s:
             again = _renew_stale(s, target, now) or _renew_failed(s, target, now)
             if again is not None or not fresh:
                 return again
             ids = _fresh_ids(s, target, rule_ids, now, limit, max_age, item_max_age)
+            ids, joined = _new_stories(s, target, ids, postgres=not self.is_sqlite)
+            if joined:
+                _join(s, target, joined, now)
             if not ids:
                 return None
             message_id = f"<{uuid.uuid4().hex}@monitor>"
@@ -280,6 +291,50 @@ def _fresh_ids(
     return [int(i) for i in s.execute(fresh.order_by(col(HitRow.id)).limit(limit)).scalars()]
 
 
+def _new_stories(
+    s: Session, target: str, ids: list[int], *, postgres: bool
+) -> tuple[list[int], list[int]]:
+    """Split pending hits into those of stories new to the target and those of stories it
+    has had already (through another item, or another rule's hit)."""
+    if not ids:
+        return [], []
+    story_of = hit_stories(s, ids, postgres=postgres)
+    retried = set(
+        s.execute(
+            select(col(DeliveryRow.hit_id)).where(
+                col(DeliveryRow.target) == target, col(DeliveryRow.hit_id).in_(ids)
+            )
+        ).scalars()
+    )
+    fresh = [i for i in ids if i not in retried]
+    done = covered(s, target, {story_of[i] for i in fresh}, excluding=ids)
+    joined = [i for i in fresh if story_of[i] in done]
+    if not joined:
+        return ids, []
+    gone = set(joined)
+    return [i for i in ids if i not in gone], joined
+
+
+def _join(s: Session, target: str, hit_ids: list[int], now: datetime) -> None:
+    """Record hits whose story the target had as done: never pending again."""
+    s.execute(
+        insert(DeliveryRow),
+        [
+            {
+                "target": target,
+                "hit_id": hit_id,
+                "status": "joined",
+                "attempts": 0,
+                "message_id": "",
+                "reserved_at": now,
+                "sent_at": now,
+            }
+            for hit_id in hit_ids
+        ],
+    )
+    log.info("%s: %d hits joined stories sent before", target, len(hit_ids))
+
+
 def _claim(s: Session, target: str, ids: list[int], message_id: str, now: datetime) -> None:
     """Reserve these new hits for one message."""
     s.execute(
@@ -303,11 +358,15 @@ def _stored_hits(s: Session, hit_ids: Sequence[int]) -> list[StoredHit]:
     out: list[StoredHit] = []
     for chunk in chunks(list(hit_ids), 500):
         query = (
-            select(HitRow, ItemRow, col(FeedRow.title))
+            select(HitRow, ItemRow, col(FeedRow.title), col(StoryItemRow.story_id))
             .join(ItemRow, col(HitRow.item_id) == col(ItemRow.id))
             .join(FeedRow, col(ItemRow.feed_id) == col(FeedRow.id))
+            .outerjoin(StoryItemRow, col(StoryItemRow.item_id) == col(ItemRow.id))
             .where(col(HitRow.id).in_(chunk))
         )
-        out.extend(stored_hit(hit, item, feed_title) for hit, item, feed_title in s.execute(query))
+        out.extend(
+            stored_hit(hit, item, feed_title, story)
+            for hit, item, feed_title, story in s.execute(query)
+        )
     out.sort(key=lambda h: h.id)
     return out

@@ -19,6 +19,7 @@ from monitor.model import Entry, FeedUpdate, Hit
 from monitor.store.base import StoreBase, chunks, insert_new
 from monitor.store.convert import entry, hit_values, item_values, seen_keys, seen_values
 from monitor.store.feeds import check_known, polled_at, write_states
+from monitor.store.stories import prune_stories
 from monitor.store.tables import DeliveryRow, FeedRow, HitRow, ItemRow, SeenRow
 
 #: Core table of items: bulk inserts skip the ORM's per-row bookkeeping.
@@ -118,9 +119,11 @@ class ItemsMixin(StoreBase):
             }
 
     def prune(self, before: datetime, *, seen_before: datetime | None = None) -> int:
-        """Forget items (and their hits and deliveries) fetched before a moment, and the
-        ids of items no feed carried since ``seen_before``. Returns the items forgotten."""
+        """Forget items (and their hits, deliveries and story signatures) fetched before a
+        moment, and the ids of items no feed carried since ``seen_before``. Returns the items
+        forgotten."""
         with self._session() as s:
+            prune_stories(s, before)
             old_items = select(col(ItemRow.id)).where(col(ItemRow.fetched) < before)
             old_hits = select(col(HitRow.id)).where(col(HitRow.item_id).in_(old_items))
             s.execute(delete(DeliveryRow).where(col(DeliveryRow.hit_id).in_(old_hits)))

@@ -41,7 +41,17 @@ from sqlalchemy.pool import NullPool
 from monitor.errors import StoreError
 from monitor.store.base import StoreBase, insert_new, log
 from monitor.store.convert import seen_values
-from monitor.store.tables import DeliveryRow, FeedRow, ItemRow, Meta, SeenRow, UTCDateTime
+from monitor.store.tables import (
+    DeliveryRow,
+    FeedRow,
+    ItemRow,
+    Meta,
+    SeenRow,
+    StoryItemRow,
+    StoryKeyRow,
+    StoryRow,
+    UTCDateTime,
+)
 
 SCHEMA_VERSION_KEY = "schema_version"
 #: Any constant will do: it names the migration lock among PostgreSQL's advisory locks.
@@ -242,6 +252,14 @@ def _archive_search(conn: Connection) -> None:
         conn.execute(text(statement))
 
 
+def _add_stories(bind: Connection) -> None:
+    """story, story_item, story_key: one story per event, the signature of each item with
+    hits, and the keys its later copies are found by (monitor/stories.py). Creates the
+    tables only (Table.create takes an engine or a connection alike)."""
+    for row in (StoryRow, StoryItemRow, StoryKeyRow):
+        row.__table__.create(bind, checkfirst=True)  # type: ignore[union-attr]
+
+
 #: Migrations in order; the schema's version is their count. Append, never edit.
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
@@ -250,6 +268,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _delivery_sent_to,
     _full_text_and_host_waits,
     _archive_search,
+    _add_stories,
 )
 
 _META = Meta.__table__  # type: ignore[attr-defined]

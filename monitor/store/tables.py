@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DDL, Column, Index, Text, UniqueConstraint, event
+from sqlalchemy import DDL, BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -170,3 +170,38 @@ for _dialect, _statements in SEARCH_DDL.items():
         event.listen(
             SQLModel.metadata, "after_create", DDL(_statement).execute_if(dialect=_dialect)
         )
+
+
+class StoryRow(SQLModel, table=True):
+    """One event, however many items report it (see monitor/stories.py)."""
+
+    __tablename__ = "story"
+    id: int | None = Field(default=None, primary_key=True)
+    #: When its first item was published (or fetched).
+    created: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+
+
+class StoryItemRow(SQLModel, table=True):
+    """The story of an item with hits, and the item's signature (to compare later items)."""
+
+    __tablename__ = "story_item"
+    item_id: int = Field(primary_key=True, foreign_key="item.id")
+    story_id: int = Field(foreign_key="story.id", index=True)
+    #: When the item was published (or fetched): stories are looked for near this time.
+    seen: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+    #: The MinHash values, little-endian uint32.
+    hashes: bytes = Field(default=b"", sa_type=LargeBinary)
+    #: JSON: the rest of the signature (names, amounts, dates, link, headline).
+    features: str = Field(default="{}", sa_type=Text)
+
+
+class StoryKeyRow(SQLModel, table=True):
+    """A key under which an item of a story is found (LSH band, link, headline, anchor)."""
+
+    __tablename__ = "story_key"
+    __table_args__ = (Index("ix_story_key_key_seen", "key", "seen"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: int = Field(sa_type=BigInteger)
+    story_id: int = Field(foreign_key="story.id")
+    item_id: int = Field(index=True)
+    seen: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -34,6 +34,7 @@ from monitor.archive import Filters
 from monitor.config import parse_duration
 from monitor.errors import ConfigError, MonitorError
 from monitor.render import Renderer
+from monitor.rules.load import expand_paths
 from monitor.web import trial, views
 from monitor.web.views import Archive, BadRequest
 
@@ -176,7 +177,7 @@ class Pages:
         return self._trial_form(result=result, **context)
 
     def _trial_form(self, code: int = 200, /, **context: Any) -> Response:
-        names = [p.name for p in _rule_files(self.archive.rule_paths)]
+        names = [p.name for p in expand_paths(self.archive.rule_paths)[0]]
         context.setdefault("error", None)
         context.setdefault("result", None)
         return self.render("try.html", code, files=names, periods=PERIODS, **context)
@@ -353,13 +354,3 @@ def _file_name(name: str) -> str:
     if not name or "/" in name or "\\" in name or name.startswith(".") or len(name) > 100:
         raise BadRequest(f"name: {name[:40]!r} is not a rule file name (e.g. trade.yaml)")
     return name if name.endswith((".yaml", ".yml")) else name + ".yaml"
-
-
-def _rule_files(paths: tuple[Path, ...]) -> list[Path]:
-    out: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            out.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")))
-        elif path.is_file():
-            out.append(path)
-    return out

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 
 import uvicorn
 
-from monitor.app import Monitor, open_store, rules_signature
+from monitor.app import Monitor, open_store
 from monitor.config import Settings
 from monitor.errors import ConfigError, MonitorError
 from monitor.model import Clock, RuleSet, utc_now
 from monitor.rules import load_rules
+from monitor.rules.load import rules_signature
 from monitor.store import Store
 from monitor.web.pages import Pages, make_app
 from monitor.web.views import Archive

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 from monitor.archive import ArchiveItem, ArchiveStore, Filters, Prefilter, StoredMatch, Story
 from monitor.feeds.health import status as feed_status
+from monitor.layout import Segments, highlight, snippet
 from monitor.model import Clock, Entry, FeedState, Hit, Rule, RuleSet, TermMatch
 from monitor.protocols import ReplayStore
-from monitor.render import Segments, highlight, snippet
 from monitor.rules import QueryError, RuleMatcher, compile_rules, parse_query
 from monitor.rules.entities import compile_entity
 from monitor.rules.query import entity_names

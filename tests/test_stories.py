@@ -1,0 +1,249 @@
+"""Stories: copies of one event from any feed become one story; other events stay apart.
+
+Pure decisions first (monitor/stories.py, monitor/minhash.py), then the store: stories are
+assigned when a delivery takes the hits, and a target that had a story never gets a later
+copy of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from monitor import stories
+from monitor.minhash import NUM_PERM, minhashes, word_hash
+from monitor.model import Entry, FeedState, FeedUpdate, Hit, TermMatch
+from monitor.store import Store
+
+from . import newsdesk as nd
+from .helpers import FakeClock
+
+EVERYTHING = [*nd.FIRST_POLL, nd.RECEPTION_LATER, nd.RECEPTION_RU]
+
+
+def label(item: dict[str, object]) -> str:
+    if item is nd.RECEPTION_LATER or item is nd.RECEPTION_RU:
+        return "reception"
+    return next(name for name, items in nd.STORIES.items() if item in items)
+
+
+def clustered(items: list[dict[str, object]]) -> dict[str, set[int]]:
+    """Story label -> the story numbers its items got, clustering in time order."""
+    ordered = sorted(items, key=lambda i: i["published"])  # type: ignore[arg-type, return-value]
+    sigs = stories.signatures([nd.entry(i) for i in ordered])
+    found = stories.cluster((s, i["published"]) for s, i in zip(sigs, ordered, strict=True))  # type: ignore[misc]
+    out: dict[str, set[int]] = {}
+    for item, story in zip(ordered, found, strict=True):
+        out.setdefault(label(item), set()).add(story)
+    return out
+
+
+# --------------------------------------------------------------------------- MinHash
+
+
+def test_minhash_values_are_datasketchs_value_for_value() -> None:
+    datasketch = pytest.importorskip("datasketch")
+    sets = [["turkic", "states", "summit", "gabala"], [], ["omuraliev"], ["x"] * 3 + ["y"]]
+    hashed = [[word_hash(w) for w in words] for words in sets]
+    ours = minhashes(hashed)
+    for row, words in zip(ours, hashed, strict=True):
+        theirs = datasketch.MinHash(num_perm=NUM_PERM, hashfunc=int)
+        theirs.update_batch(words or [0])
+        assert list(row) == list(theirs.hashvalues)
+
+
+def test_minhash_in_chunks_equals_one_pass() -> None:
+    sets = [[word_hash(f"w{i}-{j}") for j in range(i % 7 + 1)] for i in range(50)]
+    assert (minhashes(sets, chunk=5) == minhashes(sets)).all()
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def test_each_event_is_one_story_whatever_the_outlet_wrote() -> None:
+    found = clustered(EVERYTHING)
+    assert all(len(numbers) == 1 for numbers in found.values()), found
+    # ...and no two events share a story.
+    every = [next(iter(n)) for n in found.values()]
+    assert len(set(every)) == len(every) == 5
+
+
+def test_a_second_ots_meeting_is_another_story() -> None:
+    summit, budapest = stories.signatures([nd.entry(nd.SUMMIT[0]), nd.entry(nd.BUDAPEST[0])])
+    assert stories.conflict(summit, budapest) == "dates differ"
+    assert stories.same_story(summit, budapest) == 0
+
+
+def test_another_countrys_trade_is_another_story_even_with_the_same_target() -> None:
+    azerbaijan, uzbekistan = stories.signatures([nd.entry(nd.TRADE[0]), nd.entry(nd.UZBEK_TRADE)])
+    assert azerbaijan.amounts & uzbekistan.amounts  # both cite the $60 billion target
+    assert stories.conflict(azerbaijan, uzbekistan) == (
+        "headline names differ (azerbaijan / uzbekistan)"
+    )
+    assert stories.same_story(azerbaijan, uzbekistan) == 0
+
+
+def test_another_amount_keeps_rewritten_text_apart() -> None:
+    copy = dict(nd.TRADE[0])
+    copy["summary"] = str(copy["summary"]).replace("$15 billion", "$25 billion")
+    copy["title"] = str(copy["title"]).replace("$15 billion", "$25 billion")
+    original, changed = stories.signatures([nd.entry(nd.TRADE[0]), nd.entry(copy)])
+    assert stories.similarity(original, changed) > 0.8
+    assert stories.same_story(original, changed) > 0  # $60bn and $100bn still agree
+    copy["summary"] = "Türkiye and Azerbaijan aim to raise bilateral trade to $25 billion."
+    (alone,) = stories.signatures([nd.entry(copy)])
+    only_15 = stories.signatures([replace(nd.entry(nd.TRADE[0]), summary="Trade: $15 billion.")])
+    assert stories.conflict(alone, only_15[0]) == "amounts differ"
+
+
+def test_a_russian_rewrite_joins_by_names_date_and_nothing_else() -> None:
+    english, russian = stories.signatures([nd.entry(nd.RECEPTION_WIRE), nd.entry(nd.RECEPTION_RU)])
+    assert stories.similarity(english, russian) < stories.NEAR_TEXT  # hardly a word in common
+    assert {"omuraliev", "vasington"} <= english.title_names & russian.title_names
+    assert english.dates == russian.dates == {1215}
+    assert stories.same_story(english, russian) > 0
+    assert set(english.search_keys()) & set(russian.search_keys())  # a candidate by anchor
+    # The same names on another day are another event.
+    other_day = dict(nd.RECEPTION_RU, summary=str(nd.RECEPTION_RU["summary"]).replace("15", "3"))
+    (later,) = stories.signatures([nd.entry(other_day)])
+    assert stories.same_story(english, later) == 0
+
+
+def test_one_link_through_two_feeds_is_one_story_even_if_the_text_changed() -> None:
+    first = nd.entry(nd.RECEPTION_WIRE)
+    updated = replace(first, feed_id="wire-world", summary="Updated: the reception ended late.")
+    a, b = stories.signatures([first, updated])
+    assert stories.same_story(a, b) == 2.0
+
+
+def test_a_generic_headline_alone_does_not_make_a_story() -> None:
+    one = Entry("a", "1", None, "Daily briefing", "Parliament debates the budget in Astana.")
+    two = Entry(
+        "b", "2", None, "Daily briefing", "Floods close the road between Osh and Jalal-Abad."
+    )
+    a, b = stories.signatures([one, two])
+    assert stories.same_story(a, b) == 0
+
+
+def test_copies_further_apart_than_the_window_are_two_stories() -> None:
+    first = nd.entry(nd.SUMMIT[0])
+    sig = stories.signatures([first])[0]
+    assert first.published is not None
+    found = stories.cluster(
+        [(sig, first.published), (sig, first.published + stories.WINDOW + timedelta(hours=1))]
+    )
+    assert found == [0, 1]
+
+
+def test_a_stored_signature_finds_what_the_fresh_one_finds() -> None:
+    (sig,) = stories.signatures([nd.entry(nd.SUMMIT[1])])
+    stored = stories.Signature.from_stored(sig.hashes, sig.features())
+    assert stored == sig and stored.search_keys() == sig.search_keys()
+
+
+def test_skeleton_meets_latin_and_cyrillic_spellings() -> None:
+    from monitor.rules.text import fold
+
+    pairs = [("Вашингтоне", "Washington"), ("Джаббаров", "Jabbarov"), ("Ибрагим", "Ibrahim")]
+    for cyrillic, latin in pairs:
+        assert stories.skeleton(fold(cyrillic)) == stories.skeleton(fold(latin))
+    assert stories.skeleton("baku") != stories.skeleton("budapest")
+
+
+# --------------------------------------------------------------------------- the store
+
+RULES = {"ots": "normal", "trade": "high"}
+
+
+def record(store: Store, clock: FakeClock, items: list[dict[str, object]]) -> None:
+    """Record items as a poll would, each with a hit of the rule its text names."""
+    by_feed: dict[str, list[Entry]] = {}
+    for item in items:
+        by_feed.setdefault(str(item["feed"]), []).append(nd.entry(item))
+    for feed_id, entries in by_feed.items():
+        hits = {
+            e.id: [
+                Hit(
+                    "trade" if "trade" in e.title.lower() else "ots",
+                    "v1",
+                    "high" if "trade" in e.title.lower() else "normal",
+                    (TermMatch("OTS", "title", 0, 3),),
+                )
+            ]
+            for e in entries
+        }
+        feed = FeedState(id=feed_id, url=f"https://{feed_id}.example.com/rss", last_polled=clock())
+        store.record(FeedUpdate(feed=feed, entries=tuple(entries), hits=hits))
+
+
+@pytest.fixture
+def newsroom(store: Store) -> Store:
+    store.sync_feeds(
+        [
+            FeedState(id=f, url=f"https://{f}.example.com/rss", title=t)
+            for f, t in nd.OUTLETS.items()
+        ]
+    )
+    return store
+
+
+def test_reserved_hits_carry_their_story(newsroom: Store, clock: FakeClock) -> None:
+    record(newsroom, clock, nd.FIRST_POLL)
+    batch = newsroom.reserve("daily:file", None, clock())
+    assert batch is not None and all(h.story_id is not None for h in batch.hits)
+    by_story: dict[int | None, set[str]] = {}
+    for hit in batch.hits:
+        by_story.setdefault(hit.story_id, set()).add(hit.item_id)
+    assert len(by_story) == 5
+    reception = {str(i["guid"]) for i in nd.RECEPTION}
+    assert reception in by_story.values()
+    assert newsroom.story_counts() == {"stories": 5, "story_items": len(nd.FIRST_POLL)}
+
+
+def test_a_later_copy_joins_the_story_a_target_had_and_is_not_sent_again(
+    newsroom: Store, clock: FakeClock
+) -> None:
+    record(newsroom, clock, nd.FIRST_POLL)
+    first = newsroom.reserve("urgent:email", None, clock())
+    assert first is not None
+    newsroom.mark_sent(first, clock())
+    stories_sent = {h.story_id for h in first.hits}
+
+    clock.advance(hours=1)
+    record(newsroom, clock, [nd.RECEPTION_LATER, nd.RECEPTION_RU])
+    assert newsroom.reserve("urgent:email", None, clock()) is None
+    assert newsroom.delivery_counts("urgent:email") == {"sent": len(first.hits), "joined": 2}
+    # Another target that never had the story gets it whole, copies included.
+    other = newsroom.peek("daily:file", None, clock())
+    assert {h.story_id for h in other} == stories_sent
+    later = {str(nd.RECEPTION_LATER["guid"]), str(nd.RECEPTION_RU["guid"])}
+    assert later <= {h.item_id for h in other}
+
+
+def test_a_copy_arriving_while_a_send_failed_joins_the_story_once_it_is_sent(
+    newsroom: Store, clock: FakeClock
+) -> None:
+    """A failed message is retried whole and alone; a copy of its story that arrived in
+    the meantime joins the story once the retry went out, and is never sent itself."""
+    record(newsroom, clock, [nd.RECEPTION_WIRE])
+    batch = newsroom.reserve("urgent:email", None, clock())
+    assert batch is not None
+    newsroom.release(batch, "SMTP down", clock())
+    record(newsroom, clock, [nd.RECEPTION[2]])
+    clock.advance(minutes=5)
+    again = newsroom.reserve("urgent:email", None, clock())
+    assert again is not None and again.retry
+    assert {h.item_id for h in again.hits} == {str(nd.RECEPTION_WIRE["guid"])}
+    newsroom.mark_sent(again, clock())
+    assert newsroom.reserve("urgent:email", None, clock()) is None
+    assert newsroom.delivery_counts("urgent:email").get("joined") == 1
+
+
+def test_prune_forgets_old_stories(newsroom: Store, clock: FakeClock) -> None:
+    record(newsroom, clock, nd.FIRST_POLL)
+    newsroom.peek("daily:file", None, clock())
+    assert newsroom.story_counts()["stories"] == 5
+    newsroom.prune(clock() + timedelta(days=1))
+    assert newsroom.story_counts() == {"stories": 0, "story_items": 0}
