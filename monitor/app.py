@@ -15,9 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from monitor import deliver, poll
+from monitor.channels import push
+from monitor.channels.atom import AtomNotifier
+from monitor.channels.document import WithDocument, trial_message
+from monitor.channels.jsonfile import JsonFileNotifier
+from monitor.channels.spec import Channel
+from monitor.channels.webhook import WebhookNotifier
 from monitor.config import AlertSettings, DigestSettings, Settings, load_settings
 from monitor.deliver import DeliveryResult, Target
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, MonitorError
 from monitor.feeds import health
 from monitor.feeds.fetch import HttpFetcher
 from monitor.feeds.pool import ParsePool, default_workers
@@ -215,7 +221,7 @@ class Monitor:
         result = deliver.run(
             self.store,
             self.renderer,
-            self.notifiers[target.channel],
+            self.notifiers.get(target.key) or self.notifiers[target.channel],
             target,
             self.rules,
             self.clock(),
@@ -399,6 +405,39 @@ def make_monitor(settings: Settings, *, clock: Clock = utc_now) -> Monitor:
     )
     stop = threading.Event()
     fetcher.stop = stop
+    notifiers = make_notifiers(settings)
+    return Monitor(
+        settings=settings,
+        store=store,
+        fetcher=fetcher,
+        renderer=WithDocument(Renderer(settings.templates)),
+        notifiers=notifiers,
+        clock=clock,
+        ruleset=ruleset,
+        matcher=matcher,
+        stop=stop,
+        rules_sig=rules_signature(settings.rules),
+    )
+
+
+def channels(settings: Settings) -> list[tuple[str, Channel, str]]:
+    """Every channel of every digest and alert: (target key, channel, where it is written:
+    ``monitor.yaml:31: digests[0].deliver[1]``)."""
+    return [
+        (
+            f"{cfg.id}:{channel}",
+            channel,
+            f"{settings.where(section, i, 'deliver', j)}: {section}[{i}].deliver[{j}]",
+        )
+        for section, configs in (("digests", settings.digests), ("alerts", settings.alerts))
+        for i, cfg in enumerate(configs)
+        for j, channel in enumerate(cfg.deliver)
+    ]
+
+
+def make_notifiers(settings: Settings) -> dict[str, Notifier]:
+    """``file`` and ``email`` shared by every digest, the other channels one per target
+    (``daily:hooks``). An Apprise URL Apprise cannot read is a ConfigError with its line."""
     notifiers: dict[str, Notifier] = {"file": FileNotifier(settings.digests_dir)}
     if settings.smtp.host:
         s = settings.smtp
@@ -412,18 +451,48 @@ def make_monitor(settings: Settings, *, clock: Clock = utc_now) -> Monitor:
             use_ssl=s.ssl,
             timeout=s.timeout,
         )
-    return Monitor(
-        settings=settings,
-        store=store,
-        fetcher=fetcher,
-        renderer=Renderer(settings.templates),
-        notifiers=notifiers,
-        clock=clock,
-        ruleset=ruleset,
-        matcher=matcher,
-        stop=stop,
-        rules_sig=rules_signature(settings.rules),
-    )
+    titles = {cfg.id: cfg.title or cfg.id for cfg in (*settings.digests, *settings.alerts)}
+    for key, channel, where in channels(settings):
+        kind = channel.kind
+        if kind == "atom":
+            notifiers[key] = AtomNotifier(
+                settings.digests_dir,
+                title=titles[key.split(":")[0]],
+                entries=channel.entries,
+                link=channel.link,
+            )
+        elif kind == "json":
+            notifiers[key] = JsonFileNotifier(settings.digests_dir)
+        elif kind == "webhook":
+            notifiers[key] = WebhookNotifier(channel)
+        elif kind == "apprise":
+            try:
+                notifiers[key] = push.PushNotifier(channel)
+            except ConfigError as e:
+                raise ConfigError(f"{where}: {e}") from None
+    return notifiers
+
+
+def try_channels(
+    settings: Settings, config_id: str | None = None, *, clock: Clock = utc_now
+) -> list[tuple[str, str, str | None]]:
+    """Send a short test message to each channel of one digest or alert (all when no id
+    is given), storing nothing: (target key, where it went, error or None) each."""
+    configs = {cfg.id: cfg for cfg in (*settings.digests, *settings.alerts)}
+    if config_id is not None and config_id not in configs:
+        raise ConfigError(f"no digest or alert {config_id!r} in {settings.source}")
+    notifiers, out = make_notifiers(settings), []
+    for key, channel, _ in channels(settings):
+        cfg = configs[key.split(":")[0]]
+        if config_id in (None, cfg.id):
+            message = trial_message(key, cfg.title or cfg.id, clock(), cfg.recipients)
+            try:
+                (notifiers.get(key) or notifiers[channel]).send(message)
+                error = None
+            except MonitorError as e:
+                error = str(e)
+            out.append((key, channel.shown, error))
+    return out
 
 
 def check(config: Path, env: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
@@ -456,6 +525,11 @@ def check(config: Path, env: Mapping[str, str] | None = None) -> tuple[list[str]
         compile_rules(ruleset)
     except ConfigError as e:
         return [*problems, *e.problems], []
+    problems.extend(
+        f"{where}: {problem}"
+        for _, channel, where in channels(settings)
+        if channel.kind == "apprise" and (problem := push.url_problem(channel))
+    )
     known = {r.id for r in ruleset.rules}
     tags = {tag for r in ruleset.rules for tag in r.tags}
     for section, targets in (("digests", settings.digests), ("alerts", settings.alerts)):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from monitor.errors import FetchError
@@ -280,6 +280,9 @@ class Message:
     html: str
     recipients: tuple[str, ...] = ()
     created: datetime = field(default_factory=utc_now)
+    #: The message as data (digest id, stories, items) for the channels that send JSON,
+    #: an Atom feed or a short text: channels.document.WithDocument adds it.
+    document: Mapping[str, Any] | None = field(default=None, compare=False)
 
 
 # --------------------------------------------------------------------------- seams
