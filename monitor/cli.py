@@ -266,6 +266,33 @@ def feeds_export(ctx: click.Context, output: Path | None) -> None:
         raise ConfigError(f"{output}: cannot write: {e.strerror or e}") from e
 
 
+@cli.group(invoke_without_command=True)
+@click.pass_context
+@reports_errors
+def channels(ctx: click.Context) -> None:
+    """List the channels of every digest and alert (secrets masked); test them."""
+    if ctx.invoked_subcommand is not None:
+        return
+    for key, channel, _ in app.channels(_settings(ctx)):
+        click.echo(f"{key:32} {channel.kind:8} {channel.shown}")
+
+
+@channels.command("test")
+@click.argument("config_id", metavar="[ID]", required=False)
+@click.pass_context
+@reports_errors
+def channels_test(ctx: click.Context, config_id: str | None) -> None:
+    """Send a short test message to each channel of a digest or alert (every one when no
+    ID is given) and say what became of each. Exit 1 if any failed."""
+    results = app.try_channels(_settings(ctx), config_id)
+    for key, shown, error in results:
+        click.echo(f"{key:32} {'failed' if error else 'ok':7} {error or shown}")
+    if not results:
+        click.echo("no channel to test")
+    if any(error for _, _, error in results):
+        sys.exit(1)
+
+
 @cli.command()
 @click.option(
     "--max-age",
