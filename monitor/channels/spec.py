@@ -135,7 +135,7 @@ def _expand(text: str, env: Mapping[str, str], used: list[str]) -> str:
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
-        if not _VARIABLE_NAME.match(name):
+        if not _VARIABLE_NAME.fullmatch(name):
             raise ValueError(f"${{{name}}} is not a variable name (letters, digits, _)")
         found = env.get(name, "")
         if not found:
@@ -241,7 +241,7 @@ def parse_channel(value: Any, env: Mapping[str, str], *, apprise_installed: bool
             f"not {type(value).__name__}"
         )
     name = options.get("name")
-    if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
+    if name is not None and (not isinstance(name, str) or not _NAME.fullmatch(name)):
         raise ValueError("a channel name is letters, digits, '_', '.' or '-' (64 at most)")
     if name in WORDS:
         raise ValueError(f"{name!r} is a channel word: name a URL channel otherwise")
@@ -278,7 +278,7 @@ def _channel(
             raise ValueError(f"the {written} channel is named {written}: it takes no `name:`")
         return Channel(written, kind=written, **_word_options(written, options, env))
     if _SCHEME.match(written) is None and "${" not in written:
-        if _NAME.match(written) and name is None:
+        if _NAME.fullmatch(written) and name is None:
             var = env_name(written)
             url = env.get(var, "")
             if not url:

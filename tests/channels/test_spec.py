@@ -122,6 +122,8 @@ def test_a_mapping_carries_the_options_of_its_kind() -> None:
         ({"channel": "atom", "name": "feed"}, "the atom channel is named atom"),
         ({"channel": "https://x.org", "name": "email"}, "'email' is a channel word"),
         ({"channel": "https://x.org", "name": "a b"}, "a channel name is letters"),
+        ({"channel": "https://x.org", "name": "ab\n"}, "a channel name is letters"),
+        ("team\n", "not a channel: use file, email, atom, json"),
         ({"channel": "atom", "secret": "x"}, "`secret:` is for webhook channels, not atom"),
         ({"channel": "json", "entries": 5}, "`entries:` is for atom channels, not json"),
         ({"channel": "atom", "entries": 0}, "`entries:` is between 1 and 1000"),
