@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor import cron, deliver, fulltext, poll
+from monitor.channels.document import WithDocument
 from monitor.config import AlertSettings, DigestSettings, Settings
 from monitor.deliver import DeliveryResult, Target
 from monitor.errors import ConfigError, MonitorError
@@ -24,7 +25,7 @@ from monitor.feeds.pages import PageFetcher
 from monitor.feeds.pool import ParsePool, default_workers
 from monitor.metrics import Holdings, Metrics
 from monitor.model import Clock, FeedState, PollResult, Rule, RuleSet, TextReport, utc_now
-from monitor.notify import FileNotifier, SmtpNotifier
+from monitor.notify import FileNotifier
 from monitor.poll import Poller
 from monitor.protocols import Extractor, Fetcher, JobStore, Matcher, MessageRenderer, Notifier
 from monitor.protocols import PageFetcher as Pages
@@ -32,6 +33,7 @@ from monitor.render import Renderer
 from monitor.replay import ReplayReport, replay
 from monitor.rules import compile_rules, load_rules
 from monitor.rules.load import rules_signature
+from monitor.senders import make_notifiers
 from monitor.store import Store, read_heartbeat
 
 log = logging.getLogger(__name__)
@@ -254,7 +256,7 @@ class Monitor:
         result = deliver.run(
             self.store,
             self.renderer,
-            self.notifiers[target.channel],
+            self.notifiers.get(target.key) or self.notifiers[target.channel],
             target,
             self.rules,
             self.clock(),
@@ -507,24 +509,12 @@ def make_monitor(settings: Settings, *, clock: Clock = utc_now) -> Monitor:
     )
     stop = threading.Event()
     fetcher.stop = stop
-    notifiers: dict[str, Notifier] = {"file": FileNotifier(settings.digests_dir)}
-    if settings.smtp.host:
-        s = settings.smtp
-        notifiers["email"] = SmtpNotifier(
-            s.host or "",
-            s.port,
-            sender=s.sender,
-            username=s.username,
-            password=s.password,
-            starttls=s.starttls,
-            use_ssl=s.ssl,
-            timeout=s.timeout,
-        )
+    notifiers = make_notifiers(settings)
     return Monitor(
         settings=settings,
         store=store,
         fetcher=fetcher,
-        renderer=Renderer(settings.templates),
+        renderer=WithDocument(Renderer(settings.templates)),
         notifiers=notifiers,
         clock=clock,
         ruleset=ruleset,

@@ -10,11 +10,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from monitor import cron
+from monitor.channels import push
 from monitor.config import Settings, load_settings
 from monitor.errors import ConfigError
 from monitor.model import utc_now
 from monitor.render import Renderer
 from monitor.rules import compile_rules
+from monitor.senders import channels
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,11 @@ def _check_settings(settings: Settings) -> tuple[list[str], list[str]]:
         compile_rules(ruleset)
     except ConfigError as e:
         return [*problems, *e.problems], []
+    problems.extend(
+        f"{where}: {problem}"
+        for _, channel, where in channels(settings)
+        if channel.kind == "apprise" and (problem := push.url_problem(channel))
+    )
     known = {r.id for r in ruleset.rules}
     tags = {tag for r in ruleset.rules for tag in r.tags}
     for section, targets in (("digests", settings.digests), ("alerts", settings.alerts)):

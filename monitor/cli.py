@@ -15,11 +15,12 @@ from typing import Any, TypeVar
 
 import click
 
-from monitor import app, checks, logs
+from monitor import app, checks, logs, senders
+from monitor.channels.document import story_json
 from monitor.config import Settings, load_settings
 from monitor.deliver import DeliveryResult
 from monitor.errors import ConfigError, MonitorError
-from monitor.model import Entry, FeedState, Story, TextReport, utc_now
+from monitor.model import Entry, FeedState, TextReport, utc_now
 from monitor.values import feed_url_problem, format_duration, parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -183,34 +184,13 @@ def poll(ctx: click.Context) -> None:
         click.echo("no feed is due")
 
 
-def _story_json(story: Story) -> dict[str, Any]:
-    return {
-        "title": story.title,
-        "topic": story.topic,
-        "topic_id": story.topic_id,
-        "rules": list(story.rules),
-        "why": story.why,
-        "id": story.id,
-        "items": [
-            {
-                "feed": copy.feed_id,
-                "outlet": copy.feed,
-                "title": copy.title,
-                "url": copy.url,
-                "published": copy.published.isoformat() if copy.published else None,
-            }
-            for copy in story.items
-        ],
-    }
-
-
 def _digest_json(results: list[DeliveryResult]) -> list[dict[str, Any]]:
     """One document per digest: the stories of its first channel's message."""
     out: dict[str, dict[str, Any]] = {}
     for r in results:
         doc = out.setdefault(r.target.config_id, {"digest": r.target.config_id, "stories": []})
         if r.message is not None and not doc["stories"]:
-            doc["stories"] = [_story_json(s) for s in r.message.stories]
+            doc["stories"] = [story_json(s, r.target.config_id) for s in r.message.stories]
     return list(out.values())
 
 
@@ -360,6 +340,33 @@ def feeds_export(ctx: click.Context, output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{output}: cannot write: {e.strerror or e}") from e
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+@reports_errors
+def channels(ctx: click.Context) -> None:
+    """List the channels of every digest and alert (secrets masked); test them."""
+    if ctx.invoked_subcommand is not None:
+        return
+    for key, channel, _ in senders.channels(_settings(ctx)):
+        click.echo(f"{key:32} {channel.kind:8} {channel.shown}")
+
+
+@channels.command("test")
+@click.argument("config_id", metavar="[ID]", required=False)
+@click.pass_context
+@reports_errors
+def channels_test(ctx: click.Context, config_id: str | None) -> None:
+    """Send a short test message to each channel of a digest or alert (every one when no
+    ID is given) and say what became of each. Exit 1 if any failed."""
+    results = senders.try_channels(_settings(ctx), config_id)
+    for key, shown, error in results:
+        click.echo(f"{key:32} {'failed' if error else 'ok':7} {error or shown}")
+    if not results:
+        click.echo("no channel to test")
+    if any(error for _, _, error in results):
+        sys.exit(1)
 
 
 @cli.command()

@@ -19,11 +19,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     ValidationError,
     field_validator,
 )
 
 from monitor import cron, yamlfile
+from monitor.channels.spec import Channel, channel_entry, unique
 from monitor.errors import ConfigError
 from monitor.feeds import schedule
 from monitor.values import (
@@ -115,7 +117,7 @@ class WebSettings(MetricsSettings):
     """The archive page: off in ``monitor run`` unless a port is set (README: web)."""
 
 
-Channel = Literal["file", "email"]
+ChannelEntry = Annotated[Channel, PlainValidator(channel_entry)]
 
 
 class TargetSettings(_Strict):
@@ -127,7 +129,7 @@ class TargetSettings(_Strict):
     rules: tuple[str, ...] = ()
     #: Limit to rules with any of these tags.
     tags: tuple[str, ...] = ()
-    deliver: tuple[Channel, ...] = ("file",)
+    deliver: tuple[ChannelEntry, ...] = (Channel("file"),)
     recipients: tuple[Line, ...] = ()
     #: Hits older than this are not sent by a target that first sees them.
     max_age: Duration = 7 * 86_400
@@ -146,10 +148,10 @@ class TargetSettings(_Strict):
 
     @field_validator("deliver")
     @classmethod
-    def _some_channel(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _some_channel(cls, value: tuple[Channel, ...]) -> tuple[Channel, ...]:
         if not value:
-            raise ValueError("needs at least one channel (file, email)")
-        return tuple(dict.fromkeys(value))
+            raise ValueError("needs at least one channel (file, email, atom, json, a URL)")
+        return unique(value)
 
 
 class DigestSettings(TargetSettings):
@@ -311,12 +313,12 @@ def _with_recipients(target: Any, recipients: tuple[str, ...]) -> Any:
     if not isinstance(target, dict):
         return target  # validation names what is wrong
     deliver = target.get("deliver") or ["file"]
-    if not isinstance(deliver, list) or not all(isinstance(d, str) for d in deliver):
+    if not isinstance(deliver, list):
         return target
     return {
         **target,
         "recipients": target.get("recipients") or list(recipients),
-        "deliver": list(dict.fromkeys([*deliver, "email"])),
+        "deliver": deliver if "email" in deliver else [*deliver, "email"],
     }
 
 
@@ -393,7 +395,7 @@ def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
         return str(path)
 
     try:
-        parsed = FileSettings.model_validate(_env_overrides(raw, env))
+        parsed = FileSettings.model_validate(_env_overrides(raw, env), context={"env": env})
     except ValidationError as e:
         problems = []
         for err in e.errors():

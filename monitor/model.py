@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from monitor.errors import FetchError
@@ -396,3 +396,6 @@ class Message:
     envelope: tuple[str, ...] | None = None
     #: The stories it shows, in order (what `monitor digest --json` prints).
     stories: tuple[Story, ...] = ()
+    #: The message as data (digest id, stories, items) for the channels that send JSON,
+    #: an Atom feed or a short text: channels.document.WithDocument adds it.
+    document: Mapping[str, Any] | None = field(default=None, compare=False)

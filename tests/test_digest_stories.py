@@ -127,7 +127,7 @@ def test_one_entry_per_story_and_the_negatives_apart(monitor: Monitor, tmp_path:
     assert reception["topic_id"] in ("omuraliev", "ots-diaspora")
     assert "khazar-ibrahim" in reception["rules"]  # ...who is named as another topic
     first = reception["items"][0]  # type: ignore[index]
-    assert first["published"] == "2025-12-15T23:30:00+00:00"
+    assert first["published"] == "2025-12-15T23:30:00Z"
     assert first["url"].startswith("https://")
 
 
