@@ -140,6 +140,7 @@ class Monitor:
             limits=health.Limits(fail_after=p.failing_after, silent_factor=p.silent_after),
             stop=self.stop,
             on_start=started,
+            claim=poll.CLAIM,
         )
         start = time.monotonic()
         results: list[PollResult] = []
