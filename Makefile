@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/match.py
 	$(BIN)/python bench/poll.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) state/monitor.db* state/digests/*

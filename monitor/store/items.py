@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, union_all
+from sqlalchemy import bindparam, delete, func, insert, literal, union_all
 from sqlmodel import Session, col, select
 
 from monitor.model import Entry, FeedUpdate, Hit
@@ -18,6 +18,19 @@ from monitor.store.tables import DeliveryRow, FeedRow, HitRow, ItemRow
 
 #: Core table of items: bulk inserts skip the ORM's per-row bookkeeping.
 ITEM_TABLE = ItemRow.__table__  # type: ignore[attr-defined]
+#: A feed's items known by guid or by fingerprint: one statement, two index lookups
+#: ((feed_id, guid) and (feed_id, fingerprint)), built once so that each call only binds
+#: its lists (building it per feed cost more than running it).
+KNOWN = union_all(
+    select(col(ItemRow.guid), literal(0)).where(
+        col(ItemRow.feed_id) == bindparam("feed"),
+        col(ItemRow.guid).in_(bindparam("guids", expanding=True)),
+    ),
+    select(col(ItemRow.fingerprint), literal(1)).where(
+        col(ItemRow.feed_id) == bindparam("feed"),
+        col(ItemRow.fingerprint).in_(bindparam("prints", expanding=True)),
+    ),
+)
 
 
 class ItemsMixin(StoreBase):
@@ -102,16 +115,13 @@ def _unseen(s: Session, feed_id: str, entries: Sequence[Entry]) -> list[Entry]:
     prints = list({e.fingerprint for e in entries if e.fingerprint})
     known_guids: set[str] = set()
     known_prints: set[str] = set()
-    # One statement, two index lookups: (feed_id, guid) and (feed_id, fingerprint).
     for start in range(0, max(len(guids), len(prints)), 400):
-        by_guid = select(col(ItemRow.guid), literal(0)).where(
-            col(ItemRow.feed_id) == feed_id, col(ItemRow.guid).in_(guids[start : start + 400])
-        )
-        by_print = select(col(ItemRow.fingerprint), literal(1)).where(
-            col(ItemRow.feed_id) == feed_id,
-            col(ItemRow.fingerprint).in_(prints[start : start + 400]),
-        )
-        for value, kind in s.execute(union_all(by_guid, by_print)):
+        bound = {
+            "feed": feed_id,
+            "guids": guids[start : start + 400],
+            "prints": prints[start : start + 400],
+        }
+        for value, kind in s.execute(KNOWN, bound):
             (known_prints if kind else known_guids).add(value)
     known_prints.discard("")
     fresh: list[Entry] = []
