@@ -57,8 +57,6 @@ WORDS = _TEXT.split()
 #: Fetch limits for monitor. All feeds share one loopback host, so the per-host limit is
 #: raised to the global one (the default of 2 protects real outlets, not this server).
 CONCURRENCY = 20
-#: Due feeds claimed at a time, as `monitor run` claims them.
-CLAIM_FEEDS = 200
 
 
 # --------------------------------------------------------------------------- feeds
@@ -273,9 +271,7 @@ def contender_monitor(base: str, feeds: int) -> dict[str, Any]:
         store.migrate()
         store.sync_feeds([FeedState(id=f"f{n}", url=f"{base}/feed/{n}") for n in range(feeds)])
         fetcher = HttpFetcher(concurrency=CONCURRENCY, per_host=CONCURRENCY, clock=clock)
-        poller = Poller(
-            store, fetcher, matcher, clock=clock, parsers=parsers_for(None), claim=CLAIM_FEEDS
-        )
+        poller = Poller(store, fetcher, matcher, clock=clock, parsers=parsers_for(None))
         for phase in ("cold", "warm", "unchanged"):
             if phase == "unchanged":
                 validators(base, on=False)

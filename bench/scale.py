@@ -47,6 +47,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.poll import WORDS  # noqa: E402  (the same vocabulary as the poll benchmark)
 
+#: Text the rules in rules/ match (and some they do not), one per item in turn.
+PHRASES = [
+    phrase.split()
+    for phrase in (
+        "the Organization of Turkic States met diaspora leaders",
+        "trade with the Turkic states should reach $60 billion",
+        "",
+        "Fuad Muradov spoke on the Joint Action Plan on the Diaspora",
+        "",
+    )
+]
 DB_NAME = "monitor_scale"
 CONCURRENCY = 20
 #: The clock of each round (the instances get it injected): two days apart, so that every
@@ -71,6 +82,7 @@ def make_feed(n: int, items: int, first: int) -> bytes:
     for i in reversed(range(first, first + items)):
         rng = random.Random(n * 100_003 + i)
         words = [rng.choice(WORDS) for _ in range(60)]
+        words[20:20] = PHRASES[i % len(PHRASES)]  # so that the rules in rules/ hit some
         out.append(
             f"<item><title>{' '.join(words[:8]).capitalize()} {n}-{i}</title>"
             f"<link>http://example.org/{n}/news/{i}?utm_source=rss</link>"

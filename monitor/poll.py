@@ -67,8 +67,8 @@ BATCH = 200
 ENTRY_BATCH = 25
 #: ...or whatever waited this long (seconds).
 MAX_DELAY = 2.0
-#: Due feeds are claimed this many at a time, so that several job instances on one
-#: database share a burst of due feeds instead of the first one taking them all.
+#: Due feeds are claimed this many at a time on PostgreSQL, so that several job instances
+#: on one database share a burst of due feeds instead of the first one taking them all.
 CLAIM = 200
 
 
