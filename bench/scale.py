@@ -13,9 +13,11 @@ them claim and poll the feeds, and checks what the database holds:
   ones (a new body and validators), so each instance fetches, keeps the unseen and stores.
 
 Per configuration and round it reports items/s (new items stored / wall time from "go" to
-the last instance done), requests per feed (must be exactly one: a feed claimed by one
-instance is never fetched by another), items stored twice (must be 0) and hits lost (the
-hits the real rules in rules/ give the expected items, minus those stored: must be 0).
+the last instance done), CPU per item of the instances (with their parser processes), the
+CPU seconds of the loopback server and of PostgreSQL, requests per feed (must be exactly
+one: a feed claimed by one instance is never fetched by another), items stored twice
+(must be 0) and hits lost (the hits the real rules in rules/ give the expected items,
+minus those stored: must be 0).
 
 The loopback server is kept off the critical path: every body is rendered before the clock
 starts and served from memory by an aiohttp server without access log in a process of its
@@ -54,11 +56,18 @@ PHRASES = [
         "the Organization of Turkic States met diaspora leaders",
         "trade with the Turkic states should reach $60 billion",
         "",
+        "",
+        "",
         "Fuad Muradov spoke on the Joint Action Plan on the Diaspora",
+        "",
+        "",
+        "",
         "",
     )
 ]
 DB_NAME = "monitor_scale"
+#: Feeds an instance claims at a time: what `monitor run` does on PostgreSQL.
+CLAIM = 200
 CONCURRENCY = 20
 #: The clock of each round (the instances get it injected): two days apart, so that every
 #: feed is due again in round 2.
@@ -260,6 +269,24 @@ def expected_hits(feeds: int, items: int, change: int) -> set[tuple[str, str, st
 # --------------------------------------------------------------------------- a run
 
 
+def database_cpu() -> float:
+    """CPU seconds used so far by the PostgreSQL processes on this machine (Linux /proc;
+    0 where they cannot be read)."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                name, rest = f.read().rsplit(")", 1)
+        except OSError:
+            continue
+        if name.partition("(")[2].startswith("postgres"):
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def run_round(
     workers: int, db: str, base: str, feeds: int, clock_iso: str, claim: int
 ) -> dict[str, Any]:
@@ -289,6 +316,7 @@ def run_round(
         if proc.stdout.readline().strip() != "ready":
             raise SystemExit("an instance did not start")
     server_cpu = get(f"{base}/_stats")["cpu"]
+    db_cpu = database_cpu()
     started = time.perf_counter()
     for proc in procs:
         assert proc.stdin is not None
@@ -309,6 +337,7 @@ def run_round(
         "errors": [e for o in outs for e in o["errors"]],
         "cpu": sum(o["cpu"] for o in outs),
         "server_cpu": stats["cpu"] - server_cpu,
+        "db_cpu": database_cpu() - db_cpu,
         "requests": stats["hits"],
     }
 
@@ -318,7 +347,7 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=2000)
     parser.add_argument("--items", type=int, default=25)
     parser.add_argument("--change", type=int, default=5)
-    parser.add_argument("--claim", type=int, default=100)
+    parser.add_argument("--claim", type=int, default=CLAIM)
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--instance", action="store_true", help=argparse.SUPPRESS)
@@ -388,7 +417,8 @@ def main() -> None:
     print()
     print(
         f"{'instances / round':28} {'wall s':>7} {'new items':>10} {'items/s':>8} "
-        f"{'CPU us/item':>12} {'server CPU s':>13} {'req/feed':>9} {'feeds per inst.':>16}"
+        f"{'CPU us/item':>12} {'server s':>9} {'database s':>11} {'req/feed':>9} "
+        f"{'feeds per inst.':>16}"
     )
     rates: dict[int, float] = {}
     for workers, r, row in rows:
@@ -399,7 +429,7 @@ def main() -> None:
         print(
             f"{workers} {'cold' if r == 0 else 'changing items':26} {row['wall']:7.2f} "
             f"{row['items']:10d} {rate:8.0f} {1e6 * row['cpu'] / max(row['items'], 1):12.0f} "
-            f"{row['server_cpu']:13.2f} {'/'.join(map(str, reqs)):>9} "
+            f"{row['server_cpu']:9.2f} {row['db_cpu']:11.2f} {'/'.join(map(str, reqs)):>9} "
             f"{'+'.join(map(str, row['per_instance'])):>16}"
         )
         if row["errors"]:

@@ -22,6 +22,7 @@ read by the function parse.py hands in (feedparser's own), so they cannot differ
 from __future__ import annotations
 
 import codecs
+import datetime
 import re
 from typing import Any
 
@@ -107,7 +108,7 @@ def check_encoding(body: bytes, content_type: str | None) -> None:
     raise Decline("no encoding")  # pragma: no cover - "utf-8" always answers
 
 
-# --------------------------------------------------------------------------- entry point
+# --------------------------------------------------------------------------- the document
 
 
 def _parser() -> Any:
@@ -162,6 +163,56 @@ def _version(root: Any) -> str:
     raise Decline(f"root element {tag}")
 
 
+# --------------------------------------------------------------------------- dates
+
+#: The usual RSS date ("Mon, 15 Dec 2025 08:00:00 GMT"): a form feedparser's W3C-DTF
+#: reader (tried first) always refuses, so its RFC 822 reader decides it, as below.
+_RFC822 = re.compile(
+    r"(?:(?:mon|tue|wed|thu|fri|sat|sun), )?(\d{1,2}) "
+    r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec) (\d{4}) "
+    r"(\d{2}):(\d{2}):(\d{2}) (gmt|ut|z|[ecmp][sd]t|[+-]\d{4})",
+    re.I,
+)
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+_ZONES = {"gmt": 0, "ut": 0, "z": 0, "edt": -4, "est": -5, "cdt": -5, "cst": -6}
+_ZONES.update({"mdt": -6, "mst": -7, "pdt": -7, "pst": -8})
+
+
+def dates(fallback: DateParser) -> DateParser:
+    """feedparser's date reader with its RFC 822 case done here: the same arithmetic as
+    feedparser/datetimes/rfc822.py on the usual form, the reader itself on anything else."""
+
+    def parse(value: str) -> Any:
+        found = _RFC822.fullmatch(value.strip())
+        if found is None:
+            return fallback(value)
+        day, month, year, hour, minute, second, zone = found.groups()
+        zone = zone.lower()
+        if zone[0] in "+-":
+            hours, minutes = int(zone[1:3]), int(zone[3:])
+            if zone[0] == "-":
+                hours, minutes = -hours, -minutes
+        else:
+            hours, minutes = _ZONES[zone], 0
+        try:
+            stamp = datetime.datetime(
+                int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute), int(second)
+            )
+            return (stamp - datetime.timedelta(minutes=minutes, hours=hours)).utctimetuple()
+        except (ValueError, OverflowError):
+            return fallback(value)  # feedparser's other readers may still take it
+
+    return parse
+
+
+# --------------------------------------------------------------------------- entry point
+
+
 def read(body: bytes, content_type: str | None, parse_date: DateParser) -> dict[str, Any]:
     """The body as feedparser's result (`feed`, `entries`, `version`), or Decline."""
     check_encoding(body, content_type)
@@ -174,7 +225,7 @@ def read(body: bytes, content_type: str | None, parse_date: DateParser) -> dict[
         raise Decline("no root element")
     if root.getroottree().docinfo.doctype:
         raise Decline("a DOCTYPE")
-    machine = Machine(parse_date)
+    machine = Machine(dates(parse_date))
     machine.version = _version(root)
     machine.walk(root)
     if not machine.entries:

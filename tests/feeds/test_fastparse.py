@@ -288,3 +288,22 @@ def test_the_fast_path_answers_like_feedparser_on_a_big_feed() -> None:
     assert fast == slow
     assert len(fast.entries) == 200
     assert fast.ttl_minutes == 30
+
+
+_RFC822_PARTS = st.tuples(
+    st.sampled_from(["", "Mon, ", "tue, ", "SAT, ", "Sun,  ", "Foo, "]),
+    st.integers(0, 32).map(str) | st.sampled_from(["05", "1"]),
+    st.sampled_from(["Jan", "feb", "MAR", "Oct", "Dec", "Sept", "xyz"]),
+    st.sampled_from(["2025", "1999", "0001", "9999", "25", "10000"]),
+    st.sampled_from(["08:00:00", "23:59:59", "24:00:00", "00:00:60", "8:00:00", "08:00"]),
+    st.sampled_from(["GMT", "gmt", "UT", "Z", "EST", "pdt", "+0000", "-0500", "+0530"])
+    | st.sampled_from(["+1400", "-1200", "+9959", "A", "MET", "GMT+1", "+05:30", ""]),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_RFC822_PARTS)
+def test_dates_in_the_rfc_822_form_read_as_feedparser_reads_them(parts: tuple[str, ...]) -> None:
+    name, day, month, year, clock, zone = parts
+    text = f"{name}{day} {month} {year} {clock} {zone}".strip()
+    assert fastparse.dates(_parse_date)(text) == _parse_date(text)
