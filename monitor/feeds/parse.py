@@ -17,7 +17,7 @@ feedparser's own rules, many times faster); what it declines, feedparser reads. 
 the same entries (tests/feeds/test_fastparse.py holds them to it).
 
 This module is also what a parser worker process imports (see feeds/pool.py), so it
-imports nothing heavier than feedparser and lxml.
+imports nothing heavier than lxml, and feedparser only once a body needs it.
 """
 
 from __future__ import annotations
@@ -28,9 +28,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-import feedparser
-from feedparser.datetimes import _parse_date
-
 from monitor.errors import ParseError
 from monitor.feeds import fastparse
 from monitor.feeds.items import canonical_url, fingerprint, html_to_text, make_entry
@@ -39,8 +36,6 @@ from monitor.model import Entry, ParsedFeed
 
 __all__ = ["ParseError", "canonical_url", "fingerprint", "html_to_text", "parse_feed"]
 
-#: What feedparser flags on perfectly readable feeds (a charset the headers got wrong...).
-_HARMLESS = feedparser.ThingsNobodyCaresAboutButMe
 _CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
 _IMAGE = re.compile(rb"<image\b.*?</image\s*>", re.I | re.S)
 _TEXTINPUT = re.compile(rb"<textinput\b.*?</textinput\s*>", re.I | re.S)
@@ -67,7 +62,24 @@ def repair(body: bytes) -> bytes:
     return _STRAY_SIZE.sub(b"", body)
 
 
+def _parse_date(text: str) -> Any:
+    """feedparser's date reader, for the dates fastparse does not read itself."""
+    from feedparser.datetimes import _parse_date as parse_date
+
+    return parse_date(text)
+
+
+def _harmless(reason: object) -> bool:
+    """What feedparser flags on perfectly readable feeds (a charset the headers got
+    wrong...). Only feedparser sets a reason, so it is imported by then."""
+    import feedparser
+
+    return isinstance(reason, feedparser.ThingsNobodyCaresAboutButMe)
+
+
 def _feedparser(body: bytes, content_type: str | None) -> Any:
+    import feedparser  # here, so that a worker whose feeds all take the fast path skips it
+
     # No Content-Location: with a base URL feedparser resolves every element against it,
     # which costs a third of its time; make_entry resolves the one link we keep.
     headers = {"content-type": content_type} if content_type else None
@@ -142,7 +154,7 @@ def parse_feed(
     entries_raw = parsed.get("entries") or []
     version = parsed.get("version") or ""
     reason = parsed.get("bozo_exception")
-    if parsed.get("bozo") and not entries_raw and not isinstance(reason, _HARMLESS):
+    if parsed.get("bozo") and not entries_raw and not _harmless(reason):
         raise ParseError(feed_id, url, f"not a feed ({reason.__class__.__name__}: {reason})")
     if not version and not entries_raw:
         raise ParseError(feed_id, url, "not a feed (no RSS, Atom or JSON Feed document)")
