@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, literal, union_all
+from sqlalchemy import bindparam, delete, exists, func, insert, literal, union_all
 from sqlmodel import Session, col, select
 
 from monitor.model import Entry, FeedUpdate, Hit
@@ -41,11 +41,21 @@ class ItemsMixin(StoreBase):
         return self.unseen_many({feed_id: entries}).get(feed_id, [])
 
     def unseen_many(self, batch: Mapping[str, Sequence[Entry]]) -> dict[str, list[Entry]]:
-        """unseen() for several feeds in one transaction: feed id -> its new entries."""
+        """unseen() for several feeds in one transaction: feed id -> its new entries.
+        Feeds without any stored item (a first poll) are found in one statement and not
+        asked item by item."""
         out: dict[str, list[Entry]] = {}
         with self._session() as s:
+            stocked: set[str] = set()
+            for chunk in chunks([f for f, entries in batch.items() if entries], 500):
+                stocked.update(s.execute(STOCKED, {"ids": chunk}).scalars())
             for feed_id, entries in batch.items():
-                out[feed_id] = _unseen(s, feed_id, entries) if entries else []
+                if not entries:
+                    out[feed_id] = []
+                elif feed_id in stocked:
+                    out[feed_id] = _unseen(s, feed_id, entries)
+                else:
+                    out[feed_id] = _distinct(entries)
         return out
 
     def record(self, update: FeedUpdate) -> list[tuple[int, Hit]]:
@@ -110,6 +120,18 @@ class ItemsMixin(StoreBase):
             return int(getattr(result, "rowcount", 0) or 0)
 
 
+#: Which of some feeds have at least one stored item (one index probe each).
+STOCKED = select(col(FeedRow.id)).where(
+    col(FeedRow.id).in_(bindparam("ids", expanding=True)),
+    exists().where(col(ItemRow.feed_id) == col(FeedRow.id)),
+)
+
+
+def _distinct(entries: Sequence[Entry]) -> list[Entry]:
+    """A feed's entries when it has none stored: each guid and each text once."""
+    return _fresh(entries, set(), set())
+
+
 def _unseen(s: Session, feed_id: str, entries: Sequence[Entry]) -> list[Entry]:
     guids = list({e.id for e in entries})
     prints = list({e.fingerprint for e in entries if e.fingerprint})
@@ -124,6 +146,11 @@ def _unseen(s: Session, feed_id: str, entries: Sequence[Entry]) -> list[Entry]:
         for value, kind in s.execute(KNOWN, bound):
             (known_prints if kind else known_guids).add(value)
     known_prints.discard("")
+    return _fresh(entries, known_guids, known_prints)
+
+
+def _fresh(entries: Sequence[Entry], known_guids: set[str], known_prints: set[str]) -> list[Entry]:
+    """The entries whose guid and text are neither known nor repeated earlier in the list."""
     fresh: list[Entry] = []
     for e in entries:
         if e.id in known_guids or (e.fingerprint and e.fingerprint in known_prints):
