@@ -305,7 +305,6 @@ class Core:
         self.contentparams: dict[str, Any] = {}
         self.summary_key: str | None = None
         self.stack: list[list[Any]] = []
-        self.langstack: list[str | None] = []
         self.lang: str | None = None
         self.title_depth = -1
         self.depth = 0
@@ -341,24 +340,28 @@ class Core:
             cache[tag if _MATCH.get(_uri(tag)) is not None else (tag, prefix)] = info
         return info
 
-    def walk(self, el: Any) -> None:
-        """unknown_starttag, the text, the children, unknown_endtag: feedparser's events."""
+    def walk(self, el: Any, parent_lang: str | None) -> None:
+        """unknown_starttag, the text, the children, unknown_endtag: feedparser's events.
+
+        feedparser keeps a stack of xml:lang values; an element inherits its parent's, so
+        the walk hands it down instead (`self.lang` is what the handlers read).
+        """
         info = self.infos.get(el.tag) or self.info(el)
-        attrs = _attrs(el) if len(el.attrib) else {}
         # start: depth, xml:lang (and lang), feedparser's image-context hack, the handler
         self.depth += 1
-        lang = attrs.get("xml:lang", attrs.get("lang")) if attrs else None
-        if lang == "":
-            lang = None
-        elif lang is None:
-            lang = self.lang
+        if el.keys():
+            attrs = _attrs(el)
+            lang = attrs.get("xml:lang", attrs.get("lang"))
+            if lang == "":
+                lang = None
+            elif lang is None:
+                lang = parent_lang
+        else:
+            attrs = {}
+            lang = parent_lang
         self.lang = lang
-        langstack = self.langstack
-        langstack.append(lang)
-        if self.incontent:
-            raise Decline("markup inside a text element")
-        if self.insource:
-            raise Decline("a source element with children")
+        if self.incontent or self.insource:
+            raise Decline("markup inside a text element or a source")
         if info.hack:
             self.inimage = 0
         start = info.start
@@ -372,19 +375,18 @@ class Core:
         text = el.text
         if text and stack:
             stack[-1][2].append(text)
-        for child in el:
-            self.walk(child)
-            tail = child.tail
-            if tail and stack:
-                stack[-1][2].append(tail)
+        if len(el):
+            walk = self.walk
+            for child in el:
+                walk(child, lang)
+                tail = child.tail
+                if tail and stack:
+                    stack[-1][2].append(tail)
         end = info.end
         if end is not None:
             end(self)
         else:
             self.pop(info.key)
-        langstack.pop()
-        if langstack:
-            self.lang = langstack[-1]
         self.depth -= 1
 
     # ------------------------------------------------------------------ the stack
@@ -456,13 +458,15 @@ class Core:
         self.incontent += 1
         if self.lang:
             self.lang = self.lang.replace("_", "-")
-        kind = _map_content_type(attrs.get("type", default))
-        if attrs.get("mode", "") == "base64" or not (
-            kind.startswith("text/") or kind.endswith("+xml") or kind.endswith("/xml")
-        ):
-            raise Decline("base64 content")
-        if kind == "application/xhtml+xml":
-            raise Decline("XHTML content")
+        kind = default  # text/plain or text/html: neither base64 nor XHTML
+        if attrs:
+            kind = _map_content_type(attrs.get("type", default))
+            if attrs.get("mode", "") == "base64" or not (
+                kind.startswith("text/") or kind.endswith("+xml") or kind.endswith("/xml")
+            ):
+                raise Decline("base64 content")
+            if kind == "application/xhtml+xml":
+                raise Decline("XHTML content")
         self.contentparams = {"type": kind, "language": self.lang}
         self.push(tag, expecting)
 

@@ -227,7 +227,7 @@ def read(body: bytes, content_type: str | None, parse_date: DateParser) -> dict[
         raise Decline("a DOCTYPE")
     machine = Machine(dates(parse_date))
     machine.version = _version(root)
-    machine.walk(root)
+    machine.walk(root, None)
     if not machine.entries:
         raise Decline("no entries")
     return {
