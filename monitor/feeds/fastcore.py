@@ -208,10 +208,12 @@ def _map_content_type(content_type: str) -> str:
 
 
 def _urljoin(uri: str) -> str:
-    """feedparser's _urljoin against an empty base: only its slash fixer acts."""
-    if "://" in uri:
-        return _URIFIXER.sub(r"\1\3", uri)
-    return uri
+    """feedparser's _urljoin against an empty base: only its slash fixer acts, and only on
+    a slash right after the first "://"."""
+    at = uri.find("://")
+    if at < 0 or uri[at + 3 : at + 4] != "/":
+        return uri
+    return _URIFIXER.sub(r"\1\3", uri)
 
 
 # --------------------------------------------------------------------------- the machine
@@ -421,8 +423,10 @@ class Core:
                 entry.setdefault("content", []).append({"value": output})
             elif element == "link":
                 if not self.inimage:
-                    output = output.replace("&amp;", "&")
-                    output = _LINK_AMP.sub(r"&\g<1>", output)
+                    if "&" in output:
+                        output = output.replace("&amp;", "&")
+                        if ";" in output:
+                            output = _LINK_AMP.sub(r"&\g<1>", output)
                     entry["link"] = output
                     if output:
                         self._last_link(entry)
@@ -441,7 +445,8 @@ class Core:
                 element = "subtitle"
             context[element] = output
             if element == "link":
-                output = _LINK_AMP.sub(r"&\g<1>", output)
+                if "&" in output:
+                    output = _LINK_AMP.sub(r"&\g<1>", output)
                 context[element] = output
                 self._last_link(context)
             elif self.incontent:
