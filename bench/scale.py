@@ -270,8 +270,9 @@ def expected_hits(feeds: int, items: int, change: int) -> set[tuple[str, str, st
 
 
 def database_cpu() -> float:
-    """CPU seconds used so far by the PostgreSQL processes on this machine (Linux /proc;
-    0 where they cannot be read)."""
+    """CPU seconds used so far by the PostgreSQL processes on this machine, with the
+    backends that have exited (counted in their parent's children time); Linux /proc, 0
+    where they cannot be read."""
     total = 0
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -283,7 +284,7 @@ def database_cpu() -> float:
             continue
         if name.partition("(")[2].startswith("postgres"):
             fields = rest.split()
-            total += int(fields[11]) + int(fields[12])
+            total += sum(int(v) for v in fields[11:15])
     return total / os.sysconf("SC_CLK_TCK")
 
 
