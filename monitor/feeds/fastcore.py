@@ -223,13 +223,15 @@ class _Info:
     """What feedparser makes of one element name: its handler key, its prefix, and the
     handlers that take it here (None: an element feedparser has no handler for)."""
 
-    __slots__ = ("end", "hack", "key", "start", "tag")
+    __slots__ = ("end", "flat", "hack", "key", "start", "tag")
 
     def __init__(self, key: str, prefix: str, tag: str) -> None:
         self.key = key  # e.g. "title", "dc_creator": the _start_/_end_ method suffix
         self.tag = tag  # "prefix:local" as unknown_starttag sees it
         #: An element of the format's own that ends feedparser's image context.
         self.hack = not prefix and tag not in _IMAGE_TAGS
+        #: An RSS item, which fastflat may read in one pass.
+        self.flat = key == "item"
         self.start: Callable[[Any, dict[str, str]], None] | None = None
         self.end: Callable[[Any], None] | None = None
 
@@ -366,6 +368,9 @@ class Core:
             raise Decline("markup inside a text element or a source")
         if info.hack:
             self.inimage = 0
+        if info.flat and self.flat(el, lang):
+            self.depth -= 1
+            return
         start = info.start
         stack = self.stack
         if start is not None:
@@ -390,6 +395,10 @@ class Core:
         else:
             self.pop(info.key)
         self.depth -= 1
+
+    def flat(self, el: Any, lang: str | None) -> bool:
+        """Read a flat RSS item in one pass (fasthandlers.Machine does); False: walk it."""
+        return False
 
     # ------------------------------------------------------------------ the stack
 

@@ -11,7 +11,9 @@ handler is not here is declined by Core.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from monitor.feeds import fastflat
 from monitor.feeds.fastcore import (
     _HTML_TYPES,
     Core,
@@ -24,6 +26,9 @@ from monitor.feeds.fastcore import (
 
 class Machine(Core):
     """Core with the handlers."""
+
+    def flat(self, el: Any, lang: str | None) -> bool:
+        return fastflat.read_item(self, el, lang)
 
     def start_rss(self, attrs: dict[str, str]) -> None:
         if not self.version or not self.version.startswith("rss"):

@@ -307,3 +307,34 @@ def test_dates_in_the_rfc_822_form_read_as_feedparser_reads_them(parts: tuple[st
     name, day, month, year, clock, zone = parts
     text = f"{name}{day} {month} {year} {clock} {zone}".strip()
     assert fastparse.dates(_parse_date)(text) == _parse_date(text)
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        # a second description: feedparser takes it for content
+        "<item><title>a</title><description>one</description><description>two</description></item>",
+        "<item><content:encoded>c</content:encoded><description>d</description></item>"
+        "<item><description>d</description><content:encoded>c</content:encoded></item>",
+        "<item><guid>http:////a.org/x</guid><title></title><title>t</title></item>"
+        '<item><guid isPermaLink="false">g</guid><link>http://b.org/?a=1&amp;b;=2</link></item>'
+        '<item><guid ISPERMALINK="true">http://c.org/1</guid><link>http://c.org/2</link></item>',
+        "<item><author>x@y.org (X)</author><dc:creator>Y</dc:creator><pubDate>Mon, 15 Dec"
+        " 2025 08:00:00 +0300</pubDate><dc:date>2025-12-15T08:00:00Z</dc:date></item>",
+        '<item xml:lang="tr_TR"><title>Ç</title><category domain="d">c</category>'
+        '<enclosure url="http://e/x.mp3" length="1" type="audio/mpeg"/></item>',
+        "<item><title>Ã©tÃ©</title><description>caf\u00c3\u00a9 \x93q\x94</description></item>",
+    ],
+)
+@pytest.mark.parametrize("channel_content", ["", "<content:encoded>feed</content:encoded>"])
+def test_flat_items_read_the_same_both_ways(items: str, channel_content: str) -> None:
+    """The one-pass reading of flat RSS items (fastflat) on the cases where feedparser's
+    rules are subtle: a description taken for content, a carried has-content flag, empty
+    and repeated titles, permalink guids, last author and date winning, languages."""
+    body = (
+        f'<rss version="2.0"{_NS}><channel><title>T</title>{channel_content}{items}</channel></rss>'
+    ).encode()
+    assert accepted(body)
+    fast, slow = both(body)
+    assert isinstance(fast, ParsedFeed)
+    assert fast == slow
