@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from monitor.errors import ParseError
 from monitor.feeds import fastparse
 from monitor.feeds.fastcore import FEEDPARSER_ENDS, FEEDPARSER_STARTS, Decline
+from monitor.feeds.items import content_hash, fingerprint, html_to_text
 from monitor.feeds.parse import parse_feed
 from monitor.model import ParsedFeed
 
@@ -338,3 +339,20 @@ def test_flat_items_read_the_same_both_ways(items: str, channel_content: str) ->
     fast, slow = both(body)
     assert isinstance(fast, ParsedFeed)
     assert fast == slow
+
+
+_SPACED = st.lists(
+    st.sampled_from([*" \t\n\r\x0b\x0c\xa0\u200b\u3000\x85\u2028\x1cabİẞ<>&;", "<p>", "</p>"]),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_SPACED, _SPACED)
+def test_a_fingerprint_is_the_hash_of_the_folded_words(title: str, text: str) -> None:
+    """fingerprint's quick folding (lone newlines as spaces) against its definition, on raw
+    text and on text as html_to_text leaves it."""
+    for body in (text, html_to_text(text)):
+        words = " ".join(body.lower().split())
+        expected = content_hash(" ".join(title.lower().split()), words)
+        assert fingerprint(title, body) == expected
