@@ -40,6 +40,9 @@ _TRACKING = re.compile(
 )
 
 
+#: A query of name=value pairs in characters that neither parse_qsl nor urlencode change.
+_PAIR = r"[A-Za-z0-9_.~-]+=[A-Za-z0-9_.~-]*"
+_PLAIN_QUERY = re.compile(rf"{_PAIR}(?:&{_PAIR})*")
 #: Each tracking name, as it appears in a query that holds it (utm_\w+ as its prefix).
 _TRACKING_HINT = re.compile(
     _TRACKING.pattern.removeprefix("^(").removesuffix(")$").replace(r"\w+", ""), re.I
@@ -88,10 +91,17 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     query = parts.query
     # parse_qsl only where a tracking parameter can be: its name, or an escape, in the query.
     if query and ("%" in query or _TRACKING_HINT.search(query)):
-        pairs = parse_qsl(query, keep_blank_values=True)
-        kept = [(k, v) for k, v in pairs if not _TRACKING.match(k)]
-        if len(kept) != len(pairs):
-            query = urlencode(kept)
+        if _PLAIN_QUERY.fullmatch(query):
+            # Names and values that parse_qsl leaves and urlencode writes as they are.
+            pairs_raw = query.split("&")
+            kept_raw = [p for p in pairs_raw if not _TRACKING.match(p.partition("=")[0])]
+            if len(kept_raw) != len(pairs_raw):
+                query = "&".join(kept_raw)
+        else:
+            pairs = parse_qsl(query, keep_blank_values=True)
+            kept = [(k, v) for k, v in pairs if not _TRACKING.match(k)]
+            if len(kept) != len(pairs):
+                query = urlencode(kept)
     scheme = parts.scheme.lower()
     path = parts.path or ("/" if scheme in ("http", "https") else "")
     return urlunsplit((scheme, parts.netloc.lower(), path, query, ""))
