@@ -16,7 +16,7 @@ LOCK_FLAGS ?=
 UV_COMPILE := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 \
 	--generate-hashes --custom-compile-command 'make lock' $(LOCK_FLAGS)
 
-.PHONY: run once test lint typecheck bench check clean lock
+.PHONY: run once test lint typecheck bench soak check clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/match.py
 	$(BIN)/python bench/poll.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/signal.py
+	$(BIN)/python bench/fulltext.py
+	$(BIN)/python bench/web.py
+
+# Twenty minutes of the job on 500 changing loopback feeds: memory and descriptors over time.
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) state/monitor.db* state/digests/*

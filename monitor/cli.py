@@ -9,19 +9,34 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from monitor import app
-from monitor.config import Settings, load_settings, parse_duration
+from monitor import app, checks, logs
+from monitor.config import Settings, load_settings
 from monitor.errors import ConfigError, MonitorError
-from monitor.model import Entry, utc_now
+from monitor.model import Entry, FeedState, TextReport, utc_now
+from monitor.values import feed_url_problem, format_duration, parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_CONFIG = "monitor.yaml"
+
+
+class Duration(click.ParamType):
+    """A duration option (``30d``, ``10m``): seconds, or a usage error naming the option."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
 
 
 def _fail(error: MonitorError) -> None:
@@ -55,10 +70,22 @@ def _monitor(ctx: click.Context) -> app.Monitor:
 
 
 def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+    """A time for people: ``2025-12-16 06:00 UTC`` (stored times are UTC)."""
+    return f"{_utc(value):%Y-%m-%d %H:%M} UTC" if value else "-"
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _text_argument(value: str) -> str:
+    """An argument as text: bytes that were not UTF-8 (kept by Python as lone surrogates,
+    which cannot be printed) become U+FFFD."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="monitor", prog_name="monitor", message="%(prog)s %(version)s")
 @click.option(
     "--config",
     "-c",
@@ -71,30 +98,51 @@ def _when(value: datetime | None) -> str:
 @click.pass_context
 def cli(ctx: click.Context, config: str, verbose: bool, quiet: bool) -> None:
     """Watch news feeds for the topics in rules/*.yaml; send digests and alerts."""
-    level = "DEBUG" if verbose else "WARNING" if quiet else None
-    logging.basicConfig(
-        level=level or "INFO",
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        env_level, log_format = logs.from_env(os.environ)
+    except ConfigError as e:
+        _fail(e)
+    # --verbose and --quiet win over MONITOR_LOG_LEVEL, which wins over log_level in the file.
+    level = "DEBUG" if verbose else "WARNING" if quiet else env_level
+    logs.configure(level or "INFO", log_format)
     # APScheduler logs every job run at INFO; only its warnings are news.
     logging.getLogger("apscheduler").setLevel("DEBUG" if verbose else "WARNING")
+    # A tick that comes while the last poll still runs is skipped, by design: not news.
+    logging.getLogger("apscheduler.scheduler").setLevel("DEBUG" if verbose else "ERROR")
     ctx.obj = {"config": config, "log_level": level}
 
 
 @cli.command()
-@click.option("--once", is_flag=True, help="One poll and one run of every digest, then exit.")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="One poll, its alerts, and the digests whose scheduled time has come; then exit.",
+)
+@click.option("--force", is_flag=True, help="With --once: send every digest now, due or not.")
 @click.pass_context
 @reports_errors
-def run(ctx: click.Context, once: bool) -> None:
-    """Run the job: poll on a tick, send digests on their schedules, alerts at once."""
+def run(ctx: click.Context, once: bool, force: bool) -> None:
+    """Run the job: poll on a tick, send digests on their schedules, alerts at once.
+    With --once, exit 1 when every feed or every send failed."""
     from monitor import scheduler
 
+    if force and not once:
+        raise click.UsageError("--force goes with --once")
     monitor = _monitor(ctx)
     if once:
-        scheduler.run_once(monitor)
-    else:
+        problem = scheduler.run_once(monitor, force=force).failure()
+        if problem:
+            click.echo(f"error: {problem}", err=True)
+            sys.exit(1)
+        return
+    from monitor.web import server
+
+    page = server.start_for_job(monitor, os.environ.get(server.TOKEN_VARIABLE) or None)
+    try:
         scheduler.Scheduler(monitor).run()
+    finally:
+        if page is not None:
+            page.stop()
 
 
 @cli.command()
@@ -121,10 +169,15 @@ def poll(ctx: click.Context) -> None:
             bar.__exit__(None, None, None)
     monitor.send_alerts()
     for r in results:
-        detail = (
-            f"{r.new_items} new items, {r.new_hits} hits" if r.status == "ok" else r.error or ""
-        )
-        click.echo(f"{r.feed_id:24} {r.status:13} {detail}")
+        if r.status == "ok":
+            detail = f"{r.new_items} new items, {r.new_hits} hits"
+        elif r.status == "full_text":
+            detail = f"{r.pages} articles in, {r.new_hits} hits" + (
+                f"; {r.error}" if r.error else ""
+            )
+        else:
+            detail = r.error or ""
+        click.echo(f"{r.feed_id:24} {r.status.replace('_', ' '):13} {detail}")
     if not results:
         click.echo("no feed is due")
 
@@ -159,12 +212,17 @@ def digest(ctx: click.Context, digest_id: str | None, dry_run: bool) -> None:
 @click.pass_context
 def check(ctx: click.Context) -> None:
     """Validate the config, rules and templates (no network). Exit 1 on any problem."""
-    problems = app.check(Path(ctx.obj["config"]))
-    for problem in problems:
+    report = checks.check_config(Path(ctx.obj["config"]), now=utc_now())
+    for problem in report.problems:
         click.echo(f"error: {problem}", err=True)
-    if problems:
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if report.problems:
         sys.exit(1)
-    click.echo(f"{ctx.obj['config']}: configuration, rules and templates are valid")
+    config = click.format_filename(ctx.obj["config"])
+    click.echo(f"{config}: configuration, rules and templates are valid")
+    for line in report.next_sends:
+        click.echo(line)
 
 
 @cli.group(invoke_without_command=True)
@@ -177,16 +235,43 @@ def feeds(ctx: click.Context) -> None:
     from monitor.feeds.health import status
 
     monitor = _monitor(ctx)
+    texts = monitor.text_reports()
     header = (
-        f"{'feed':20} {'status':8} {'last success':16} {'items/wk':>8} "
-        f"{'next poll':16} {'errors':>6}  last error"
+        f"{'feed':20} {'status':16} {'last success':20} {'items/wk':>8} {'interval':14} "
+        f"{'next poll':20} {'full text':22} {'errors':>6}  last error"
     )
     click.echo(header)
     for f in monitor.feeds():
+        text = texts.get(f.id)
+        note = f.last_error or ""
+        if f.waiting_for:
+            note = f"{f.waiting_for} asked us to wait (Retry-After); no error counted"
+        elif not note and text is not None and text.last_error:
+            note = f"an article kept the lead: {text.last_error}"
         click.echo(
-            f"{f.id:20} {status(f):8} {_when(f.last_success):16} {f.items_per_week:8.0f} "
-            f"{_when(f.next_poll):16} {f.error_count:6}  {(f.last_error or '')[:70]}"
+            f"{f.id:20} {status(f):16} {_when(f.last_success):20} {f.items_per_week:8.0f} "
+            f"{_interval(f):14} {_when(f.next_poll):20} {_full_text(f, text):22} "
+            f"{f.error_count:6}  {note[:90]}"
         )
+
+
+def _interval(feed: FeedState) -> str:
+    """Which interval applies: the feed's own, fixed, or the bounds of its rhythm."""
+    if feed.fixed_interval:
+        return f"fixed {format_duration(feed.min_interval)}"
+    return f"{format_duration(feed.min_interval)}-{format_duration(feed.max_interval)}"
+
+
+def _full_text(feed: FeedState, text: TextReport | None) -> str:
+    """off, or the feed's stored items by article state."""
+    if text is None:
+        return "on" if feed.full_text else "off"
+    words = [f"{text.fetched} in"]
+    if text.waiting:
+        words.append(f"{text.waiting} waiting")
+    if text.failed:
+        words.append(f"{text.failed} lead only")
+    return ", ".join(words)
 
 
 @feeds.command("import")
@@ -198,12 +283,17 @@ def feeds_import(ctx: click.Context, file: Path) -> None:
     from monitor.feeds.opml import import_opml
 
     config = Path(ctx.obj["config"])
-    report = import_opml(config, file, validate=load_settings, now=utc_now())
+    report = import_opml(
+        config, file, validate=load_settings, check_url=feed_url_problem, now=utc_now()
+    )
     for feed_id, url in report.added:
         click.echo(f"added    {feed_id:24} {url}")
     for url in report.skipped:
         click.echo(f"skipped  {'(already configured)':24} {url}")
-    click.echo(f"{config}: {len(report.added)} feeds added, {len(report.skipped)} already there")
+    click.echo(
+        f"{click.format_filename(config)}: {len(report.added)} feeds added, "
+        f"{len(report.skipped)} already there"
+    )
 
 
 @feeds.command("export")
@@ -232,20 +322,39 @@ def feeds_export(ctx: click.Context, output: Path | None) -> None:
 @cli.command()
 @click.option(
     "--max-age",
+    type=Duration(),
     default="10m",
     show_default=True,
     help="Healthy when the last tick is younger than this.",
 )
 @click.pass_context
 @reports_errors
-def health(ctx: click.Context, max_age: str) -> None:
+def health(ctx: click.Context, max_age: float) -> None:
     """Exit 0 when the running job ticked recently (for container health checks)."""
     last = app.last_heartbeat(_settings(ctx))
-    limit = timedelta(seconds=parse_duration(max_age))
-    if last is None or utc_now() - last > limit:
+    if last is None or utc_now() - last > timedelta(seconds=max_age):
         click.echo(f"unhealthy: last tick {_when(last)}", err=True)
         sys.exit(1)
-    click.echo(f"healthy: last tick {last.isoformat(timespec='seconds')}")
+    click.echo(f"healthy: last tick {_utc(last).isoformat(timespec='seconds')}")
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default: web.host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: web.port, 8080).")
+@click.pass_context
+@reports_errors
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the archive page: stories, search, topics, feeds, try a query (read-only)."""
+    from monitor.web import server
+
+    settings = _settings(ctx)
+    logging.getLogger().setLevel(ctx.obj["log_level"] or settings.log_level)
+    server.serve(
+        settings,
+        host or settings.web.host,
+        port or settings.web.port or 8080,
+        os.environ.get(server.TOKEN_VARIABLE) or None,
+    )
 
 
 @cli.group()
@@ -258,11 +367,15 @@ def rules() -> None:
 @click.option(
     "--items",
     "items_file",
-    type=click.File("r", encoding="utf-8"),
+    type=click.File("rb"),
     help="JSON lines of items: {id, title, summary, content, feed}.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per item.")
-@click.option("--since", help="Replay items stored in this period (e.g. 30d) against the rules.")
+@click.option(
+    "--since",
+    type=Duration(),
+    help="Replay items stored in this period (e.g. 30d) against the rules.",
+)
 @click.option(
     "--rules",
     "rules_paths",
@@ -277,7 +390,7 @@ def rules_test(
     text: str | None,
     items_file: Any,
     as_json: bool,
-    since: str | None,
+    since: float | None,
     rules_paths: tuple[Path, ...],
 ) -> None:
     """Show which rules match TEXT (or --items), and why; or replay stored items (--since)
@@ -289,16 +402,17 @@ def rules_test(
 
     settings = _settings(ctx)
     paths = list(rules_paths or settings.rules)
-    if since and text is not None:
+    text = _text_argument(text) if text is not None else None
+    if since is not None and text is not None:
         changed = Path(text)
         if not changed.is_file():
             raise ConfigError(f"{changed}: no such rule file (with --since, the argument is one)")
         paths = with_changed_file(paths, changed)
     ruleset = load_rules(paths)
     matcher = compile_rules(ruleset)
-    if since:
+    if since is not None:
         now = utc_now()
-        start = now - timedelta(seconds=parse_duration(since))
+        start = now - timedelta(seconds=since)
         click.echo(app.replay_rules(settings, matcher, start, now).format())
         return
     if items_file is not None:

@@ -1,14 +1,14 @@
-"""Frozen records passed between layers, and the Protocols that type the seams.
+"""Frozen records passed between layers (their Protocols are in protocols.py).
 
 Nothing here does I/O. Every datetime is timezone-aware UTC.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol
+from datetime import UTC, datetime
+from typing import Literal
 from urllib.parse import urlsplit
 
 from monitor.errors import FetchError
@@ -48,7 +48,8 @@ class FeedState:
     items_per_week: float = 0.0
     conditional: bool = True
     gone: bool = False
-    #: Poll interval bounds in seconds, from the configuration.
+    #: Poll interval bounds in seconds, from the configuration. Equal bounds are a fixed
+    #: interval (a feed's own ``interval``); otherwise they bound the adaptive rhythm.
     min_interval: int = 300
     max_interval: int = 86_400
     #: When a poll last brought new items.
@@ -57,6 +58,15 @@ class FeedState:
     usual_gap: float | None = None
     #: The problem last reported for the feed: "", "gone", "failing" or "silent".
     health: str = ""
+    #: Fetch each new item's link and match on the article's text (``full_text``).
+    full_text: bool = False
+    #: The host whose Retry-After put this feed's last poll off ("" once it is polled).
+    waiting_for: str = ""
+
+    @property
+    def fixed_interval(self) -> bool:
+        """Polled at one interval (with jitter), not at a rhythm of its own."""
+        return self.min_interval == self.max_interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +139,20 @@ class NotModified:
     retry_after: float | None = None
 
 
-#: What fetching one feed comes to: a body, a 304, or the failure as a value.
-FetchOutcome = FetchResult | NotModified | FetchError
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """Not requested: the host asked us (429 or 503 with Retry-After) to wait, while
+    fetching another of its feeds or pages. Not a failure of this feed or page."""
+
+    host: str
+    #: Seconds the host still wants us to wait.
+    wait: float
+
+
+#: What fetching one feed comes to: a body, a 304, the failure as a value, or a wait.
+FetchOutcome = FetchResult | NotModified | FetchError | Deferred
+#: What fetching one article page comes to (a page is never asked conditionally).
+PageOutcome = FetchResult | FetchError | Deferred
 
 
 # --------------------------------------------------------------------------- rules
@@ -215,9 +237,13 @@ class FeedUpdate:
     hits: Mapping[str, Sequence[Hit]] = field(default_factory=dict)
     #: Health notices to report once in the next digest (see Store.feed_notices).
     notices: tuple[str, ...] = ()
+    #: Ids of entries stored as awaiting their article's text: matched once it is in.
+    awaiting: tuple[str, ...] = ()
 
 
-PollStatus = Literal["ok", "not_modified", "unchanged", "error", "gone"]
+#: "deferred": not requested, its host asked us to wait; "full_text": article pages of
+#: the feed's items came in (or were given up) and were matched.
+PollStatus = Literal["ok", "not_modified", "unchanged", "error", "gone", "deferred", "full_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +258,57 @@ class PollResult:
     error: str | None = None
     #: Ids of new hits with priority `high`, for immediate alerts.
     alert_hit_ids: tuple[int, ...] = ()
+    #: Article pages whose text came in ("full_text" results).
+    pages: int = 0
+
+
+# --------------------------------------------------------------------------- full text
+
+#: Where an item stands with its article's text: not wanted, awaited, in, or given up
+#: (the item keeps the feed's lead).
+TextState = Literal["", "waiting", "fetched", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleJob:
+    """A stored item awaiting its article's text, claimed for one attempt."""
+
+    item_id: int
+    entry: Entry
+    #: The feed's address: where the link came from (private-address rule).
+    origin: str
+    #: Attempts made before this one.
+    attempts: int = 0
+
+    @property
+    def url(self) -> str:
+        return self.entry.url or ""
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleUpdate:
+    """What one attempt at an item's article changes, hits included once it is final."""
+
+    item_id: int
+    state: TextState
+    attempts: int
+    #: The article's text (state "fetched"); None keeps the stored content.
+    content: str | None = None
+    error: str | None = None
+    #: When to try again (state "waiting").
+    next_try: datetime | None = None
+    hits: tuple[Hit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TextReport:
+    """A feed's items by article state, for ``monitor feeds``."""
+
+    fetched: int = 0
+    waiting: int = 0
+    failed: int = 0
+    #: Why the latest page given up was given up.
+    last_error: str | None = None
 
 
 # --------------------------------------------------------------------------- deliver
@@ -266,6 +343,11 @@ class Batch:
     message_id: str
     hits: tuple[StoredHit, ...]
     attempts: int = 0
+    #: A message tried before (failed, or left unmarked by a run that died), sent again
+    #: under its message id; False for a message of new hits.
+    retry: bool = False
+    #: Recipients that took this message already (the server refused the others).
+    sent_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,134 +362,6 @@ class Message:
     html: str
     recipients: tuple[str, ...] = ()
     created: datetime = field(default_factory=utc_now)
-
-
-# --------------------------------------------------------------------------- seams
-
-
-class Matcher(Protocol):
-    """Compiled rules. Pure: text in, hits out."""
-
-    @property
-    def rules(self) -> Mapping[str, Rule]:
-        """The rules it matches, by id."""
-        ...
-
-    def match(self, entry: Entry) -> list[Hit]: ...
-
-
-class Fetches(Iterator[tuple[FeedState, FetchOutcome]], Protocol):
-    """The outcomes of a fetch, in the order they complete; closing it early cancels the
-    requests still in flight."""
-
-    def close(self) -> None: ...
-
-
-class Fetcher(Protocol):
-    """Fetches many feeds concurrently; a failure comes back as a FetchError value."""
-
-    def fetch_all(self, feeds: Sequence[FeedState]) -> Fetches: ...
-
-
-class PollStore(Protocol):
-    """What a poll cycle needs of the store."""
-
-    def feeds_due(self, now: datetime, limit: int | None = None) -> list[FeedState]:
-        """The feeds due at `now` (at most `limit`, the longest due first), claimed: other
-        workers skip them for a while."""
-        ...
-
-    def unseen_many(self, batch: Mapping[str, Sequence[Entry]]) -> dict[str, list[Entry]]:
-        """For each feed id, the entries not stored yet."""
-        ...
-
-    def record_many(self, updates: Sequence[FeedUpdate]) -> list[list[tuple[int, Hit]]]:
-        """Write the updates in one transaction; per update, its new hits with row ids."""
-        ...
-
-    def unclaim(self, feed_ids: Sequence[str]) -> None:
-        """Give claimed feeds back, due at once (the cycle stopped before them)."""
-        ...
-
-
-class ReplayStore(Protocol):
-    """What a replay needs of the store."""
-
-    def items_since(self, since: datetime) -> Iterator[tuple[int, Entry]]:
-        """Stored items fetched at or after ``since``: (item row id, entry)."""
-        ...
-
-    def hit_rules(self, item_ids: Sequence[int]) -> dict[int, set[str]]:
-        """For each item id that has stored hits, the rule ids of those hits."""
-        ...
-
-
-class DeliverStore(Protocol):
-    """What a delivery run needs of the store."""
-
-    def peek(
-        self,
-        target: str,
-        rule_ids: Sequence[str] | None,
-        now: datetime,
-        *,
-        limit: int,
-        max_age: timedelta,
-    ) -> list[StoredHit]: ...
-
-    def reserve(
-        self,
-        target: str,
-        rule_ids: Sequence[str] | None,
-        now: datetime,
-        *,
-        limit: int,
-        max_age: timedelta,
-    ) -> Batch | None: ...
-
-    def mark_sent(self, batch: Batch, now: datetime) -> None: ...
-
-    def release(self, batch: Batch, error: str, now: datetime) -> None: ...
-
-
-class Notifier(Protocol):
-    """Sends a rendered message somewhere; raises NotifyError on failure."""
-
-    def send(self, message: Message) -> None: ...
-
-
-class JobStore(PollStore, DeliverStore, Protocol):
-    """What the wired job (app.Monitor) needs of the store besides polling and delivery."""
-
-    def feeds(self) -> list[FeedState]: ...
-
-    def feed_notices(self, now: datetime, *, take: bool = True) -> list[str]: ...
-
-    def ack_notices(self, notices: Sequence[str]) -> None: ...
-
-    def retry_targets(self, now: datetime) -> list[str]: ...
-
-    def delivered_ever(self, target: str) -> bool: ...
-
-    def heartbeat(self, now: datetime) -> None: ...
-
-    def prune(self, before: datetime) -> int: ...
-
-    def close(self) -> None: ...
-
-
-class MessageRenderer(Protocol):
-    """Turns a batch of stored hits into a message (render.Renderer)."""
-
-    def render(
-        self,
-        *,
-        kind: str,
-        batch: Batch,
-        title: str,
-        rules: Mapping[str, Rule],
-        now: datetime,
-        timezone: str = "UTC",
-        recipients: Sequence[str] = (),
-        notices: Sequence[str] = (),
-    ) -> Message: ...
+    #: Whom to send it to when not every recipient (a retry for those the server refused
+    #: before); the headers still name every recipient.
+    envelope: tuple[str, ...] | None = None

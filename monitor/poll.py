@@ -7,6 +7,10 @@ behind, the poller stops taking outcomes and the fetcher pauses, so memory stays
 
 - A 304 is a success and is never parsed; neither is a 200 whose body is byte-identical
   to the last one (many servers ignore validators).
+- A feed not requested because its host asked us to wait (Retry-After while another of
+  its feeds was fetched) is "deferred": due again when the wait is over, no error counted.
+- A feed with ``full_text`` stores its new items (those with a link) as awaiting their
+  article, unmatched: fulltext.py matches them once the text is in.
 - A feed's failure is a value (a PollResult with status "error" or "gone"); it never stops
   the cycle and never loses another feed's items. Each feed's items and hits are recorded
   in their own transaction, so a cycle cut short keeps what it finished; feeds whose poll
@@ -42,20 +46,19 @@ from monitor.errors import FeedError, FetchError, NoAnswerError
 from monitor.feeds import health, schedule
 from monitor.model import (
     Clock,
+    Deferred,
     Entry,
     FeedState,
     FeedUpdate,
-    Fetcher,
     FetchOutcome,
     FetchResult,
     Hit,
-    Matcher,
     NotModified,
     ParsedFeed,
     PollResult,
     PollStatus,
-    PollStore,
 )
+from monitor.protocols import Fetcher, Matcher, PollStore
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,13 @@ def parse_here(feed_id: str, body: bytes, content_type: str | None, url: str | N
     from monitor.feeds.parse import parse_feed  # feedparser only where it is needed
 
     return parse_feed(feed_id, body, content_type=content_type, url=url)
+
+
+def awaiting_text(feed: FeedState, entries: Sequence[Entry]) -> set[str]:
+    """The entries that wait for their article's text: a full-text feed's, with a web link."""
+    if not feed.full_text:
+        return set()
+    return {e.id for e in entries if urlsplit(e.url or "").scheme in ("http", "https")}
 
 
 class Parsers(Protocol):
@@ -158,21 +168,18 @@ class Poller:
         self.limits = limits or health.Limits()
         self.rng = rng or random.Random()
         self.stop = stop or threading.Event()
-        #: Called with the number of due feeds once they are claimed (progress bars); in
-        #: claims of `claim` feeds, with the number the first claim took.
+        #: Called with the number of feeds the first claim took (progress bars).
         self.on_start = on_start
-        #: Claim at most this many due feeds at a time, then the next ones, until none is
-        #: due (one parser pool serves them all); None claims every due feed at once.
+        #: Claim due feeds this many at a time until none is due (one parser pool serves
+        #: all the claims); None claims every due feed at once.
         self.claim = claim
-
-    def _claim(self) -> list[FeedState]:
-        if self.claim is None:
-            return self.store.feeds_due(self.clock())
-        return self.store.feeds_due(self.clock(), self.claim)
+        #: Seconds the last run spent matching (for metrics).
+        self.match_seconds = 0.0
 
     def run(self) -> Iterator[PollResult]:
         """Poll every due feed once; yield one result per feed as it is recorded."""
-        due = self._claim()
+        self.match_seconds = 0.0
+        due = self.store.feeds_due(self.clock(), self.claim)
         if self.on_start is not None:
             self.on_start(len(due))
         if not due:
@@ -188,9 +195,8 @@ class Poller:
                 if self.stop.is_set() or len(due) < self.claim:
                     return
                 polled.update(f.id for f in due)
-                due = self._claim()
-                if any(f.id in polled for f in due):
-                    # A feed due again at once (a zero interval): the next tick takes it.
+                due = self.store.feeds_due(self.clock(), self.claim)
+                if any(f.id in polled for f in due):  # due again at once: the next tick
                     self.store.unclaim([f.id for f in due])
                     return
         finally:
@@ -205,8 +211,7 @@ class _Cycle:
     ) -> None:
         self.p = poller
         self.due = due
-        #: The cycle's own parsers, or the ones the poller shares between its claims.
-        self.own_parsers = parsers is None
+        self.own_parsers = parsers is None  # or the poller's, shared between its claims
         self.parsers = parsers or poller.parsers_for(len(due))
         self.backlog = 8 * max(1, self.parsers.workers)
         self.pending: dict[Future[ParsedFeed], tuple[FeedState, FetchResult, str]] = {}
@@ -260,6 +265,9 @@ class _Cycle:
         if isinstance(outcome, NoAnswerError):
             # No answer at all: decided at the end of the cycle (a network outage?).
             self.unreached.append((feed, outcome))
+            return
+        if isinstance(outcome, Deferred):
+            self.deferred(feed, outcome, now)
             return
         if urlsplit(feed.url).scheme in ("http", "https"):
             self.answered += 1  # a feed read from disk says nothing about the network
@@ -322,10 +330,10 @@ class _Cycle:
         updates = [update for update, _ in states]
         results = [result for _, result in states]
         if parsed_feeds:
-            fresh_by_feed = self.p.store.unseen_many(
-                {feed.id: p.entries for feed, _, _, p in parsed_feeds}
-            )
             now = self.p.clock()
+            fresh_by_feed = self.p.store.unseen_many(
+                {feed.id: p.entries for feed, _, _, p in parsed_feeds}, now
+            )
             for feed, fetched, body_sha, parsed in parsed_feeds:
                 fresh = fresh_by_feed.get(feed.id, [])
                 ttl = parsed.ttl_minutes * 60 if parsed.ttl_minutes else None
@@ -341,9 +349,14 @@ class _Cycle:
                     parsed=parsed,
                     fresh=len(fresh),
                 )
+                awaiting = awaiting_text(feed, fresh)
                 updates.append(
                     FeedUpdate(
-                        feed=state, entries=tuple(fresh), hits=self.match(fresh), notices=notices
+                        feed=state,
+                        entries=tuple(fresh),
+                        hits=self.match([e for e in fresh if e.id not in awaiting]),
+                        notices=notices,
+                        awaiting=tuple(awaiting),
                     )
                 )
                 results.append(PollResult(feed.id, "ok", new_items=len(fresh)))
@@ -356,11 +369,13 @@ class _Cycle:
             self.out.append(result)
 
     def match(self, entries: list[Entry]) -> dict[str, list[Hit]]:
+        started = time.perf_counter()
         hits: dict[str, list[Hit]] = {}
         for entry in entries:
             found = self.p.matcher.match(entry)
             if found:
                 hits[entry.id] = found
+        self.p.match_seconds += time.perf_counter() - started
         return hits
 
     def settle_unreached(self) -> None:
@@ -458,6 +473,7 @@ class _Cycle:
             last_new=last_new,
             usual_gap=gap,
             items_per_week=per_week,
+            waiting_for="",
             next_poll=schedule.next_success(
                 now,
                 items_per_week=per_week,
@@ -465,6 +481,7 @@ class _Cycle:
                 max_interval=feed.max_interval,
                 not_before=hint,
                 ceiling=self.p.max_backoff,
+                fixed=feed.fixed_interval,
                 rng=self.p.rng,
             ),
         )
@@ -478,6 +495,24 @@ class _Cycle:
             log.warning("%s", message)
             notices.append(message)
         return replace(state, health=cond), tuple(notices)
+
+    def deferred(self, feed: FeedState, wait: Deferred, now: datetime) -> None:
+        """Not requested: its host asked us to wait. Due again after that wait; no error
+        counted, and its error count and health stay as they were."""
+        state = replace(
+            feed,
+            last_polled=now,
+            next_poll=schedule.next_deferred(now, wait.wait, self.p.rng),
+            waiting_for=wait.host,
+        )
+        self.save(
+            FeedUpdate(feed=state),
+            PollResult(
+                feed.id,
+                "deferred",
+                error=f"not requested: {wait.host} asked us to wait {wait.wait:.0f} s more",
+            ),
+        )
 
     def failed(self, feed: FeedState, error: FeedError, now: datetime) -> None:
         fetch = error if isinstance(error, FetchError) else None
@@ -499,6 +534,7 @@ class _Cycle:
             last_error=error.reason[:2000],
             gone=gone,
             next_poll=next_poll,
+            waiting_for="",
         )
         state, notices = self.assessed(state, now, [])
         log.warning(
@@ -506,6 +542,7 @@ class _Cycle:
             error,
             count,
             next_poll.isoformat(timespec="seconds"),
+            extra={"feed": feed.id},
         )
         self.save(
             FeedUpdate(feed=state, notices=notices),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 
-from monitor.model import Matcher, ReplayStore
+from monitor.protocols import Matcher, ReplayStore
 
 __all__ = ["ReplayReport", "ReplayStore", "RuleChange", "replay"]
 

@@ -19,9 +19,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 
-from monitor.app import Monitor
+from monitor import cron
+from monitor.app import Monitor, RunReport
 from monitor.errors import MonitorError
 
 log = logging.getLogger(__name__)
@@ -30,13 +30,10 @@ HOUSEKEEPING_EVERY = timedelta(hours=1)
 RULES_CHECK_EVERY = timedelta(seconds=10)
 
 
-def run_once(monitor: Monitor) -> None:
-    """One poll, its alerts, due retries and one run of every digest; for cron users."""
-    monitor.poll()
-    monitor.send_alerts()
-    monitor.retry_failed()
-    monitor.send_digest()
-    monitor.housekeeping()
+def run_once(monitor: Monitor, *, force: bool = False) -> RunReport:
+    """One poll, its alerts, due retries and the digests that are due (all with
+    ``force``); for cron users."""
+    return monitor.run_once(force=force)
 
 
 class Scheduler:
@@ -70,10 +67,11 @@ class Scheduler:
         return job
 
     def tick(self) -> None:
-        """Poll what is due, send alerts and due retries; the first tick also sends
-        digests that were never sent, so a new user sees output at once."""
+        """Poll what is due, send alerts and due retries; the first tick also sends the
+        digests that are due (never sent, so a new user sees output at once, or whose
+        scheduled time passed while the job was down)."""
         m = self.monitor
-        m.store.heartbeat(m.clock())
+        m.beat()
         m.poll()
         if self.stop.is_set():
             return
@@ -81,7 +79,7 @@ class Scheduler:
         m.retry_failed()
         if self.first_tick:
             self.first_tick = False
-            m.first_digests()
+            m.due_digests()
 
     def check_rules(self) -> None:
         if self.monitor.rules_changed():
@@ -98,7 +96,8 @@ class Scheduler:
             next_run_time=now,
         )
         for digest in m.settings.digests:
-            trigger = CronTrigger.from_crontab(digest.schedule, timezone=ZoneInfo(digest.timezone))
+            # Standard cron weekdays (0 and 7 are Sunday), not APScheduler's (0 is Monday).
+            trigger = cron.trigger(cron.parse(digest.schedule), ZoneInfo(digest.timezone))
             self.scheduler.add_job(
                 self._guarded(f"digest {digest.id}", functools.partial(m.send_digest, digest.id)),
                 trigger,
@@ -132,6 +131,7 @@ class Scheduler:
             signal.signal(signal.SIGTERM, on_signal)
             signal.signal(signal.SIGINT, on_signal)
         self.setup()
+        endpoint = self.monitor.serve_metrics()
         self.scheduler.start()
         for line in self.describe():
             log.info("scheduled %s", line)
@@ -140,4 +140,10 @@ class Scheduler:
                 pass
         finally:
             self.scheduler.shutdown(wait=True)
+            if endpoint is not None:
+                endpoint.shutdown()
+            try:
+                self.monitor.stopped()
+            except MonitorError as e:
+                log.error("could not clear the heartbeat: %s", e)
             log.info("stopped")

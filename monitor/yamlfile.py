@@ -5,6 +5,9 @@
 deeper than ``MAX_DEPTH`` (Python's recursion limit would end it with a traceback) and
 aliases that expand to more than ``MAX_NODES`` nodes (a 1 KB "billion laughs" document).
 ``construct`` turns a composed tree into plain Python values with the safe loader's types.
+``decode`` reads a file's bytes as UTF-8. Whatever a file holds (bytes that are not UTF-8,
+control characters, a date that does not exist, a number of 5,000 digits), the answer is a
+YamlError naming its line and column, never another exception.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ __all__ = [
     "YamlError",
     "compose",
     "construct",
+    "decode",
 ]
 
 Node = yaml.Node
@@ -72,7 +76,16 @@ class _BoundedLoader(yaml.SafeLoader):
             self.depth -= 1
 
 
-def _error(error: yaml.YAMLError, path: str) -> YamlError:
+def _error(error: yaml.YAMLError, path: str, text: str = "") -> YamlError:
+    if isinstance(error, yaml.reader.ReaderError) and isinstance(error.character, int):
+        # A character YAML refuses (NUL, other control characters): the reader names its
+        # index, over several lines; one line with its line and column instead.
+        index = error.position
+        line = text.count("\n", 0, index) + 1
+        column = index - (text.rfind("\n", 0, index) + 1) + 1
+        return YamlError(
+            path, line, column, f"character U+{error.character:04X} is not allowed in YAML"
+        )
     if isinstance(error, yaml.MarkedYAMLError):
         mark = error.problem_mark or error.context_mark
         problem = error.problem or error.context or "invalid YAML"
@@ -102,13 +115,30 @@ def _expanded_size(root: Node) -> int:
     return size(root)
 
 
+def decode(data: bytes, path: str) -> str:
+    """A file's bytes as text (YAML files are UTF-8). Raises YamlError naming the line and
+    column of the first byte that is not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        start = data.rfind(b"\n", 0, e.start) + 1
+        line = data.count(b"\n", 0, start) + 1
+        column = len(data[start : e.start].decode("utf-8", "replace")) + 1
+        raise YamlError(
+            path, line, column, f"not UTF-8 text (byte 0x{data[e.start]:02x}); save it as UTF-8"
+        ) from e
+
+
 def compose(text: str, path: str) -> Node | None:
     """The document's node tree (None for an empty document). Raises YamlError."""
-    loader = _BoundedLoader(text)
+    try:
+        loader = _BoundedLoader(text)  # refuses control characters at once
+    except yaml.YAMLError as e:
+        raise _error(e, path, text) from e
     try:
         root = loader.get_single_node()
     except yaml.YAMLError as e:
-        raise _error(e, path) from e
+        raise _error(e, path, text) from e
     finally:
         loader.dispose()
     if root is not None and _expanded_size(root) > MAX_NODES:
@@ -131,5 +161,30 @@ def construct(node: Node | None, path: str) -> Any:
         return loader.construct_document(node)
     except yaml.YAMLError as e:
         raise _error(e, path) from e
+    except Exception as e:  # PyYAML's constructors raise what they meet: ValueError for a
+        # date 2025-13-45 or an int of 5,000 digits, AttributeError for "!!timestamp x"...
+        raise _unbuildable(node, path, e) from e
     finally:
         loader.dispose()
+
+
+def _unbuildable(root: Node, path: str, error: Exception) -> YamlError:
+    """The first scalar that the safe loader resolves to a type but cannot build."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ScalarNode):
+            try:
+                yaml.SafeLoader("").construct_object(node)
+            except Exception as e:
+                mark, shown = node.start_mark, node.value[:20] + ("..." * (len(node.value) > 20))
+                reason = f"not a valid {node.tag.rsplit(':', 1)[-1]}"
+                if isinstance(e, ValueError):  # the others say nothing a user could act on
+                    reason = f"{reason}: {str(e).split(';')[0]}".splitlines()[0]
+                return YamlError(path, mark.line + 1, mark.column + 1, f"{shown!r}: {reason}")
+        elif isinstance(node, MappingNode):
+            stack.extend(item for pair in reversed(node.value) for item in reversed(pair))
+        elif isinstance(node, SequenceNode):
+            stack.extend(reversed(node.value))
+    mark = root.start_mark
+    return YamlError(path, mark.line + 1, mark.column + 1, f"{error}".splitlines()[0])

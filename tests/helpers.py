@@ -12,6 +12,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -64,3 +66,76 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# --------------------------------------------------------------------------- feeds and configs
+
+SUMMIT_RULES = """\
+rules:
+  - id: summit
+    name: Summit watch
+    query: summit
+    priority: high
+  - id: trade
+    name: Trade news
+    query: trade
+"""
+
+
+def rss(
+    items: list[tuple[str, str, datetime | None]], *, title: str = "News", build: str = ""
+) -> str:
+    """An RSS 2.0 feed of (guid, title, published) items. A different `build` changes the
+    body (so the feed is parsed again) without changing the items."""
+    from email.utils import format_datetime
+    from xml.sax.saxutils import escape
+
+    parts = [
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
+        f"<title>{escape(title)}</title><link>https://example.org/</link>"
+        f"<description>{escape(build or 'news')}</description>"
+    ]
+    for guid, item_title, published in items:
+        date = f"<pubDate>{format_datetime(published)}</pubDate>" if published else ""
+        parts.append(
+            f"<item><guid>{escape(guid)}</guid><title>{escape(item_title)}</title>"
+            f"<link>https://example.org/{escape(guid)}</link>{date}"
+            f"<description>{escape(item_title)}: the story.</description></item>"
+        )
+    parts.append("</channel></rss>\n")
+    return "".join(parts)
+
+
+def monitor_config(tmp_path: Path, feeds: dict[str, str], extra: str = "") -> Path:
+    """A monitor.yaml in tmp_path: these feeds (id -> url), the summit rules, the shipped
+    templates, a SQLite file; `extra` is appended (digests, alerts, smtp ...)."""
+    rules = tmp_path / "rules"
+    rules.mkdir(exist_ok=True)
+    (rules / "summit.yaml").write_text(SUMMIT_RULES)
+    listed = "".join(f"  - id: {feed_id}\n    url: {url}\n" for feed_id, url in feeds.items())
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        f"storage: sqlite:///{tmp_path / 'monitor.db'}\n"
+        f"rules: [{rules}]\n"
+        f"templates: {ROOT / 'templates'}\n"
+        f"digests_dir: {tmp_path / 'digests'}\n"
+        "poll:\n  min_interval: 15m\n  max_interval: 1h\n  total_timeout: 10s\n"
+        f"feeds:\n{listed}" + extra
+    )
+    return config
+
+
+class Site:
+    """A feed whose items the test adds to; every request gets the current list."""
+
+    def __init__(self, server: HTTPServer) -> None:
+        self.items: list[tuple[str, str, datetime | None]] = []
+        self.title = "News"
+        self.url = server.url_for("/news.xml")
+        server.expect_request("/news.xml").respond_with_handler(self.handler)
+
+    def handler(self, _request: Request) -> Response:
+        return Response(rss(self.items, title=self.title), content_type="application/rss+xml")
+
+    def add(self, guid: str, title: str, published: datetime) -> None:
+        self.items.append((guid, title, published))

@@ -8,11 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT
+from .helpers import ROOT, free_port
 
 MONITOR = [sys.executable, "-m", "monitor.cli"]
 
@@ -116,14 +117,22 @@ def test_rules_test_explains_a_match(project: Path) -> None:
     assert "omuraliev" in result.stdout.lower()
 
 
-def test_health_reflects_the_heartbeat(project: Path) -> None:
-    assert run("health", cwd=project).returncode == 1  # never ran
-    run("run", "--once", cwd=project)
-    assert run("health", cwd=project).returncode == 0
+def test_health_reads_only_and_a_finished_run_once_is_not_healthy(project: Path) -> None:
+    never = run("health", cwd=project)
+    assert never.returncode == 1
+    assert "unhealthy" in never.stderr
+    assert not (project / "state" / "monitor.db").exists()  # health created nothing
+    assert run("run", "--once", cwd=project).returncode == 0
+    db = project / "state" / "monitor.db"
+    before = db.stat().st_mtime_ns, db.stat().st_size
+    assert run("health", cwd=project).returncode == 1  # nothing runs here now
+    assert (db.stat().st_mtime_ns, db.stat().st_size) == before
 
 
 def test_run_stops_cleanly_on_sigterm(project: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    port = free_port()
+    env["MONITOR_METRICS_PORT"] = str(port)
     proc = subprocess.Popen(
         [*MONITOR, "run"], cwd=project, env=env, stderr=subprocess.PIPE, text=True
     )
@@ -133,6 +142,11 @@ def test_run_stops_cleanly_on_sigterm(project: Path) -> None:
         while time.monotonic() < deadline and not list(digests.glob("daily_file-*.html")):
             time.sleep(0.2)
         assert list(digests.glob("daily_file-*.html")), "first digest not written in 30 s"
+        assert run("health", cwd=project).returncode == 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
+            assert "monitor_polls_total 1.0" in page.read().decode()
+        # another worker's heartbeat is its own: this one is not seen there
+        assert run("health", cwd=project, env={"MONITOR_WORKER_ID": "other"}).returncode == 1
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=15)  # raises if the job does not stop
     finally:
@@ -141,6 +155,7 @@ def test_run_stops_cleanly_on_sigterm(project: Path) -> None:
     stderr = proc.stderr.read() if proc.stderr else ""
     assert code == 0, stderr
     assert "received SIGTERM: stopping" in stderr
+    assert run("health", cwd=project).returncode == 1  # a stopped job is not healthy
     assert "Traceback" not in stderr
 
 

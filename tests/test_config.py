@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import load_settings, parse_duration, parse_size
+from monitor.config import load_settings
 from monitor.errors import ConfigError
+from monitor.values import parse_duration, parse_size
 
 from .helpers import ROOT
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
-from monitor.model import Entry, Hit, Matcher, Rule, RuleSet
+from monitor.model import Entry, Hit, Rule, RuleSet
+from monitor.protocols import Matcher
 from monitor.replay import ReplayStore, replay
 from monitor.rules import compile_rules
 

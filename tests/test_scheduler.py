@@ -46,7 +46,8 @@ def test_one_cron_job_per_digest_in_its_timezone(scheduler: Scheduler) -> None:
 
 def test_tick_polls_then_sends_the_first_digest_once(scheduler: Scheduler, tmp_path: Path) -> None:
     scheduler.tick()
-    assert scheduler.monitor.store.last_heartbeat() == scheduler.monitor.clock()
+    store = scheduler.monitor.store
+    assert store.last_heartbeat(scheduler.monitor.worker) == scheduler.monitor.clock()  # type: ignore[attr-defined]
     assert scheduler.monitor.store.counts()["hits"] > 0
     written = list((tmp_path / "state" / "digests").glob("morning_file-*.html"))
     assert len(written) == 1

@@ -396,9 +396,8 @@ class Core:
             self.pop(info.key)
         self.depth -= 1
 
-    def flat(self, el: Any, lang: str | None) -> bool:
-        """Read a flat RSS item in one pass (fasthandlers.Machine does); False: walk it."""
-        return False
+    def flat(self, el: Any, lang: str | None) -> bool:  # fasthandlers.Machine reads it
+        return False  # False: walk the item
 
     # ------------------------------------------------------------------ the stack
 

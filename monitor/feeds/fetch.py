@@ -3,9 +3,13 @@
 Conditional requests (ETag / Last-Modified, unless a feed turns them off), a global and a
 per-host concurrency limit, connect/read/total timeouts, a redirect limit, a size cap
 enforced while the body streams in, Retry-After and Cache-Control. A host that answers
-429 or 503 with Retry-After is not asked again in the same cycle. aiohttp was chosen by
-measurement (bench/poll.py): on loopback it served 500 requests at concurrency 50 in a
-fraction of httpx's time.
+429 or 503 with Retry-After is not asked again until that wait is over, by any feed or
+page of this fetcher: the others come back as ``Deferred``, which is no failure.
+Redirects are followed one hop at a time, so that a feed on a public address cannot lead
+us into a loopback, link-local or private one (feeds/addresses.py). Article pages go
+through the same machinery (feeds/pages.py). aiohttp was chosen by measurement
+(bench/poll.py): on loopback it served 500 requests at concurrency 50 in a fraction of
+httpx's time.
 
 The event loop runs in a thread of its own and hands each outcome over as soon as it is
 complete, so the caller parses and stores one feed while others are still downloading. A
@@ -27,65 +31,58 @@ import contextlib
 import email.utils
 import logging
 import queue
-import re
+import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Generator, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
-from urllib.parse import unquote, urlsplit
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
 
 from monitor.errors import FetchError, NoAnswerError
-from monitor.model import Clock, FeedState, FetchOutcome, FetchResult, NotModified, utc_now
+from monitor.feeds import addresses
+from monitor.feeds.headers import longest_wait, max_age_seconds, retry_after_seconds
+from monitor.model import (
+    ArticleJob,
+    Clock,
+    Deferred,
+    FeedState,
+    FetchOutcome,
+    FetchResult,
+    NotModified,
+    utc_now,
+)
 
 log = logging.getLogger(__name__)
 
-SessionFactory = Callable[[], aiohttp.ClientSession]
+Session = aiohttp.ClientSession
+SessionFactory = Callable[[], Session]
 
-_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.I)
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml, "
     "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
 )
 
 
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """Retry-After as delta-seconds or an HTTP date -> seconds from now."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
+#: One request's subject: a feed, or an article page awaited by an item.
+Subject = TypeVar("Subject", FeedState, ArticleJob)
+Handoff = queue.SimpleQueue[tuple[Any, Any] | BaseException | None]
+#: A host name -> the addresses it resolves to (injected by tests; getaddrinfo by default).
+Resolver = Callable[[str], Sequence[str]]
+#: Statuses whose Location we follow.
+REDIRECTS = (301, 302, 303, 307, 308)
+#: How long a host's addresses and its robots.txt are kept (seconds).
+CACHE_SECONDS = 300.0
 
 
-def max_age_seconds(cache_control: str | None) -> float | None:
-    """Cache-Control max-age in seconds; None when absent or the response is not cacheable."""
-    if not cache_control:
-        return None
-    lowered = cache_control.lower()
-    if "no-cache" in lowered or "no-store" in lowered:
-        return None
-    match = _MAX_AGE.search(cache_control)
-    return float(match.group(1)) if match else None
-
-
-def _hint(*values: float | None) -> float | None:
-    """The longest of the waits a server asked for."""
-    return max((v for v in values if v), default=None)
-
-
-Handoff = queue.SimpleQueue[tuple[FeedState, FetchOutcome] | BaseException | None]
+def system_resolver(host: str) -> list[str]:
+    """The addresses the system resolves a host name to (IP literals as they are)."""
+    infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 class _Gate:
@@ -100,7 +97,7 @@ class _Gate:
 
 
 class HttpFetcher:
-    """Fetches feeds concurrently with aiohttp."""
+    """Fetches feeds (and article pages) concurrently with aiohttp."""
 
     def __init__(
         self,
@@ -117,6 +114,9 @@ class HttpFetcher:
         session_factory: SessionFactory | None = None,
         stop: threading.Event | None = None,
         buffered: int | None = None,
+        page_max_bytes: int = 2_000_000,
+        allow_private_redirects: bool = False,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self.concurrency = max(1, concurrency)
         self.per_host = max(1, per_host)
@@ -135,6 +135,14 @@ class HttpFetcher:
         self.stop = stop or threading.Event()
         #: Outcomes fetched but not yet taken by the caller, at most (memory bound).
         self.buffered = max(buffered or self.concurrency, 1)
+        self.page_max_bytes = page_max_bytes
+        self.allow_private_redirects = allow_private_redirects
+        self.resolver = resolver
+        #: Hosts that asked us (429/503 + Retry-After) to come back later: host -> when
+        #: (the injected clock). Kept between fetches: feeds and pages honour it alike.
+        self.resting: dict[str, datetime] = {}
+        #: host -> (its addresses, monotonic expiry).
+        self._addresses: dict[str, tuple[tuple[str, ...], float]] = {}
 
     # ------------------------------------------------------------------ public
 
@@ -145,17 +153,17 @@ class HttpFetcher:
 
         Closing the generator early cancels the requests still in flight.
         """
-        return self._stream(list(feeds))
+        return self._stream(list(feeds), self.fetch_one)
 
     def _stream(
-        self, feeds: list[FeedState]
-    ) -> Generator[tuple[FeedState, FetchOutcome], None, None]:
-        if not feeds:
+        self, subjects: list[Subject], fetch: Callable[[aiohttp.ClientSession, Subject], Any]
+    ) -> Generator[tuple[Subject, Any], None, None]:
+        if not subjects:
             return
         handoff: Handoff = queue.SimpleQueue()
         gate = _Gate()
         loop = asyncio.new_event_loop()
-        main = loop.create_task(self._fetch(feeds, handoff, gate))
+        main = loop.create_task(self._fetch(subjects, fetch, handoff, gate))
 
         def run_loop() -> None:
             try:
@@ -189,29 +197,33 @@ class HttpFetcher:
 
     # ------------------------------------------------------------------ the loop
 
-    async def _fetch(self, feeds: list[FeedState], handoff: Handoff, gate: _Gate) -> None:
+    async def _fetch(
+        self,
+        subjects: list[Subject],
+        fetch: Callable[[aiohttp.ClientSession, Subject], Any],
+        handoff: Handoff,
+        gate: _Gate,
+    ) -> None:
         session = self._session()
         limit = asyncio.Semaphore(self.concurrency)
         room = gate.room = asyncio.Semaphore(self.buffered)
         hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(self.per_host)
         )
-        #: Hosts that asked us (429/503 + Retry-After) to come back later: host -> monotonic.
-        resting: dict[str, float] = {}
 
-        async def one(feed: FeedState) -> None:
-            host = urlsplit(feed.url).hostname or ""
+        async def one(subject: Subject) -> None:
+            host = urlsplit(subject.url).hostname or ""
             async with hosts[host]:
                 await room.acquire()
                 try:
                     async with limit:
-                        outcome = await self._guarded(session, feed, host, resting)
+                        outcome = await self._guarded(session, subject, host, fetch)
                 except asyncio.CancelledError:
                     room.release()
                     raise
-            handoff.put((feed, outcome))
+            handoff.put((subject, outcome))
 
-        tasks = [asyncio.ensure_future(one(feed)) for feed in feeds]
+        tasks = [asyncio.ensure_future(one(subject)) for subject in subjects]
         watcher = asyncio.ensure_future(self._cancel_on_stop(tasks))
         try:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -223,10 +235,11 @@ class HttpFetcher:
         for task in tasks:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]  # a bug, not a feed's failure
-        for feed, task in zip(feeds, tasks, strict=True):
+        for subject, task in zip(subjects, tasks, strict=True):
             if task.cancelled() and self.stop.is_set():
-                stopping = NoAnswerError(feed.id, feed.url, "cancelled, the job is stopping")
-                handoff.put((feed, stopping))
+                feed_id, url = _names(subject)
+                stopping = NoAnswerError(feed_id, url, "cancelled, the job is stopping")
+                handoff.put((subject, stopping))
 
     async def _cancel_on_stop(self, tasks: Sequence[asyncio.Future[None]]) -> None:
         while not self.stop.is_set():
@@ -237,28 +250,25 @@ class HttpFetcher:
     async def _guarded(
         self,
         session: aiohttp.ClientSession,
-        feed: FeedState,
+        subject: Subject,
         host: str,
-        resting: dict[str, float],
-    ) -> FetchOutcome:
-        until = resting.get(host)
+        fetch: Callable[[aiohttp.ClientSession, Subject], Any],
+    ) -> Any:
+        until = self.resting.get(host)
         if until is not None:
-            wait = until - time.monotonic()
+            wait = (until - self.clock()).total_seconds()
             if wait > 0:
-                return FetchError(
-                    feed.id,
-                    feed.url,
-                    f"not requested, {host} asked us to wait {wait:.0f} s more",
-                    retry_after=wait,
-                )
+                return Deferred(host, wait)
         try:
-            return await self.fetch_one(session, feed)
+            async with asyncio.timeout(self.total_timeout):
+                return await fetch(session, subject)
         except FetchError as e:
             if e.status in (429, 503) and e.retry_after:
-                resting[host] = time.monotonic() + e.retry_after
+                self.resting[host] = self.clock() + timedelta(seconds=e.retry_after)
             return e
         except CAUGHT as e:
-            return self.error_for(feed, e)
+            feed_id, url = _names(subject)
+            return self.error_for(FeedState(feed_id, url), e)
 
     def error_for(
         self, feed: FeedState, error: BaseException, *, status: int | None = None
@@ -277,7 +287,7 @@ class HttpFetcher:
                 return mapped
         raise TypeError(f"no row of ERRORS maps {error!r}") from error  # a bug
 
-    # ------------------------------------------------------------------ one feed
+    # ------------------------------------------------------------------ requests
 
     def _session(self) -> aiohttp.ClientSession:
         if self.session_factory is not None:
@@ -289,6 +299,63 @@ class HttpFetcher:
             auto_decompress=True,
             headers={"User-Agent": self.user_agent, "Accept": ACCEPT},
         )
+
+    async def _resolve(self, host: str) -> tuple[str, ...]:
+        cached = self._addresses.get(host)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        loop = asyncio.get_running_loop()
+        try:
+            found = tuple(await loop.run_in_executor(None, self.resolver, host))
+        except OSError:
+            found = ()  # the request itself will say that the name does not resolve
+        self._addresses[host] = (found, time.monotonic() + CACHE_SECONDS)
+        return found
+
+    async def _check_hop(self, feed_id: str, origin: str, url: str) -> None:
+        """Raise FetchError when a request that began at `origin` may not go to `url`."""
+        scheme = urlsplit(url).scheme
+        if scheme not in ("http", "https"):
+            raise FetchError(feed_id, url, f"refused: led to a {scheme or 'relative'} address")
+        if self.allow_private_redirects:
+            return
+        origin_host, host = urlsplit(origin).hostname or "", urlsplit(url).hostname or ""
+        if host == origin_host or not addresses.is_public(await self._resolve(origin_host)):
+            return
+        why = addresses.refusal(host, await self._resolve(host))
+        if why:
+            raise FetchError(feed_id, url, why)
+
+    @contextlib.asynccontextmanager
+    async def _get(
+        self,
+        session: aiohttp.ClientSession,
+        feed_id: str,
+        url: str,
+        *,
+        origin: str,
+        headers: dict[str, str] | None = None,
+    ) -> AsyncIterator[tuple[aiohttp.ClientResponse, list[int]]]:
+        """GET `url`, following redirects one hop at a time (each checked against the
+        private-address rule); yields the final response and the redirect statuses."""
+        statuses: list[int] = []
+        for _ in range(self.max_redirects + 1):
+            await self._check_hop(feed_id, origin, url)
+            resp = await session.get(
+                url, headers=headers, allow_redirects=False, timeout=self.timeout
+            )
+            location = resp.headers.get("Location")
+            if resp.status in REDIRECTS and location:
+                statuses.append(resp.status)
+                url = urljoin(str(resp.url), location)
+                resp.release()
+                continue
+            try:
+                yield resp, statuses
+            finally:
+                resp.release()
+            return
+        raise FetchError(feed_id, url, f"more than {self.max_redirects} redirects", status=300)
 
     def _conditional_headers(self, feed: FeedState) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -304,17 +371,13 @@ class HttpFetcher:
     ) -> FetchResult | NotModified:
         if feed.url.startswith("file:"):
             return self._read_file(feed)
-        async with session.get(
-            feed.url,
-            headers=self._conditional_headers(feed),
-            allow_redirects=True,
-            max_redirects=self.max_redirects,
-            timeout=self.timeout,
-        ) as resp:
+        async with self._get(
+            session, feed.id, feed.url, origin=feed.url, headers=self._conditional_headers(feed)
+        ) as (resp, statuses):
             now = self.clock()
             final_url = str(resp.url)
             permanent = None
-            if resp.history and all(r.status in (301, 308) for r in resp.history):
+            if statuses and all(s in (301, 308) for s in statuses):
                 permanent = final_url
             headers = resp.headers
             wait = retry_after_seconds(headers.get("Retry-After"), now)
@@ -324,10 +387,10 @@ class HttpFetcher:
                     url=final_url,
                     etag=headers.get("ETag") or feed.etag,
                     last_modified=headers.get("Last-Modified") or feed.last_modified,
-                    retry_after=_hint(max_age, wait),
+                    retry_after=longest_wait(max_age, wait),
                 )
-            self._check_status(feed, resp, wait)
-            body = await self._read_body(feed, resp)
+            self._check_status(feed, resp, wait, self.max_bytes)
+            body = await self._read_body(feed, resp, self.max_bytes)
             return FetchResult(
                 url=final_url,
                 body=body,
@@ -335,14 +398,14 @@ class HttpFetcher:
                 etag=headers.get("ETag"),
                 last_modified=headers.get("Last-Modified"),
                 content_type=headers.get("Content-Type"),
-                retry_after=_hint(max_age, wait),
+                retry_after=longest_wait(max_age, wait),
                 permanent_url=permanent,
             )
 
     def _check_status(
-        self, feed: FeedState, resp: aiohttp.ClientResponse, wait: float | None
+        self, feed: FeedState, resp: aiohttp.ClientResponse, wait: float | None, cap: int
     ) -> None:
-        """Raise FetchError for a status that brings no feed, or a body over the cap."""
+        """Raise FetchError for a status that brings no body, or a body over the cap."""
         if resp.status >= 400 or resp.status < 200:
             raise FetchError(
                 feed.id,
@@ -359,26 +422,26 @@ class HttpFetcher:
                 status=resp.status,
             )
         length = resp.content_length
-        if length is not None and length > self.max_bytes:
+        if length is not None and length > cap:
             raise FetchError(
                 feed.id,
                 feed.url,
-                f"body of {length} bytes is over the {self.max_bytes}-byte limit",
+                f"body of {length} bytes is over the {cap}-byte limit",
                 status=resp.status,
             )
 
-    async def _read_body(self, feed: FeedState, resp: aiohttp.ClientResponse) -> bytes:
+    async def _read_body(self, feed: FeedState, resp: aiohttp.ClientResponse, cap: int) -> bytes:
         """The body, streamed, stopped as soon as it passes the size cap."""
         chunks: list[bytes] = []
         size = 0
         try:
             async for chunk in resp.content.iter_any():
                 size += len(chunk)
-                if size > self.max_bytes:
+                if size > cap:
                     raise FetchError(
                         feed.id,
                         feed.url,
-                        f"body is over the {self.max_bytes}-byte limit; stopped reading",
+                        f"body is over the {cap}-byte limit; stopped reading",
                         status=resp.status,
                     )
                 chunks.append(chunk)
@@ -403,6 +466,11 @@ class HttpFetcher:
         except OSError as e:
             raise FetchError(feed.id, feed.url, e.strerror or str(e)) from e
         return FetchResult(url=feed.url, body=body, last_modified=modified)
+
+
+def _names(subject: FeedState | ArticleJob) -> tuple[str, str]:
+    """(feed id, url) of a request's subject, for its errors."""
+    return subject.entry.feed_id if isinstance(subject, ArticleJob) else subject.id, subject.url
 
 
 def _describe(error: BaseException) -> str:

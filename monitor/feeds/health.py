@@ -99,13 +99,19 @@ def assess(
     return cond, None
 
 
+WAITING = "waiting for host"
+
+
 def status(feed: FeedState) -> str:
-    """One word for the feeds table: new, ok, silent, error (the last poll failed),
-    failing (reported as such: see Limits.fail_after) or gone."""
+    """A word for the feeds table: new, ok, silent, error (the last poll failed),
+    failing (reported as such: see Limits.fail_after), gone, or "waiting for host" (not
+    requested: its host asked us to wait, which counts against no feed)."""
     if feed.gone:
         return GONE
     if feed.health == FAILING:
         return FAILING
+    if feed.waiting_for:
+        return WAITING
     if feed.error_count:
         return "error"
     if feed.health == SILENT:

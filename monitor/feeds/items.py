@@ -117,7 +117,7 @@ def content_hash(*parts: str) -> str:
 
 
 def _folded(value: str) -> str:
-    """" ".join(value.lower().split()), quicker on text as html_to_text leaves it: when
+    """ " ".join(value.lower().split()), quicker on text as html_to_text leaves it: when
     its only whitespace is single spaces and lone newlines inside, those become spaces."""
     spaced = value.replace("\n", " ") if "\n" in value else value
     if (

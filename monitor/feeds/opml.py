@@ -8,7 +8,9 @@
   the result validates.
 
 Only the last one does I/O. XML is read with the standard library's expat parser, which
-refuses entity-expansion bombs.
+refuses entity-expansion bombs; outlines are walked without recursion, however deep they
+nest. Every feed keeps the line of its outline, so a feed that cannot be imported (a
+`javascript:` or `ftp:` address) is named with the file and line.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ import os
 import re
 import tempfile
 import unicodedata
-import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
+from xml.parsers import expat
 from xml.sax.saxutils import quoteattr
 
 from monitor.errors import ConfigError, MonitorError
@@ -44,6 +46,41 @@ class OpmlFeed:
     html_url: str = ""
     #: The folders the outline sits in, outermost first.
     folders: tuple[str, ...] = ()
+    #: The line of its outline in the OPML file.
+    line: int = field(default=0, compare=False)
+
+
+@dataclass
+class _Element:
+    tag: str
+    attrs: dict[str, str]
+    line: int
+    children: list[_Element] = field(default_factory=list)
+
+
+def _parse_xml(data: bytes, source: str) -> _Element:
+    """The document's root element, with the line of every element."""
+    parser = expat.ParserCreate()
+    top = _Element("", {}, 0)
+    stack = [top]
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        element = _Element(tag, attrs, parser.CurrentLineNumber)
+        stack[-1].children.append(element)
+        stack.append(element)
+
+    def end(tag: str) -> None:
+        stack.pop()
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError as e:
+        raise ConfigError(f"{source}: not valid XML ({e})") from e
+    if not top.children:
+        raise ConfigError(f"{source}: not valid XML (no element found)")
+    return top.children[0]
 
 
 @dataclass
@@ -57,27 +94,30 @@ def parse_opml(data: bytes, source: str = "OPML file") -> list[OpmlFeed]:
 
     Raises ConfigError, naming the source, when it is not OPML.
     """
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as e:
-        raise ConfigError(f"{source}: not valid XML ({e})") from e
+    root = _parse_xml(data, source)
     if root.tag.lower() != "opml":
         raise ConfigError(f"{source}: not an OPML document (the root element is <{root.tag}>)")
-    body = root.find("body")
+    body = next((child for child in root.children if child.tag == "body"), None)
     if body is None:
         raise ConfigError(f"{source}: an OPML document needs a <body>")
     found: list[OpmlFeed] = []
-
-    def walk(node: ET.Element, folders: tuple[str, ...]) -> None:
-        for outline in node.findall("outline"):
-            attrs = {k.lower(): v for k, v in outline.attrib.items()}
-            text = (attrs.get("title") or attrs.get("text") or "").strip()
-            url = (attrs.get("xmlurl") or "").strip()
-            if url:
-                found.append(OpmlFeed(url, text, (attrs.get("htmlurl") or "").strip(), folders))
-            walk(outline, (*folders, text) if text and not url else folders)
-
-    walk(body, ())
+    # Depth first, in document order, with a stack: (outlines left, their folders).
+    stack: list[tuple[Iterator[_Element], tuple[str, ...]]] = [(iter(body.children), ())]
+    while stack:
+        pending, folders = stack[-1]
+        outline = next(pending, None)
+        if outline is None:
+            stack.pop()
+            continue
+        if outline.tag != "outline":
+            continue
+        attrs = {k.lower(): v for k, v in outline.attrs.items()}
+        text = (attrs.get("title") or attrs.get("text") or "").strip()
+        url = (attrs.get("xmlurl") or "").strip()
+        if url:
+            html_url = (attrs.get("htmlurl") or "").strip()
+            found.append(OpmlFeed(url, text, html_url, folders, line=outline.line))
+        stack.append((iter(outline.children), (*folders, text) if text and not url else folders))
     return found
 
 
@@ -194,9 +234,12 @@ def import_opml(
     *,
     validate: Callable[[Path], object],
     now: datetime,
+    check_url: Callable[[str], str | None] | None = None,
 ) -> ImportReport:
     """Add the feeds of an OPML file to a config file. The file is replaced only when the
-    result passes `validate` (which raises a MonitorError otherwise)."""
+    result passes `validate` (which raises a MonitorError otherwise). `check_url` says why
+    a feed's URL cannot be polled (None: it can); any such feed stops the import, each
+    named with the OPML file's line."""
     try:
         data = opml_file.read_bytes()
         text = config.read_text(encoding="utf-8")
@@ -205,6 +248,17 @@ def import_opml(
     feeds = parse_opml(data, str(opml_file))
     if not feeds:
         raise ConfigError(f"{opml_file}: no feeds in it (no outline with an xmlUrl)")
+    if check_url is not None:
+        problems = [
+            f"{opml_file}:{feed.line}: xmlUrl {feed.url!r}: {problem}"
+            for feed in feeds
+            if (problem := check_url(feed.url))
+        ]
+        if problems:
+            raise ConfigError(
+                problems[0] if len(problems) == 1 else f"{len(problems)} problems in {opml_file}",
+                problems,
+            )
     merged, report = merge_into_config(
         text, feeds, note=f"imported from {opml_file.name} on {now:%Y-%m-%d}"
     )

@@ -12,6 +12,11 @@ item). Such a body is repaired once (the offending parts carry nothing we keep) 
 parsed again; if it still fails, the feed gets a ParseError naming it. feedparser's
 exceptions never escape.
 
+A body that says it is UTF-8 (or says nothing, which in XML means UTF-8) but has a few
+bytes that are not would be decoded by feedparser as windows-1252 as a whole, garbling
+every clean item ("Ã¼ber"); such a body is decoded as UTF-8 with only the bad bytes
+replaced (U+FFFD) before feedparser sees it.
+
 Well-formed RSS 2.0, RSS 1.0 and Atom 1.0 go first to fastparse (lxml and a port of
 feedparser's own rules, many times faster); what it declines, feedparser reads. Both give
 the same entries (tests/feeds/test_fastparse.py holds them to it).
@@ -40,6 +45,10 @@ _CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
 _IMAGE = re.compile(rb"<image\b.*?</image\s*>", re.I | re.S)
 _TEXTINPUT = re.compile(rb"<textinput\b.*?</textinput\s*>", re.I | re.S)
 _STRAY_SIZE = re.compile(rb"</(?:width|height)\s*>", re.I)
+_XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?\sencoding\s*=\s*[\"']([^\"']*)[\"']", re.I)
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\s;\"']*)", re.I)
+_BOMS = (b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff")  # UTF-16, UTF-32: not ours
+_REPLACEMENT = "\ufffd".encode()
 
 
 def _valid_charref(match: re.Match[bytes]) -> bytes:
@@ -60,6 +69,39 @@ def repair(body: bytes) -> bytes:
     body = _IMAGE.sub(b"", body)
     body = _TEXTINPUT.sub(b"", body)
     return _STRAY_SIZE.sub(b"", body)
+
+
+def _is_utf8(name: str) -> bool:
+    return name.strip().lower().replace("_", "-") in ("utf-8", "utf8")
+
+
+def utf8_repaired(body: bytes, content_type: str | None = None) -> bytes:
+    """The body with its bytes that are not UTF-8 replaced by U+FFFD, when it is meant to
+    be UTF-8: every encoding it declares (HTTP charset, XML declaration) is UTF-8, or it
+    declares none, and it is mostly UTF-8 (no fewer well-formed non-ASCII characters than
+    bad bytes). Any other body is returned as it is: a windows-1252 body mislabelled UTF-8
+    has no well-formed non-ASCII character, and feedparser's fallback reads it right."""
+    if body.startswith(_BOMS):
+        return body
+    declared = []
+    charset = _CHARSET.search(content_type or "")
+    if charset:
+        declared.append(charset.group(1))
+    xml = _XML_ENCODING.match(body.removeprefix(b"\xef\xbb\xbf"))
+    if xml:
+        declared.append(xml.group(1).decode("ascii", "replace"))
+    if not all(_is_utf8(name) for name in declared):
+        return body
+    try:
+        body.decode("utf-8")
+        return body
+    except UnicodeDecodeError:
+        pass
+    text = body.decode("utf-8", "replace")
+    replaced = text.count("\ufffd")
+    bad = replaced - body.count(_REPLACEMENT)
+    well_formed = len(text) - len(text.encode("ascii", "ignore")) - replaced
+    return text.encode("utf-8") if well_formed >= bad else body
 
 
 def _parse_date(text: str) -> Any:
@@ -137,6 +179,7 @@ def parse_feed(
     feed in a ParseError. `fast=False` skips fastparse (the differential test)."""
     if looks_like_json(body, content_type):
         return parse_json_feed(feed_id, body, url=url)
+    body = utf8_repaired(body, content_type)
     try:
         parsed = (fast and fastparse.parse(body, content_type, _parse_date)) or _feedparser(
             body, content_type

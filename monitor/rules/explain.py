@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from monitor.errors import MonitorError
-from monitor.model import Entry, Hit, Matcher, Rule, TermMatch
+from monitor.model import Entry, Hit, Rule, TermMatch
+from monitor.protocols import Matcher
 
 __all__ = ["entries_from_jsonl", "explain_json", "format_hits", "hit_json", "snippet"]
 
 _TEXT_KEYS = ("title", "summary", "content", "author", "url", "lang")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def hit_json(entry: Entry, hit: Hit) -> dict[str, Any]:
@@ -38,25 +41,24 @@ def explain_json(matcher: Matcher, entries: Iterable[Entry]) -> Iterator[dict[st
         yield {"id": entry.id, "hits": [hit_json(entry, h) for h in matcher.match(entry)]}
 
 
-def entries_from_jsonl(lines: Iterable[str]) -> Iterator[Entry]:
+def entries_from_jsonl(lines: Iterable[str | bytes]) -> Iterator[Entry]:
     """Entries from JSON lines: ``{"id", "title", "summary", "content", "feed"}``.
 
-    Only ``id`` is required; blank lines are skipped. A bad line raises MonitorError naming
-    its line number.
+    Only ``id`` is required; blank lines are skipped. Lines may be bytes (UTF-8). A bad line
+    (not UTF-8, not JSON, an unpaired surrogate in a text) raises MonitorError naming its
+    line number.
     """
-    for number, line in enumerate(lines, start=1):
+    for number, raw in enumerate(lines, start=1):
+        line = _decoded(raw, number)
         if not line.strip():
             continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise MonitorError(f"line {number}: not valid JSON: {e.msg} (column {e.colno})") from e
+        data = _json(line, number)
         if not isinstance(data, dict):
             raise MonitorError(f"line {number}: expected a JSON object, got {type(data).__name__}")
         item_id = data.get("id")
         if item_id is None or isinstance(item_id, bool) or not isinstance(item_id, str | int):
             raise MonitorError(f'line {number}: every item needs an "id" (text or number)')
-        fields: dict[str, str] = {}
+        fields: dict[str, str] = {"id": str(item_id)}
         for key in (*_TEXT_KEYS, "feed"):
             value = data.get(key)
             if value is None:
@@ -66,9 +68,16 @@ def entries_from_jsonl(lines: Iterable[str]) -> Iterator[Entry]:
                     f'line {number}: "{key}" must be text, got {type(value).__name__}'
                 )
             fields[key] = value
+        for key, value in fields.items():
+            surrogate = _SURROGATE.search(value)
+            if surrogate:
+                raise MonitorError(
+                    f'line {number}: "{key}" holds an unpaired surrogate '
+                    f"(\\u{ord(surrogate.group()):04x}), which is not a character"
+                )
         yield Entry(
             feed_id=fields.get("feed", ""),
-            id=str(item_id),
+            id=fields["id"],
             url=fields.get("url"),
             title=fields.get("title", ""),
             summary=fields.get("summary", ""),
@@ -76,6 +85,29 @@ def entries_from_jsonl(lines: Iterable[str]) -> Iterator[Entry]:
             author=fields.get("author", ""),
             lang=fields.get("lang", ""),
         )
+
+
+def _decoded(line: str | bytes, number: int) -> str:
+    if isinstance(line, str):
+        return line
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        column = len(line[: e.start].decode("utf-8", "replace")) + 1
+        raise MonitorError(
+            f"line {number}: not UTF-8 text (byte 0x{line[e.start]:02x} at column {column})"
+        ) from e
+
+
+def _json(line: str, number: int) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        raise MonitorError(f"line {number}: not valid JSON: {e.msg} (column {e.colno})") from e
+    except ValueError as e:  # a number longer than Python converts (thousands of digits)
+        raise MonitorError(f"line {number}: not valid JSON: a number is too long") from e
+    except RecursionError as e:
+        raise MonitorError(f"line {number}: not valid JSON: nested too deeply") from e
 
 
 def snippet(text: str, start: int, end: int, width: int = 60) -> str:

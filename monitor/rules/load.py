@@ -19,9 +19,10 @@ A rule file::
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,11 +39,12 @@ from monitor.rules.query import (
     canonical,
     contradiction,
     entity_names,
+    operator_words,
     parse_query,
 )
 from monitor.rules.text import analyze
 
-__all__ = ["expand_paths", "load_rules"]
+__all__ = ["check_rules", "expand_paths", "load_rules"]
 
 RULE_KEYS = ("id", "name", "query", "tags", "priority", "feeds", "enabled")
 ENTITY_KEYS = ("id", "name", "aliases", "not")
@@ -114,6 +116,10 @@ class _Loader:
     rules: list[_RawRule] = field(default_factory=list)
     entities: dict[str, Entity] = field(default_factory=dict)
     entity_where: dict[str, str] = field(default_factory=dict)
+    #: What is legal but probably not meant, file:line:column each.
+    warnings: list[str] = field(default_factory=list)
+    #: The feed ids rules may name (None: any, unchecked).
+    feeds: Collection[str] | None = None
 
     def problem(
         self, src: _Source, node: yamlfile.Node | None, message: str, offset: int | None = None
@@ -124,9 +130,14 @@ class _Loader:
 
     def load_file(self, path: Path) -> None:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
+            data = path.read_bytes()
+        except OSError as e:
             self.problems.append(f"{path}:1:1: cannot read: {e}")
+            return
+        try:
+            text = yamlfile.decode(data, str(path))
+        except yamlfile.YamlError as e:
+            self.problems.append(f"{e.path}:{e.line}:{e.column}: {e.problem}")
             return
         src = _Source(str(path), text)
         try:
@@ -283,6 +294,7 @@ class _Loader:
             raw.values["tags"] = self.strings(src, keys["tags"], "tags")
         if "feeds" in keys:
             raw.values["feeds"] = self.strings(src, keys["feeds"], "feeds")
+            self.check_feeds(src, keys["feeds"], raw.values.get("id"))
         if "priority" in keys:
             value = self.string(src, keys["priority"], "priority")
             if value is not None and value not in PRIORITIES:
@@ -302,6 +314,18 @@ class _Loader:
                 raw.values["enabled"] = flag.value.lower() in ("true", "yes", "on", "y")
         if ok:
             self.rules.append(raw)
+
+    def check_feeds(self, src: _Source, node: yamlfile.Node, rule_id: str | None) -> None:
+        """A rule's ``feeds:`` must name configured feeds (when they are known)."""
+        if self.feeds is None or not isinstance(node, yamlfile.SequenceNode):
+            return
+        for item in node.value:
+            if not isinstance(item, yamlfile.ScalarNode) or item.value in self.feeds:
+                continue
+            close = difflib.get_close_matches(item.value, list(self.feeds), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            rule = f"rule {rule_id!r}: " if rule_id else ""
+            self.problem(src, item, f"{rule}no feed {item.value!r} in the configuration{hint}")
 
     def build(self) -> RuleSet:
         compiled_entities = {e.id: compile_entity(e) for e in self.entities.values()}
@@ -368,6 +392,12 @@ class _Loader:
             pos, message = reason
             self.problem(src, node_yaml, f"rule {rule_id!r}: {message}", offset=pos)
             return None
+        for word in operator_words(node):
+            self.warnings.append(
+                f"{src.where(node_yaml, word.pos)}: rule {rule_id!r}: lowercase "
+                f"{word.text!r} is searched as a word that must be present; write "
+                f"{word.text.upper()} for the operator, or quote the word"
+            )
         if rule_keys(node, entities) is None:
             self.problem(
                 src,
@@ -436,14 +466,23 @@ def _problem_key(problem: str, order: dict[str, int]) -> tuple[int, int, int]:
 
 def load_rules(paths: Sequence[Path]) -> RuleSet:
     """Load and check every rule file; raise RuleError listing all problems at once."""
+    return check_rules(paths)[0]
+
+
+def check_rules(
+    paths: Sequence[Path], *, feeds: Collection[str] | None = None
+) -> tuple[RuleSet, list[str]]:
+    """``load_rules`` for ``monitor check``: with ``feeds``, a rule naming a feed not among
+    them is a problem too. Returns the rule set and the warnings (a lowercase ``or``,
+    ``and`` or ``not``, searched as a word), each naming file:line:column."""
     files, problems = expand_paths(paths)
-    loader = _Loader(problems=problems)
+    loader = _Loader(problems=problems, feeds=feeds)
     with paused_gc():
         for path in files:
             loader.load_file(path)
         ruleset = loader.build()
+    order = {str(path): i for i, path in enumerate(files)}
     if loader.problems:
-        order = {str(path): i for i, path in enumerate(files)}
         loader.problems.sort(key=lambda problem: _problem_key(problem, order))
         count = len(loader.problems)
         raise RuleError(
@@ -451,4 +490,4 @@ def load_rules(paths: Sequence[Path]) -> RuleSet:
             + "\n  ".join(loader.problems),
             problems=loader.problems,
         )
-    return ruleset
+    return ruleset, sorted(loader.warnings, key=lambda warning: _problem_key(warning, order))

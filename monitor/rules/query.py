@@ -43,11 +43,20 @@ __all__ = [
     "Term",
     "canonical",
     "entity_names",
+    "operator_words",
     "parse_amount_bound",
     "parse_query",
 ]
 
 SPECIAL_FIELDS = ("entity", "amount")
+#: How deep a query may nest (parentheses, NOT, fields, operators): far more than any rule
+#: needs, and few enough that every walk over the tree stays clear of the recursion limit.
+MAX_DEPTH = 100
+_OPERATORS = ("and", "or", "not")
+_TOO_DEEP = (
+    f"the query is nested too deeply (more than {MAX_DEPTH} levels of parentheses, "
+    "operators and fields)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +205,8 @@ def _parse_cached(text: str) -> Node:
     try:
         with _LOCK:
             tree = _luqum_parser.parse(text)
+    except RecursionError as e:  # not seen, but the parser is not ours
+        raise QueryError([(0, _TOO_DEEP)]) from e
     except (ParseError, IllegalCharacterError) as e:
         message = str(e)
         found = _POSITION.search(message)
@@ -208,6 +219,9 @@ def _parse_cached(text: str) -> Node:
             token = message.split("unexpected", 1)[-1].split(" at position")[0].strip(" '")
             detail = f"unexpected {token!r}"
         raise QueryError([(pos, f"syntax error: {detail}")]) from e
+    too_deep = _too_deep(tree)
+    if too_deep is not None:
+        raise QueryError([(too_deep, _TOO_DEEP)])
     problems: list[tuple[int, str]] = []
     node = _Converter(text, problems).convert(tree, None)
     if node is None and not problems:
@@ -215,6 +229,18 @@ def _parse_cached(text: str) -> Node:
     if problems or node is None:
         raise QueryError(problems)
     return node
+
+
+def _too_deep(tree: Any) -> int | None:
+    """The position of the first part of a luqum tree nested deeper than ``MAX_DEPTH``, or
+    None. Walks with a stack: the tree may be thousands of levels deep."""
+    stack = [(tree, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return item.pos or 0
+        stack.extend((child, depth + 1) for child in item.children)
+    return None
 
 
 class _Converter:
@@ -441,6 +467,19 @@ def entity_names(node: Node) -> list[EntityRef]:
         return entity_names(node.child)
     if isinstance(node, And | Or):
         return [ref for child in node.children for ref in entity_names(child)]
+    return []
+
+
+def operator_words(node: Node) -> list[Term]:
+    """Terms spelled like an operator in lower case (``or``, ``and``, ``not``): Lucene reads
+    them as words that must be present, which is rarely what the writer meant."""
+    if isinstance(node, Term):
+        plain = node.field is None and node.text.lower() in _OPERATORS
+        return [node] if plain and node.text != node.text.upper() else []
+    if isinstance(node, Not):
+        return operator_words(node.child)
+    if isinstance(node, And | Or):
+        return [term for child in node.children for term in operator_words(child)]
     return []
 
 

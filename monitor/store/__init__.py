@@ -11,21 +11,35 @@ and hands out transactions:
 - schema.py: the migrations and ``migrate``;
 - feeds.py: configured feeds, claims, polled states, health notices;
 - items.py: new entries, the write of a poll's items and hits, reading and pruning them;
+- articles.py: items awaiting their article's text, each attempt's outcome and hits;
 - deliveries.py: reserving hits for a message, marking it sent or failed;
+- search.py: the full-text index of folded item text; archive.py: the archive page's reads;
 - convert.py: rows to records and back; tables.py: the tables.
 """
 
 from __future__ import annotations
 
 from monitor.errors import StoreError
-from monitor.store.base import StoreBase
+from monitor.store.archive import ArchiveMixin
+from monitor.store.articles import ArticlesMixin
+from monitor.store.base import StoreBase, read_heartbeat
 from monitor.store.deliveries import RESERVATION_LEASE, DeliveriesMixin, delivery_backoff
 from monitor.store.feeds import CLAIM_LEASE, FeedsMixin
 from monitor.store.items import ITEM_TABLE, ItemsMixin
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION_KEY, SchemaMixin
+from monitor.store.search import SearchMixin
 
 
-class Store(FeedsMixin, ItemsMixin, DeliveriesMixin, SchemaMixin, StoreBase):
+class Store(
+    FeedsMixin,
+    ItemsMixin,
+    ArticlesMixin,
+    DeliveriesMixin,
+    ArchiveMixin,
+    SearchMixin,
+    SchemaMixin,
+    StoreBase,
+):
     """All reads and writes of the monitor's state."""
 
 
@@ -38,4 +52,5 @@ __all__ = [
     "Store",
     "StoreError",
     "delivery_backoff",
+    "read_heartbeat",
 ]

@@ -9,11 +9,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import event
+from sqlalchemy import Table, event, insert, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, create_engine
 
 from monitor.errors import StoreError
@@ -29,6 +31,19 @@ def chunks(values: list[Any], size: int) -> Iterator[list[Any]]:
     """`values` in slices of at most `size`, for IN lists the database takes whole."""
     for i in range(0, len(values), size):
         yield values[i : i + size]
+
+
+def insert_new(table: Table, dialect: str) -> Insert:
+    """An INSERT that skips rows whose key is there already (SQLite and PostgreSQL)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing()
+    return insert(table)
 
 
 class StoreBase:
@@ -56,7 +71,12 @@ class StoreBase:
         if url.startswith("sqlite"):
             path = url.removeprefix("sqlite:///")
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise ValueError(
+                        f"cannot create the folder {Path(path).parent}: {e.strerror or e}"
+                    ) from e
             engine = create_engine(
                 url,
                 echo=echo,
@@ -107,9 +127,49 @@ class StoreBase:
             else:
                 s.add(Meta(key=key, value=value))
 
-    def heartbeat(self, now: datetime) -> None:
-        self.set_meta(HEARTBEAT_KEY, now.isoformat())
+    def heartbeat(self, now: datetime, worker: str = "") -> None:
+        """Say that the job running as ``worker`` is alive at ``now``."""
+        self.set_meta(heartbeat_key(worker), now.isoformat())
 
-    def last_heartbeat(self) -> datetime | None:
-        value = self.get_meta(HEARTBEAT_KEY)
+    def last_heartbeat(self, worker: str = "") -> datetime | None:
+        value = self.get_meta(heartbeat_key(worker))
         return datetime.fromisoformat(value) if value else None
+
+    def clear_heartbeat(self, worker: str = "") -> None:
+        """The job stopped: a health check must no longer see it alive."""
+        with self._session() as s:
+            row = s.get(Meta, heartbeat_key(worker))
+            if row:
+                s.delete(row)
+
+
+def heartbeat_key(worker: str) -> str:
+    """Each worker (process or container) has its own heartbeat."""
+    return f"{HEARTBEAT_KEY}:{worker}" if worker else HEARTBEAT_KEY
+
+
+def read_heartbeat(url: str, worker: str = "") -> datetime | None:
+    """A worker's last heartbeat, read without creating or changing anything: no
+    database file is made, no table created, no migration run (for health checks)."""
+    if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        if not path or path == ":memory:" or not Path(path).is_file():
+            return None
+        url = f"sqlite:///file:{quote(str(Path(path).resolve()))}?mode=ro&uri=true"
+    try:
+        engine = create_engine(url, poolclass=NullPool)
+    except (SQLAlchemyError, ImportError, ValueError) as e:
+        raise StoreError(f"cannot open database: {e}") from e
+    table = Meta.__table__  # type: ignore[attr-defined]
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("meta"):
+                return None
+            value = conn.execute(
+                select(table.c.value).where(table.c.key == heartbeat_key(worker))
+            ).scalar_one_or_none()
+    except SQLAlchemyError as e:
+        raise StoreError(f"cannot read database: {e.__class__.__name__}: {e}") from e
+    finally:
+        engine.dispose()
+    return datetime.fromisoformat(value) if value else None

@@ -3,8 +3,9 @@ out in the tables (JSON columns included)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ POLLED_FIELDS = (
     "last_new",
     "usual_gap",
     "health",
+    "waiting_for",
 )
 
 # ---------------------------------------------------------------------- feeds
@@ -42,6 +44,7 @@ def feed_row(feed: FeedState) -> FeedRow:
         conditional=feed.conditional,
         min_interval=feed.min_interval,
         max_interval=feed.max_interval,
+        full_text=feed.full_text,
     )
 
 
@@ -66,6 +69,8 @@ def feed_state(row: FeedRow) -> FeedState:
         last_new=row.last_new,
         usual_gap=row.usual_gap,
         health=row.health or "",
+        full_text=bool(row.full_text),
+        waiting_for=row.waiting_for or "",
     )
 
 
@@ -102,9 +107,13 @@ def notices_json(pending: Sequence[Sequence[str]]) -> str | None:
 # ---------------------------------------------------------------------- items and hits
 
 
-def item_values(feed_id: str, entry: Entry, fetched: datetime | None) -> dict[str, Any]:
-    """A bulk INSERT's parameters for one new item."""
+def item_values(
+    feed_id: str, entry: Entry, fetched: datetime | None, *, awaiting: bool = False
+) -> dict[str, Any]:
+    """A bulk INSERT's parameters for one new item; `awaiting` its article's text."""
     return {
+        "text_state": "waiting" if awaiting else "",
+        "text_next": fetched if awaiting else None,
         "feed_id": feed_id,
         "guid": entry.id,
         "url": entry.url,
@@ -133,6 +142,35 @@ def entry(row: ItemRow, feed_title: str = "") -> Entry:
         fingerprint=row.fingerprint,
         feed_title=feed_title,
     )
+
+
+def seen_key(feed_id: str, kind: str, value: str) -> str:
+    """The seen table's key of one id of an item: its guid ("g") or its text ("t")."""
+    raw = f"{feed_id}\0{kind}\0{value}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+def seen_keys(feed_id: str, guid: str, fingerprint: str) -> tuple[str, ...]:
+    """Every key an item is known by: its guid, and its text when it has a fingerprint."""
+    if not fingerprint:
+        return (seen_key(feed_id, "g", guid),)
+    return (seen_key(feed_id, "g", guid), seen_key(feed_id, "t", fingerprint))
+
+
+def seen_values(
+    feed_id: str, guid: str, fingerprint: str, when: datetime
+) -> Iterator[dict[str, Any]]:
+    """A bulk INSERT's parameters for the keys of one item first seen ``when``."""
+    for key in seen_keys(feed_id, guid, fingerprint):
+        yield {"key": key, "feed_id": feed_id, "first_seen": when, "last_seen": when}
+
+
+def recipients_json(recipients: Sequence[str]) -> str | None:
+    return json.dumps(sorted(set(recipients)), ensure_ascii=False) if recipients else None
+
+
+def recipients_from(text: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(text)) if text else ()
 
 
 def hit_values(item_id: int, hit: Hit, created: datetime | None) -> dict[str, Any]:

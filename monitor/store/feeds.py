@@ -47,8 +47,11 @@ class FeedsMixin(StoreBase):
                     row.last_error, row.health = None, ""
                 row.title = feed.title or row.title
                 row.conditional = feed.conditional
-                row.min_interval = feed.min_interval
-                row.max_interval = feed.max_interval
+                row.full_text = feed.full_text
+                if (row.min_interval, row.max_interval) != (feed.min_interval, feed.max_interval):
+                    # New intervals apply at once, not after a wait set by the old ones.
+                    row.min_interval, row.max_interval = feed.min_interval, feed.max_interval
+                    row.next_poll = None
 
     def feeds(self) -> list[FeedState]:
         with self._session() as s:

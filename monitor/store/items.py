@@ -1,36 +1,35 @@
 """Items and their hits: which entries are new, the write of a poll's results (bulk
-statements: this is the poll's hot path), reading them back, and forgetting old ones."""
+statements: this is the poll's hot path), reading them back, and forgetting old ones.
+
+Whether an entry is new is decided by the seen table, not the items: it keeps a compact
+key per item guid and per item text for ``seen_retention`` after the feed last carried
+the item, so an item pruned by ``retention`` is still known when its feed lists it again.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, func, insert, literal, union_all
+from sqlalchemy import delete, func, insert, update
 from sqlmodel import Session, col, select
 
 from monitor.model import Entry, FeedUpdate, Hit
-from monitor.store.base import StoreBase, chunks
-from monitor.store.convert import entry, hit_values, item_values
+from monitor.store.base import StoreBase, chunks, insert_new
+from monitor.store.convert import entry, hit_values, item_values, seen_keys, seen_values
 from monitor.store.feeds import check_known, polled_at, write_states
-from monitor.store.tables import DeliveryRow, FeedRow, HitRow, ItemRow
+from monitor.store.tables import DeliveryRow, FeedRow, HitRow, ItemRow, SeenRow
 
 #: Core table of items: bulk inserts skip the ORM's per-row bookkeeping.
 ITEM_TABLE = ItemRow.__table__  # type: ignore[attr-defined]
-#: A feed's items known by guid or by fingerprint: one statement, two index lookups
-#: ((feed_id, guid) and (feed_id, fingerprint)), built once so that each call only binds
-#: its lists (building it per feed cost more than running it).
-KNOWN = union_all(
-    select(col(ItemRow.guid), literal(0)).where(
-        col(ItemRow.feed_id) == bindparam("feed"),
-        col(ItemRow.guid).in_(bindparam("guids", expanding=True)),
-    ),
-    select(col(ItemRow.fingerprint), literal(1)).where(
-        col(ItemRow.feed_id) == bindparam("feed"),
-        col(ItemRow.fingerprint).in_(bindparam("prints", expanding=True)),
-    ),
-)
+SEEN_TABLE = SeenRow.__table__  # type: ignore[attr-defined]
+#: Keys looked up in one statement (SQLite takes 32766 parameters, PostgreSQL 65535): a
+#: batch of 25 feeds of 50 items (two keys each) is one statement.
+SEEN_CHUNK = 5000
+#: A key's last_seen is moved forward when a poll finds it this much older: a feed that
+#: keeps carrying an item keeps its id alive, at one small UPDATE a week per item at most.
+SEEN_REFRESH = timedelta(days=7)
 
 
 class ItemsMixin(StoreBase):
@@ -40,22 +39,30 @@ class ItemsMixin(StoreBase):
             return []
         return self.unseen_many({feed_id: entries}).get(feed_id, [])
 
-    def unseen_many(self, batch: Mapping[str, Sequence[Entry]]) -> dict[str, list[Entry]]:
-        """unseen() for several feeds in one transaction: feed id -> its new entries.
-        Feeds without any stored item (a first poll) are found in one statement and not
-        asked item by item."""
-        out: dict[str, list[Entry]] = {}
+    def unseen_many(
+        self, batch: Mapping[str, Sequence[Entry]], now: datetime | None = None
+    ) -> dict[str, list[Entry]]:
+        """unseen() for several feeds at once (one bulk query): feed id -> its new entries.
+        With ``now``, the ids found are marked as still carried by their feeds."""
+        keys = {
+            (feed_id, e.id): seen_keys(feed_id, e.id, e.fingerprint)
+            for feed_id, entries in batch.items()
+            for e in entries
+        }
         with self._session() as s:
-            stocked: set[str] = set()
-            for chunk in chunks([f for f, entries in batch.items() if entries], 500):
-                stocked.update(s.execute(STOCKED, {"ids": chunk}).scalars())
-            for feed_id, entries in batch.items():
-                if not entries:
-                    out[feed_id] = []
-                elif feed_id in stocked:
-                    out[feed_id] = _unseen(s, feed_id, entries)
-                else:
-                    out[feed_id] = _distinct(entries)
+            known = _known_keys(s, list({k for ks in keys.values() for k in ks}))
+            if now is not None:
+                _refresh(s, [k for k, last in known.items() if last < now - SEEN_REFRESH], now)
+        taken = set(known)
+        out: dict[str, list[Entry]] = {}
+        for feed_id, entries in batch.items():
+            fresh = out.setdefault(feed_id, [])
+            for e in entries:
+                item_keys = keys[(feed_id, e.id)]
+                if taken.intersection(item_keys):
+                    continue
+                taken.update(item_keys)  # the same item twice in one batch: once
+                fresh.append(e)
         return out
 
     def record(self, update: FeedUpdate) -> list[tuple[int, Hit]]:
@@ -74,6 +81,7 @@ class ItemsMixin(StoreBase):
         with self._session() as s:
             check_known(s, list({u.feed.id: u for u in updates}))
             _insert_items(s, updates)
+            _insert_seen(s, updates, now, self.engine.dialect.name)
             created = _insert_hits(s, updates)
             write_states(s, updates, now, lock=not self.is_sqlite)
         return created
@@ -109,57 +117,38 @@ class ItemsMixin(StoreBase):
                 for name, table in (("feeds", FeedRow), ("items", ItemRow), ("hits", HitRow))
             }
 
-    def prune(self, before: datetime) -> int:
-        """Forget items (and their hits and deliveries) fetched before a moment."""
+    def prune(self, before: datetime, *, seen_before: datetime | None = None) -> int:
+        """Forget items (and their hits and deliveries) fetched before a moment, and the
+        ids of items no feed carried since ``seen_before``. Returns the items forgotten."""
         with self._session() as s:
             old_items = select(col(ItemRow.id)).where(col(ItemRow.fetched) < before)
             old_hits = select(col(HitRow.id)).where(col(HitRow.item_id).in_(old_items))
             s.execute(delete(DeliveryRow).where(col(DeliveryRow.hit_id).in_(old_hits)))
             s.execute(delete(HitRow).where(col(HitRow.item_id).in_(old_items)))
             result = s.execute(delete(ItemRow).where(col(ItemRow.fetched) < before))
+            if seen_before is not None:
+                s.execute(delete(SeenRow).where(col(SeenRow.last_seen) < seen_before))
             return int(getattr(result, "rowcount", 0) or 0)
 
-
-#: Which of some feeds have at least one stored item (one index probe each).
-STOCKED = select(col(FeedRow.id)).where(
-    col(FeedRow.id).in_(bindparam("ids", expanding=True)),
-    exists().where(col(ItemRow.feed_id) == col(FeedRow.id)),
-)
+    def seen_count(self) -> int:
+        with self._session() as s:
+            return int(s.execute(select(func.count()).select_from(SeenRow)).scalar_one())
 
 
-def _distinct(entries: Sequence[Entry]) -> list[Entry]:
-    """A feed's entries when it has none stored: each guid and each text once."""
-    return _fresh(entries, set(), set())
+def _known_keys(s: Session, keys: list[str]) -> dict[str, datetime]:
+    """Which of these keys the seen table holds, with when each was last seen."""
+    known: dict[str, datetime] = {}
+    for chunk in chunks(keys, SEEN_CHUNK):
+        rows = s.execute(
+            select(col(SeenRow.key), col(SeenRow.last_seen)).where(col(SeenRow.key).in_(chunk))
+        )
+        known.update({str(key): last for key, last in rows})
+    return known
 
 
-def _unseen(s: Session, feed_id: str, entries: Sequence[Entry]) -> list[Entry]:
-    guids = list({e.id for e in entries})
-    prints = list({e.fingerprint for e in entries if e.fingerprint})
-    known_guids: set[str] = set()
-    known_prints: set[str] = set()
-    for start in range(0, max(len(guids), len(prints)), 400):
-        bound = {
-            "feed": feed_id,
-            "guids": guids[start : start + 400],
-            "prints": prints[start : start + 400],
-        }
-        for value, kind in s.execute(KNOWN, bound):
-            (known_prints if kind else known_guids).add(value)
-    known_prints.discard("")
-    return _fresh(entries, known_guids, known_prints)
-
-
-def _fresh(entries: Sequence[Entry], known_guids: set[str], known_prints: set[str]) -> list[Entry]:
-    """The entries whose guid and text are neither known nor repeated earlier in the list."""
-    fresh: list[Entry] = []
-    for e in entries:
-        if e.id in known_guids or (e.fingerprint and e.fingerprint in known_prints):
-            continue
-        known_guids.add(e.id)
-        if e.fingerprint:
-            known_prints.add(e.fingerprint)
-        fresh.append(e)
-    return fresh
+def _refresh(s: Session, keys: list[str], now: datetime) -> None:
+    for chunk in chunks(keys, SEEN_CHUNK):
+        s.execute(update(SeenRow).where(col(SeenRow.key).in_(chunk)).values(last_seen=now))
 
 
 # ---------------------------------------------------------------------- steps of record_many
@@ -167,9 +156,26 @@ def _fresh(entries: Sequence[Entry], known_guids: set[str], known_prints: set[st
 
 def _insert_items(s: Session, updates: Sequence[FeedUpdate]) -> None:
     """All the updates' new entries, in one bulk INSERT."""
-    rows = [item_values(u.feed.id, e, u.feed.last_polled) for u in updates for e in u.entries]
+    rows = [
+        item_values(u.feed.id, e, u.feed.last_polled, awaiting=e.id in u.awaiting)
+        for u in updates
+        for e in u.entries
+    ]
     if rows:
         s.execute(insert(ITEM_TABLE), rows)
+
+
+def _insert_seen(s: Session, updates: Sequence[FeedUpdate], now: datetime, dialect: str) -> None:
+    """The keys of all the updates' new entries, in one bulk INSERT (a key there already,
+    from an item recorded without asking unseen first, is left as it is)."""
+    rows = {
+        row["key"]: row
+        for u in updates
+        for e in u.entries
+        for row in seen_values(u.feed.id, e.id, e.fingerprint, u.feed.last_polled or now)
+    }
+    if rows:
+        s.execute(insert_new(SEEN_TABLE, dialect), list(rows.values()))
 
 
 def _insert_hits(s: Session, updates: Sequence[FeedUpdate]) -> list[list[tuple[int, Hit]]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import DDL, Column, Index, Text, UniqueConstraint, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -71,6 +71,10 @@ class FeedRow(SQLModel, table=True):
     health: str = ""
     #: JSON list of [created ISO time, text]: health notices not reported yet.
     notices: str | None = Field(default=None, sa_type=Text)
+    #: Fetch each new item's article page (``full_text``).
+    full_text: bool = False
+    #: The host whose Retry-After put the last poll off; "" once the feed is polled.
+    waiting_for: str = ""
 
 
 class ItemRow(SQLModel, table=True):
@@ -78,6 +82,7 @@ class ItemRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("feed_id", "guid", name="uq_item_feed_guid"),
         Index("ix_item_feed_fingerprint", "feed_id", "fingerprint"),
+        Index("ix_item_text_state_next", "text_state", "text_next"),
     )
     id: int | None = Field(default=None, primary_key=True)
     feed_id: str = Field(foreign_key="feed.id")
@@ -91,6 +96,25 @@ class ItemRow(SQLModel, table=True):
     published: datetime | None = _dt()
     fetched: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
     fingerprint: str = ""
+    #: The article's text: "" (not wanted), "waiting", "fetched" or "failed" (kept the
+    #: feed's lead); why it failed, attempts made, and when to try next.
+    text_state: str = ""
+    text_error: str | None = Field(default=None, sa_type=Text)
+    text_attempts: int = 0
+    text_next: datetime | None = _dt()
+
+
+class SeenRow(SQLModel, table=True):
+    """One id of an item a feed carried: a hash of (feed, guid) or (feed, fingerprint).
+    Kept longer than the item (seen_retention), so a pruned item never comes back new."""
+
+    __tablename__ = "seen"
+    #: 32 hex digits of SHA-256 over the feed id, the kind (guid or text) and the value.
+    key: str = Field(primary_key=True, max_length=32)
+    feed_id: str
+    first_seen: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    #: The last poll that found the item in its feed (refreshed now and then, not always).
+    last_seen: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
 
 
 class HitRow(SQLModel, table=True):
@@ -123,3 +147,26 @@ class DeliveryRow(SQLModel, table=True):
     next_attempt: datetime | None = _dt()
     sent_at: datetime | None = _dt()
     last_error: str | None = Field(default=None, sa_type=Text)
+    #: JSON list of the recipients that took this message when the server refused others.
+    sent_to: str | None = Field(default=None, sa_type=Text)
+
+
+#: The archive's full-text index of folded item text (store/search.py), made with the tables:
+#: an FTS5 table on SQLite, a tsvector table with a GIN index on PostgreSQL.
+SEARCH_DDL = {
+    "sqlite": (
+        "CREATE VIRTUAL TABLE item_fts USING fts5(title, summary, content, tokenize = 'ascii')",
+        "CREATE TRIGGER item_fts_forget AFTER DELETE ON item "
+        "BEGIN DELETE FROM item_fts WHERE rowid = old.id; END",
+    ),
+    "postgresql": (
+        "CREATE TABLE item_search (item_id INTEGER PRIMARY KEY "
+        "REFERENCES item (id) ON DELETE CASCADE, doc TSVECTOR NOT NULL)",
+        "CREATE INDEX ix_item_search_doc ON item_search USING gin (doc)",
+    ),
+}
+for _dialect, _statements in SEARCH_DDL.items():
+    for _statement in _statements:
+        event.listen(
+            SQLModel.metadata, "after_create", DDL(_statement).execute_if(dialect=_dialect)
+        )

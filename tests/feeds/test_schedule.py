@@ -132,3 +132,22 @@ def test_status_words_for_the_table() -> None:
 )
 def test_durations_in_messages(secs: float, text: str) -> None:
     assert health.duration(secs) == text
+
+
+def test_a_fixed_interval_ignores_cache_hints_and_a_host_wait_is_kept() -> None:
+    rng = random.Random(3)
+    fixed = schedule.next_success(
+        NOW,
+        items_per_week=1,
+        min_interval=900,
+        max_interval=900,
+        not_before=6 * HOUR,
+        fixed=True,
+        rng=rng,
+    )
+    assert 900 * 0.9 <= seconds(fixed) <= 900 * 1.1
+    deferred = schedule.next_deferred(NOW, 600, rng)
+    assert 600 <= seconds(deferred) <= 660
+    assert health.status(replace(FEED, last_success=NOW, waiting_for="h")) == "waiting for host"
+    assert schedule.bounds_problem(900, 60, None, 300) is not None
+    assert schedule.bounds_problem(None, 60, 3600, 300) is None

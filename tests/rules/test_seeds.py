@@ -65,3 +65,56 @@ def test_trade_target_explains_the_amounts(matcher: RuleMatcher) -> None:
     assert "60 milyar dolara" in amounts
     assert "100 milyar dolar" in amounts
     assert hit.priority == "high"
+
+
+def _text(text: str) -> Entry:
+    return Entry(feed_id="test", id="text", title="", summary=text)
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        # The organisation under its names, earlier names and abbreviations, inflected.
+        ("Leaders gather in Baku for the summit of the Turkic Council", "ots-news"),
+        ("Summit of the Turkic Speaking States opens in Nakhchivan", "ots-news"),
+        ("Саммит Тюркского совета открылся в Баку", "ots-news"),
+        ("Türk Devletleri Teşkilatı'nın zirvesi Bişkek'te başladı", "ots-news"),
+        ("Türk Dövlətləri Təşkilatının Zirvəsi Qəbələdə keçirilib", "ots-news"),
+        ("Түркі мемлекеттері ұйымының саммиті Астанада өтті", "ots-news"),
+        ("Turkiy davlatlar tashkilotining sammiti Samarqandda bo'lib o'tdi", "ots-news"),
+        ("ОТГ: министры экономики собрались в Бишкеке", "ots-news"),
+        ("Лидеры тюркских государств соберутся на саммит в Габале", "turkic-summit"),
+        # Türkiye's trade with a member or observer state, at any amount.
+        ("Trade between Türkiye and Uzbekistan rose to $3 billion", "turkiye-turkic-trade"),
+        ("Товарооборот Казахстана и Турции вырос на 12%", "turkiye-turkic-trade"),
+        ("Kazakistan ile ticaret hacminde 10 milyar dolar hedefi", "turkiye-turkic-trade"),
+        ("Turkmen gas starts flowing to Türkiye via Iran", "turkiye-turkic-trade"),
+        ("Cargo on the Middle Corridor through Kazakhstan doubled", "turkic-connectivity"),
+        # Leaders in the spellings of each press, with a Turkic-states matter.
+        ("President Ilham Aliyev received Kyrgyz President Sadyr Japarov", "turkic-leaders"),
+        ("Ильхам Алиев позвонил Касым-Жомарту Токаеву", "turkic-leaders"),
+        ("Тоқаев Түркияға мемлекеттік сапармен барады", "turkic-leaders"),
+        ("Mirziyoyev Turkiya Prezidenti Erdo'g'an bilan uchrashdi", "turkic-leaders"),
+        ("Əliyev Tokayevlə görüşüb", "turkic-leaders"),
+    ],
+)
+def test_mission_news_hits(matcher: RuleMatcher, text: str, rule: str) -> None:
+    assert rule in {hit.rule_id for hit in matcher.match(_text(text))}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "President Tokayev signed the law raising the minimum wage in Kazakhstan",
+        "Ilham Aliyev was re-elected president of Azerbaijan",
+        "Türkiye ratifies Sweden's NATO bid, leaving Viktor Orbán's Hungary the last holdout",
+        "Footballer Aliyev scored twice as Azerbaijan beat Kazakhstan",
+        "Saida Mirziyoyeva met Kazakhstan's ambassador in Tashkent",
+        "Bank extends its one time settlement (OTS) scheme for farmers",
+        "ОТГ «Хортица» сообщила об отражении атак",
+        "Türkiye and the US set a $100 billion trade target",
+        "Türkiye beat Kazakhstan 2-1 in Astana",
+    ],
+)
+def test_near_misses_hit_nothing(matcher: RuleMatcher, text: str) -> None:
+    assert matcher.match(_text(text)) == []

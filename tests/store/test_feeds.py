@@ -149,7 +149,7 @@ def test_migration_2_adds_the_health_columns_to_a_version_1_database(tmp_path: P
         for column in ("last_new", "usual_gap", "health", "notices"):
             conn.execute(text(f"ALTER TABLE feed DROP COLUMN {column}"))
     store.set_meta("schema_version", "1")
-    assert store.migrate() == len(MIGRATIONS) == 2
+    assert store.migrate() == len(MIGRATIONS) >= 2  # later steps run after it too
     store.sync_feeds([FeedState(id="f", url="https://example.org/f.xml")])
     store.record_states(
         [

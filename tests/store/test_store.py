@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from monitor.errors import StoreError
 from monitor.model import Entry, FeedState, FeedUpdate, Hit, TermMatch
-from monitor.store import MIGRATIONS, RESERVATION_LEASE, Store
+from monitor.store import MIGRATIONS, RESERVATION_LEASE, Store, read_heartbeat
 
 from ..helpers import FakeClock
 
@@ -210,3 +211,23 @@ def test_heartbeat_round_trip(store: Store, clock: FakeClock) -> None:
 def test_a_bad_database_url_is_one_clear_error(tmp_path: object) -> None:
     with pytest.raises(StoreError, match="cannot open database"):
         Store("nosuchdialect://x/y").migrate()
+
+
+def test_heartbeats_are_per_worker_and_read_without_writing(
+    store: Store, db_url: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    store.heartbeat(clock(), "worker-a")
+    assert read_heartbeat(db_url, "worker-a") == clock()
+    assert read_heartbeat(db_url, "worker-b") is None
+    store.clear_heartbeat("worker-a")
+    assert read_heartbeat(db_url, "worker-a") is None
+    missing = tmp_path / "nowhere" / "monitor.db"
+    assert read_heartbeat(f"sqlite:///{missing}", "worker-a") is None
+    assert not missing.parent.exists()
+
+
+def test_a_database_folder_that_cannot_be_made_is_one_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="cannot create the folder"):
+        Store(f"sqlite:///{blocker / 'sub' / 'monitor.db'}")
