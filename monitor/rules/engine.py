@@ -5,6 +5,9 @@
 (``monitor.rules.evaluate``); the keys and gates go into one index. ``RuleMatcher.match``
 builds the entry's ``Item``, looks its words up in the index, evaluates only the candidate
 rules found there, and collects the spans of the hits (``monitor.rules.spans``).
+
+Inflection and name keys (``monitor.rules.inflect``) are on by default; ``forms=False``
+matches every term and alias as written, as if each were written with ``=``.
 """
 
 from __future__ import annotations
@@ -16,10 +19,21 @@ from monitor.model import FIELDS, TEXT_FIELDS, Entry, Hit, Rule, RuleSet
 from monitor.rules.entities import CompiledEntity, compile_entity
 from monitor.rules.evaluate import Eval, evaluator, plain_word
 from monitor.rules.gc import paused_gc
-from monitor.rules.item import Item, Prefixes
+from monitor.rules.item import Item
 from monitor.rules.presearch import Key, KeyMemo, gate, rule_keys
-from monitor.rules.query import Amount, And, Node, Not, Or, Phrase, Term, parse_query
+from monitor.rules.query import (
+    Amount,
+    And,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Term,
+    parse_query,
+    without_forms,
+)
 from monitor.rules.spans import collect, explain, explain_plain
+from monitor.rules.tables import Forms, Prefixes
 
 __all__ = ["RuleMatcher", "compile_rules"]
 
@@ -52,11 +66,12 @@ class _Compiled:
 @dataclass(slots=True)
 class _Terms:
     """What the rules test, gathered while compiling: the whole words (prefixes are tested
-    on the full word list), the prefixes (``diaspor*``, the last word of ``"energy corr*"``)
-    and the fields they name."""
+    on the full word list), the prefixes (``diaspor*``, the last word of ``"energy corr*"``),
+    the form keys of inflected words and names, and the fields they name."""
 
     words: set[str] = field(default_factory=set)
     prefixes: set[str] = field(default_factory=set)
+    forms: set[str] = field(default_factory=set)
     fields: set[str] = field(default_factory=set)
 
     def scan(self, node: Node, leaves: list[Node] | None) -> None:
@@ -67,6 +82,7 @@ class _Terms:
                 self.prefixes.add(node.token)
             else:
                 self.words.add(node.token)
+            self.forms.update(node.forms)
             if node.field:
                 self.fields.add(node.field)
         elif isinstance(node, Phrase):
@@ -75,6 +91,7 @@ class _Terms:
                 self.prefixes.add(node.tokens[-1])
             else:
                 self.words.update(node.tokens)
+            self.forms.update(*node.forms)
             if node.field:
                 self.fields.add(node.field)
         elif isinstance(node, Not):
@@ -88,10 +105,11 @@ class _Terms:
             leaves.append(node)
 
     def add_entities(self, entities: Iterable[CompiledEntity]) -> None:
-        """Add the words and prefixes of the entities' aliases and vetoes."""
+        """Add the words, prefixes and form keys of the entities' aliases and vetoes."""
         for entity in entities:
             for phrase in (*entity.aliases, *entity.vetoes):
                 self.words.update(phrase.words[:-1] if phrase.prefix else phrase.words)
+                self.forms.update(*phrase.forms)
                 if phrase.prefix:
                     self.prefixes.add(phrase.words[-1])
 
@@ -164,12 +182,14 @@ def _compile_query(
 
 
 class RuleMatcher:
-    """The compiled rules. ``match`` is pure: an entry in, hits with spans out."""
+    """The compiled rules. ``match`` is pure: an entry in, hits with spans out.
+    ``forms=False``: every term and alias matched as written (no inflection, no names)."""
 
-    def __init__(self, ruleset: RuleSet) -> None:
+    def __init__(self, ruleset: RuleSet, *, forms: bool = True) -> None:
         self.rules: dict[str, Rule] = ruleset.by_id()
+        self.forms = forms
         self.entities: dict[str, CompiledEntity] = {
-            e.id: compile_entity(e) for e in ruleset.entities
+            e.id: compile_entity(e, forms=forms) for e in ruleset.entities
         }
         self._compiled: list[_Compiled] = []
         index = _Index()
@@ -182,8 +202,9 @@ class RuleMatcher:
         self._gated = frozenset(index.gated)
         self._gate_prefix_of = {rule: tuple(p) for rule, p in index.gate_prefixes.items()}
         self._gate_prefix_rules = frozenset(index.gate_prefixes)
-        self._vocab: _Vocab = index.vocab(terms.words)
+        self._vocab: _Vocab = index.vocab(terms.words | terms.forms)
         self._prefixes = Prefixes(terms.prefixes)
+        self._forms = Forms(terms.forms)
         self._extra_fields = tuple(f for f in FIELDS if f in terms.fields and f not in TEXT_FIELDS)
 
     def _compile(self, rules: Iterable[Rule], index: _Index, terms: _Terms) -> None:
@@ -193,10 +214,17 @@ class RuleMatcher:
         memo: KeyMemo = {}
         #: The same query text parses to the same tree: compile it once.
         seen: dict[int, _Query] = {}
+        #: The trees without form keys, by the parsed tree's id (forms=False).
+        seen_plain: dict[int, Node] = {}
         for rule in rules:
             if not rule.enabled:
                 continue
             node = parse_query(rule.query)
+            if not self.forms:
+                as_written = seen_plain.get(id(node))
+                if as_written is None:
+                    as_written = seen_plain[id(node)] = without_forms(node)
+                node = as_written
             keys = rule_keys(node, entities, memo)
             if keys is None:
                 continue  # the loader rejects these; a hand-made RuleSet may still hold one
@@ -267,12 +295,12 @@ class RuleMatcher:
 
     def item(self, entry: Entry) -> Item:
         """``entry`` as the rules see it: what ``match`` evaluates them on."""
-        return Item(entry, self._vocab, self._extra_fields, self._prefixes)
+        return Item(entry, self._vocab, self._extra_fields, self._prefixes, self._forms)
 
     def match(self, entry: Entry) -> list[Hit]:
         """The hits of every enabled rule on ``entry``, each with its matched spans."""
         item = Item(
-            entry, self._vocab, self._extra_fields, self._prefixes
+            entry, self._vocab, self._extra_fields, self._prefixes, self._forms
         )  # not self.item(): a call less
         return self._evaluate(entry, item, self.candidates(item))
 
@@ -302,7 +330,8 @@ class RuleMatcher:
         return hits
 
 
-def compile_rules(ruleset: RuleSet) -> RuleMatcher:
-    """Compile every enabled rule of ``ruleset`` into one matcher."""
+def compile_rules(ruleset: RuleSet, *, forms: bool = True) -> RuleMatcher:
+    """Compile every enabled rule of ``ruleset`` into one matcher (``forms``: see
+    RuleMatcher)."""
     with paused_gc(promote=True):
-        return RuleMatcher(ruleset)
+        return RuleMatcher(ruleset, forms=forms)

@@ -1,7 +1,15 @@
-"""Entities compiled for matching: each alias and veto phrase as folded words.
+"""Entities compiled for matching: each alias and veto phrase as folded words and forms.
 
-An entity (``entity:omuraliev``) matches an item that holds any of its aliases and none of
-its vetoes; the item's side of that test is ``Item.entity``.
+An entity (``entity:omuraliev``) matches an item that holds one of its aliases outside
+every veto phrase; the item's side of that test is ``Item.entity``. Alias and veto words
+have the form keys of their language and, when written with a capital letter, a name key
+(``monitor.rules.inflect``); a phrase written with a leading ``=`` is matched exactly.
+
+A veto is one of two kinds. A *namesake* holds an alias ("Emine Erdoğan" holds Erdoğan):
+it takes away only the alias occurrences inside it, so "President Erdoğan and his wife
+Emine Erdoğan" still names the president. A *context* holds no alias ("Office of Thrift
+Supervision" for the OTS): it says what the alias means in that item, and takes the
+entity out of the whole item.
 """
 
 from __future__ import annotations
@@ -9,20 +17,40 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from monitor.model import Entity
-from monitor.rules.text import analyze
+from monitor.rules.inflect import EMPTY, phrase_forms, text_forms
+from monitor.rules.text import tokens_with_spans
 
-__all__ = ["CompiledEntity", "EntityPhrase", "compile_entity"]
+__all__ = ["CompiledEntity", "EntityPhrase", "compile_entity", "compile_phrase"]
 
 
 @dataclass(frozen=True, slots=True)
 class EntityPhrase:
-    """An alias or veto phrase as folded words; ``prefix``: the last word is a prefix."""
+    """An alias or veto phrase as folded words; ``prefix``: the last word is a prefix;
+    ``forms``: the form keys of each word (empty for a word matched as written)."""
 
     words: tuple[str, ...]
     prefix: bool
     text: str
-    #: The whole words an item must hold (all but a last prefix): one C-level subset test.
-    needed: frozenset[str] = field(compare=False)
+    forms: tuple[frozenset[str], ...] = field(default=(), compare=False)
+    #: The whole words an item must hold (all but a last prefix, and but the words with
+    #: forms): one C-level subset test.
+    needed: frozenset[str] = field(default=frozenset(), compare=False)
+    #: For each word with forms, the word and its forms: an item holds one of each.
+    options: tuple[frozenset[str], ...] = field(default=(), compare=False)
+
+    def matches_at(self, words: list[str], forms: list[frozenset[str]], at: int) -> bool:
+        """Whether the phrase stands at position ``at`` of folded words with their forms."""
+        n = len(self.words)
+        if at + n > len(words):
+            return False
+        for j, word in enumerate(self.words):
+            found = words[at + j]
+            if self.prefix and j == n - 1:
+                if not found.startswith(word):
+                    return False
+            elif found != word and (not self.forms or self.forms[j].isdisjoint(forms[at + j])):
+                return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,22 +58,61 @@ class CompiledEntity:
     id: str
     aliases: tuple[EntityPhrase, ...]
     vetoes: tuple[EntityPhrase, ...]
+    #: The vetoes that hold an alias: they take away only what is inside them.
+    namesakes: tuple[EntityPhrase, ...] = ()
+    #: The vetoes that hold none: they take the entity out of the whole item.
+    contexts: tuple[EntityPhrase, ...] = ()
 
 
-def _compile_phrase(text: str) -> EntityPhrase | None:
+def compile_phrase(text: str, *, forms: bool = True) -> EntityPhrase | None:
+    """An alias or veto: ``=`` first for the exact form, ``*`` last for a prefix.
+    ``forms=False``: as written, whatever the phrase says (the matcher's switch)."""
     raw = text.strip()
-    prefix = raw.endswith("*")
-    words = tuple(analyze(raw.rstrip("*")))
+    exact = raw.startswith("=")
+    body = raw[1:] if exact else raw
+    prefix = body.rstrip().endswith("*")
+    inflect = forms and not exact
+    words, keys = phrase_forms(body.rstrip().rstrip("*"), inflect=inflect, names=inflect)
+    forms_of = _forms(keys, prefix)
     if not words:
         return None
-    return EntityPhrase(words, prefix, raw, frozenset(words[:-1] if prefix else words))
-
-
-def compile_entity(entity: Entity) -> CompiledEntity:
-    aliases = [_compile_phrase(a) for a in (entity.name, *entity.aliases)]
-    vetoes = [_compile_phrase(v) for v in entity.not_]
-    return CompiledEntity(
-        entity.id,
-        tuple(dict.fromkeys(a for a in aliases if a is not None)),
-        tuple(v for v in vetoes if v is not None),
+    exact_words = [
+        w
+        for j, w in enumerate(words)
+        if not (prefix and j == len(words) - 1) and not _has(forms_of, j)
+    ]
+    options = tuple(
+        frozenset({words[j], *forms_of[j]}) for j in range(len(words)) if _has(forms_of, j)
     )
+    return EntityPhrase(words, prefix, raw, forms_of, frozenset(exact_words), options)
+
+
+def _forms(keys: tuple[frozenset[str], ...], prefix: bool) -> tuple[frozenset[str], ...]:
+    """The form keys of a phrase's words; a last prefix has none; () if no word has any."""
+    if prefix and keys:
+        keys = (*keys[:-1], EMPTY)
+    return keys if any(keys) else ()
+
+
+def _has(forms: tuple[frozenset[str], ...], j: int) -> bool:
+    return bool(forms) and bool(forms[j])
+
+
+def compile_entity(entity: Entity, *, forms: bool = True) -> CompiledEntity:
+    """``forms=False``: every alias and veto as written (the matcher's switch)."""
+    found = [compile_phrase(a, forms=forms) for a in (entity.name, *entity.aliases)]
+    aliases = tuple(dict.fromkeys(a for a in found if a is not None))
+    vetoes = tuple(
+        v for v in (compile_phrase(v, forms=forms) for v in entity.not_) if v is not None
+    )
+    namesakes = tuple(v for v in vetoes if _holds_alias(v, aliases))
+    contexts = tuple(v for v in vetoes if v not in namesakes)
+    return CompiledEntity(entity.id, aliases, vetoes, namesakes, contexts)
+
+
+def _holds_alias(veto: EntityPhrase, aliases: tuple[EntityPhrase, ...]) -> bool:
+    """Whether some alias stands among the words of a veto phrase, read as text."""
+    body = veto.text[1:] if veto.text.startswith("=") else veto.text
+    words, spans = tokens_with_spans(body.rstrip("*"))
+    forms = [text_forms(body[start:end]) for start, end in spans]
+    return any(alias.matches_at(words, forms, at) for alias in aliases for at in range(len(words)))

@@ -31,15 +31,27 @@ def evaluator(
         word, fld = node.token, node.field
         if node.prefix:
             return lambda item: item.has_prefix(word, fld)
+        if node.forms:
+            return _inflected(word, fld, node.forms)
         if fld is None:
             return lambda item: word in item.words
         name = fld
         return lambda item: word in item.any_words and word in item.field_tokens(name)
     if isinstance(node, Phrase):
         words, fld, slop, prefix = node.tokens, node.field, node.slop, node.prefix
-        needed = frozenset(words[:-1] if prefix else words)
+        forms = node.forms
+        whole = words[:-1] if prefix else words
+        inflected = [j for j in range(len(whole)) if forms and forms[j]]
+        needed = frozenset(w for j, w in enumerate(whole) if j not in inflected)
+        options = tuple(frozenset({whole[j], *forms[j]}) for j in inflected)
+        if not options:
+            return lambda item: (
+                needed <= item.any_words and bool(item.phrase(words, fld, slop, prefix, True))
+            )
         return lambda item: (
-            needed <= item.any_words and bool(item.phrase(words, fld, slop, prefix, True))
+            needed <= item.any_words
+            and not any(option.isdisjoint(item.any_words) for option in options)
+            and bool(item.phrase(words, fld, slop, prefix, True, forms))
         )
     if isinstance(node, EntityRef):
         entity = entities.get(node.name)
@@ -106,15 +118,24 @@ def _junction(node: And | Or, entities: dict[str, CompiledEntity], memo: KeyMemo
     return _any(tests)
 
 
+def _inflected(word: str, fld: str | None, forms: frozenset[str]) -> Eval:
+    """A word with form keys: itself or a word of the text with one of its forms."""
+    either = frozenset({word, *forms})
+    if fld is None:
+        return lambda item: not either.isdisjoint(item.words)
+    name = fld
+    return lambda item: not either.isdisjoint(item.words) and item.field_has(name, word, forms)
+
+
 def plain_word(node: Node) -> TypeGuard[Term]:
-    """A whole word in any text field: testable with set operations."""
-    return isinstance(node, Term) and not node.prefix and node.field is None
+    """A whole word as written, in any text field: testable with set operations."""
+    return isinstance(node, Term) and not node.prefix and node.field is None and not node.forms
 
 
 def _cost(node: Node) -> int:
     """Cheap tests first in AND/OR."""
     if isinstance(node, Term):
-        return 1 if not node.prefix else 3
+        return 3 if node.prefix else 2 if node.forms else 1
     if isinstance(node, Phrase):
         return 4
     if isinstance(node, EntityRef):

@@ -5,68 +5,32 @@ once per item, for every rule that asks: a field's words, their positions and ch
 spans, the dollar amounts, whether an entity is present. Phrases and ``"a b"~N`` are checked
 on word positions within one field. The spans of a word come from one search of the item's
 joined text fields (ASCII), or one tokenising pass over them (other scripts), shared by
-every rule that hits the item. ``Prefixes`` is the rules' table of word prefixes, with what
-is known of the words seen so far.
+every rule that hits the item. A word of the text also stands for the form keys it has
+(``monitor.rules.inflect``): the ones some rule uses join the item's words, and a phrase
+with inflected words is found on the positions whose words match them.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from monitor.model import TEXT_FIELDS, Entry
 from monitor.rules.amounts import find_amounts
 from monitor.rules.entities import CompiledEntity, EntityPhrase
-from monitor.rules.text import tokens, tokens_with_spans
+from monitor.rules.phrases import runs, sloppy, starts
+from monitor.rules.tables import Forms, Prefixes
+from monitor.rules.text import tokens, tokens_and_words, tokens_with_spans
 
-__all__ = ["Item", "Prefixes"]
+__all__ = ["Item"]
+
+#: (field, word positions) of one occurrence of a phrase.
+Hit = tuple[str, tuple[int, ...]]
+_NO_FORMS: dict[str, frozenset[str]] = {}
 
 #: The text fields are title, summary and content, in this order: the item's joined text
 #: (``title\nsummary\ncontent``) can then be searched once for all three.
 _JOINED_FIELDS = TEXT_FIELDS == ("title", "summary", "content")
-
-
-class Prefixes:
-    """Every prefix the rules use (``diaspor*``, alias ``Omuraliev*``), and what is known of
-    the words seen so far: the prefixes a word starts with, or that it starts with none.
-    News vocabulary repeats, so after a while an item's prefix matches cost one C-level
-    set difference (its words minus the words known to start with no prefix) and a look
-    at the few words left."""
-
-    def __init__(self, prefixes: Iterable[str]) -> None:
-        self.prefixes = frozenset(prefixes)
-        self.lengths = tuple(sorted({len(p) for p in self.prefixes}))
-        self.cache: dict[str, frozenset[str]] = {}
-        #: Words known to start with no rule prefix (most words).
-        self.none: set[str] = set()
-
-    def of_word(self, word: str) -> frozenset[str]:
-        found = frozenset(
-            word[:n] for n in self.lengths if len(word) >= n and word[:n] in self.prefixes
-        )
-        if found:
-            if len(self.cache) >= 200_000:
-                self.cache.clear()
-            self.cache[word] = found
-        else:
-            if len(self.none) >= 200_000:
-                self.none.clear()
-            self.none.add(word)
-        return found
-
-    def of_words(self, words: Iterable[str]) -> set[str]:
-        """The rule prefixes that some word of ``words`` starts with."""
-        if not self.prefixes:
-            return set()
-        get = self.cache.get
-        out: set[str] = set()
-        for word in set(words) - self.none:
-            hits = get(word)
-            if hits is None:
-                hits = self.of_word(word)
-            if hits:
-                out |= hits
-        return out
 
 
 def _whole_word_starts(lowered: str, word: str) -> list[int]:
@@ -92,17 +56,22 @@ class Item:
 
     ``words`` holds only the item's words that some rule mentions (the rules' vocabulary):
     a small set, found by one C-level intersection, and enough to answer every membership
-    test a rule asks. Prefix tests search the lowered text (ASCII) or the full word list.
-    Both cover the text fields only (title, summary, content); ``any_words`` adds the words
-    of the other fields that some rule names (``feed:``, ``author:``, ``domain:``,
-    ``lang:``), for the presearch and as a quick test before a field is tokenised. The
-    keys of ``vocab`` are the rules' vocabulary; ``extra_fields`` are the other fields.
+    test a rule asks; it also holds the rules' form keys that some word of the text has.
+    Prefix tests search the lowered text (ASCII) or the full word list. Both cover the text
+    fields only (title, summary, content); ``any_words`` adds the words of the other
+    fields that some rule names (``feed:``, ``author:``, ``domain:``, ``lang:``), for the
+    presearch and as a quick test before a field is tokenised. The keys of ``vocab`` are
+    the rules' vocabulary; ``extra_fields`` are the other fields.
     """
 
     __slots__ = (
         "_all",
         "_amounts",
+        "_distinct",
         "_entities",
+        "_field_forms",
+        "_formed",
+        "_forms",
         "_joined",
         "_joined_lower",
         "_lower",
@@ -126,13 +95,27 @@ class Item:
         vocab: Mapping[str, object],
         extra_fields: Sequence[str],
         prefixes: Prefixes,
+        forms: Forms,
     ) -> None:
         self.entry = entry
         joined = f"{entry.title}\n{entry.summary}\n{entry.content}"
-        all_words = tokens(joined)
+        if forms.keys:
+            all_words, written = tokens_and_words(joined)
+            distinct = set(written)
+            #: The words of the text (as written; folded if ASCII) with rule form keys.
+            self._formed = formed = forms.of_words(distinct)
+            #: The item's distinct folded words, when already at hand (ASCII text).
+            self._distinct = distinct if written is all_words else None
+        else:
+            all_words = tokens(joined)
+            self._formed = formed = _NO_FORMS
+            self._distinct = None
         self._all = all_words
-        #: The item's text words that appear in some rule.
+        #: The item's text words that appear in some rule, and the rules' form keys that
+        #: some word of the text has.
         self.words = vocab.keys() & all_words
+        if formed:
+            self.words = self.words.union(*formed.values())
         extra: list[str] = []
         for name in extra_fields:
             extra.extend(tokens(entry.field_text(name)))
@@ -141,6 +124,8 @@ class Item:
         #: ``words`` and the other fields' words that appear in some rule.
         self.any_words = self.words | (vocab.keys() & extra) if extra else self.words
         self._prefixes = prefixes
+        self._forms = forms
+        self._field_forms: dict[str, list[frozenset[str]]] = {}
         self._prefix_hits: set[str] | None = None
         self._sorted: list[str] | None = None
         self._joined = joined
@@ -223,15 +208,15 @@ class Item:
             return out
         # One search over the joined text (the newlines between the fields are not
         # alphanumeric, and no word holds one).
-        starts = _whole_word_starts(lowered, word)
-        if not starts:
+        places = _whole_word_starts(lowered, word)
+        if not places:
             return []
         entry = self.entry
         summary_at = len(entry.title) + 1
         content_at = summary_at + len(entry.summary) + 1
         size = len(word)
         out = []
-        for at in starts:
+        for at in places:
             if at < summary_at:
                 out.append(("title", at, at + size))
             elif at < content_at:
@@ -281,6 +266,54 @@ class Item:
             self._pos[name] = found
         return found
 
+    def field_forms(self, name: str) -> list[frozenset[str]]:
+        """The rules' form keys of each word of a field, by position."""
+        found = self._field_forms.get(name)
+        if found is None:
+            of_word = self._forms.of_word
+            if self.lowered(name) is not None:
+                found = [of_word(word) for word in self.field_tokens(name)]
+            else:
+                text = self.entry.field_text(name)
+                found = [of_word(text[start:end]) for start, end in self.field_spans(name)]
+            self._field_forms[name] = found
+        return found
+
+    def _matching(self, name: str, word: str, forms: frozenset[str]) -> list[int]:
+        """Positions of a field whose word is ``word`` or has one of ``forms``."""
+        toks = self.field_tokens(name)
+        if not forms:
+            return self.positions(name).get(word, [])
+        found = self.field_forms(name)
+        return [i for i, tok in enumerate(toks) if tok == word or not forms.isdisjoint(found[i])]
+
+    def field_has(self, name: str, word: str, forms: frozenset[str]) -> bool:
+        """Whether a field holds ``word`` or a word with one of ``forms``."""
+        return word in self.field_tokens(name) or any(
+            not forms.isdisjoint(found) for found in self.field_forms(name)
+        )
+
+    def term_spans(
+        self, word: str, forms: frozenset[str], field: str | None = None
+    ) -> list[tuple[str, int, int]]:
+        """(field, start, end) of every word that is ``word`` or has one of ``forms``, in
+        the text fields (or one field), in field order and then text order."""
+        if field is None and self.joined_lower() is not None:
+            # ASCII: the words are their own originals; find each matching one at once.
+            words = [w for w, found in self._formed.items() if not forms.isdisjoint(found)]
+            if word not in words:
+                words.append(word)
+            spans = [span for w in words for span in self.text_spans(w)]
+            if len(words) == 1:
+                return spans
+            order = {name: i for i, name in enumerate(TEXT_FIELDS)}
+            return sorted(spans, key=lambda s: (order[s[0]], s[1]))
+        return [
+            (name, *self.span(name, at))
+            for name in (TEXT_FIELDS if field is None else (field,))
+            for at in self._matching(name, word, forms)
+        ]
+
     # -- tests
 
     def has_start(self, prefix: str) -> bool:
@@ -314,7 +347,9 @@ class Item:
         """The rule prefixes that some word of the item (any field) starts with."""
         found = self._prefix_hits
         if found is None:
-            words = self._all + self.extra_words if self.extra_words else self._all
+            words = self._distinct if self._distinct is not None else set(self._all)
+            if self.extra_words:
+                words = words.union(self.extra_words)
             found = self._prefix_hits = self._prefixes.of_words(words)
         return found
 
@@ -326,41 +361,98 @@ class Item:
         return any(w.startswith(prefix) for w in self.field_tokens(field))
 
     def phrase(
-        self, words: tuple[str, ...], field: str | None, slop: int, prefix: bool, first: bool
-    ) -> list[tuple[str, tuple[int, ...]]]:
-        """Occurrences of a phrase: (field, word positions), the first only if ``first``."""
-        found: list[tuple[str, tuple[int, ...]]] = []
+        self,
+        words: tuple[str, ...],
+        field: str | None,
+        slop: int,
+        prefix: bool,
+        first: bool,
+        forms: tuple[frozenset[str], ...] = (),
+    ) -> list[Hit]:
+        """Occurrences of a phrase: (field, word positions), the first only if ``first``.
+        ``forms``: the form keys of each word, or () if none has any."""
+        found: list[Hit] = []
         for name in TEXT_FIELDS if field is None else (field,):
-            if slop == 0:
-                for start in _starts(words, prefix, self.field_tokens(name)):
+            if slop == 0 and not forms:
+                for start in starts(words, prefix, self.field_tokens(name)):
                     found.append((name, tuple(range(start, start + len(words)))))
                     if first:
                         return found
+                continue
+            lists = self._places(name, words, prefix, forms)
+            if lists is None:
+                continue
+            if slop == 0:
+                hits = [tuple(range(p, p + len(words))) for p in runs(lists)]
             else:
-                for hit in _sloppy(self.positions(name), words, slop, prefix):
-                    found.append((name, hit))
-                    if first:
-                        return found
+                hits = sloppy(lists, slop)
+            for hit in hits:
+                found.append((name, hit))
+                if first:
+                    return found
         return found
 
+    def _places(
+        self, name: str, words: tuple[str, ...], prefix: bool, forms: tuple[frozenset[str], ...]
+    ) -> list[list[int]] | None:
+        """Where each word of a phrase stands in a field; None if one stands nowhere."""
+        lists: list[list[int]] = []
+        pos = self.positions(name)
+        for j, word in enumerate(words):
+            if prefix and j == len(words) - 1:
+                found = sorted(p for w, ps in pos.items() if w.startswith(word) for p in ps)
+            elif forms and forms[j]:
+                found = self._matching(name, word, forms[j])
+            else:
+                found = pos.get(word, [])
+            if not found:
+                return None
+            lists.append(found)
+        return lists
+
     def entity(self, entity: CompiledEntity) -> bool:
-        """Whether any alias of an entity is in the item and no veto phrase is."""
+        """Whether an alias of an entity is in the item outside every veto phrase (a veto
+        that holds no alias takes the entity out of the whole item)."""
         found = self._entities.get(entity.id)
         if found is None:
-            found = self._entities[entity.id] = any(
-                self.has_words(alias) for alias in entity.aliases
-            ) and not any(self.has_words(veto) for veto in entity.vetoes)
+            found = any(self.has_words(alias) for alias in entity.aliases)
+            if found and entity.vetoes:
+                if any(self.has_words(veto) for veto in entity.contexts):
+                    found = False
+                elif any(self.has_words(veto) for veto in entity.namesakes):
+                    found = bool(self.alias_hits(entity))
+            self._entities[entity.id] = found
         return found
+
+    def alias_hits(self, entity: CompiledEntity) -> list[Hit]:
+        """Every occurrence of an alias of an entity that no namesake veto holds."""
+        vetoed: dict[str, list[tuple[int, int]]] = {}
+        for veto in entity.namesakes:
+            if self.has_words(veto):
+                for name, where in self.phrase(veto.words, None, 0, veto.prefix, False, veto.forms):
+                    vetoed.setdefault(name, []).append((where[0], where[-1]))
+        out: list[Hit] = []
+        for alias in entity.aliases:
+            if not self.has_words(alias):
+                continue
+            for name, where in self.phrase(alias.words, None, 0, alias.prefix, False, alias.forms):
+                inside = vetoed.get(name, ())
+                if not any(low <= where[0] and where[-1] <= high for low, high in inside):
+                    out.append((name, where))
+        return out
 
     def has_words(self, words: EntityPhrase) -> bool:
         """Whether an alias or veto phrase is in the item's text fields."""
-        if not words.needed <= self.words:
+        present = self.words
+        if not words.needed <= present:
+            return False
+        if words.options and any(option.isdisjoint(present) for option in words.options):
             return False
         if len(words.words) == 1:
             return not words.prefix or self.has_start(words.words[0])
         if words.prefix and not self.has_start(words.words[-1]):
             return False
-        return bool(self.phrase(words.words, None, 0, words.prefix, True))
+        return bool(self.phrase(words.words, None, 0, words.prefix, True, words.forms))
 
     def amounts(self) -> list[tuple[float, str, int, int]]:
         if self._amounts is None:
@@ -381,63 +473,3 @@ class Item:
                         break
             self._amounts = found
         return self._amounts
-
-
-def _starts(words: tuple[str, ...], prefix: bool, toks: list[str]) -> list[int]:
-    """Start positions of an exact phrase (the last word a prefix if ``prefix``)."""
-    n = len(words)
-    if n == 1 and prefix:
-        return [i for i, tok in enumerate(toks) if tok.startswith(words[0])]
-    first = words[0]
-    rest = list(words[1:])
-    out: list[int] = []
-    i = -1
-    while True:
-        try:
-            i = toks.index(first, i + 1)  # list.index runs in C
-        except ValueError:
-            return out
-        if n == 1:
-            out.append(i)
-        elif prefix:
-            window = toks[i + 1 : i + n]
-            if (
-                len(window) == n - 1
-                and window[:-1] == rest[:-1]
-                and window[-1].startswith(rest[-1])
-            ):
-                out.append(i)
-        elif toks[i + 1 : i + n] == rest:
-            out.append(i)
-
-
-def _sloppy(
-    pos: dict[str, list[int]], words: tuple[str, ...], slop: int, prefix: bool
-) -> list[tuple[int, ...]]:
-    """Lucene's sloppy phrase: positions p_i with max(p_i - i) - min(p_i - i) <= slop."""
-    lists: list[list[int]] = []
-    for i, word in enumerate(words):
-        if prefix and i == len(words) - 1:
-            found = sorted(p for w, ps in pos.items() if w.startswith(word) for p in ps)
-        else:
-            found = pos.get(word, [])
-        if not found:
-            return []
-        lists.append(found)
-    hits: list[tuple[int, ...]] = []
-    for anchor in lists[0]:
-        chosen = [anchor]
-        low = high = anchor
-        for i in range(1, len(lists)):
-            # the free position whose offset (p - i) is nearest the anchor's
-            free = [(abs(p - i - anchor), p) for p in lists[i] if p not in chosen]
-            if not free:
-                break
-            best = min(free)[1]
-            chosen.append(best)
-            low, high = min(low, best - i), max(high, best - i)
-            if high - low > slop:
-                break
-        else:
-            hits.append(tuple(chosen))
-    return hits

@@ -30,7 +30,7 @@ from typing import Any
 from monitor import yamlfile
 from monitor.errors import RuleError
 from monitor.model import Entity, Rule, RuleSet
-from monitor.rules.entities import compile_entity
+from monitor.rules.entities import CompiledEntity, compile_entity
 from monitor.rules.gc import paused_gc
 from monitor.rules.presearch import rule_keys
 from monitor.rules.query import (
@@ -243,12 +243,10 @@ class _Loader:
             seq = keys.get(key)
             items = seq.value if isinstance(seq, yamlfile.SequenceNode) else []
             for item in items:
-                if isinstance(item, yamlfile.ScalarNode) and not analyze(item.value.rstrip("*")):
-                    self.problem(
-                        src,
-                        item,
-                        f"{key} entry {item.value!r} has no letter or digit, so it can never match",
-                    )
+                if isinstance(item, yamlfile.ScalarNode):
+                    self.check_phrase(src, item, f"{key} entry")
+        if "name" in keys and isinstance(keys["name"], yamlfile.ScalarNode) and name:
+            self.check_phrase(src, keys["name"], "entity name")
         where = src.where(node)
         if entity_id in self.entities:
             self.problem(
@@ -267,6 +265,24 @@ class _Loader:
             file=src.path,
             line=node.start_mark.line + 1,
         )
+
+    def check_phrase(self, src: _Source, item: yamlfile.ScalarNode, what: str) -> None:
+        """An alias, veto or name must fold to two letters or more: one that folds to
+        nothing can never match, and a single letter would match almost every item."""
+        body = item.value.strip()
+        body = body[1:] if body.startswith("=") else body
+        folded = "".join(analyze(body.rstrip().rstrip("*")))
+        if not folded:
+            self.problem(
+                src, item, f"{what} {item.value!r} has no letter or digit, so it can never match"
+            )
+        elif len(folded) == 1:
+            self.problem(
+                src,
+                item,
+                f"{what} {item.value!r} folds to the single letter {folded!r}, so it would "
+                "match almost every item; write the whole name",
+            )
 
     def load_rule(self, src: _Source, node: yamlfile.Node) -> None:
         keys = self.mapping(src, node, RULE_KEYS, "rule")
@@ -359,7 +375,12 @@ class _Loader:
                     enabled=values.get("enabled", True),
                     file=src.path,
                     line=raw.node.start_mark.line + 1,
-                    version=rule_version(node, [self.entities[n] for n in used], feeds),
+                    version=rule_version(
+                        node,
+                        [self.entities[n] for n in used],
+                        feeds,
+                        [compiled_entities[n] for n in used],
+                    ),
                 )
             )
         return RuleSet(tuple(rules), tuple(self.entities.values()))
@@ -411,14 +432,28 @@ class _Loader:
         return node
 
 
-def rule_version(node: Node, entities: Sequence[Entity], feeds: Sequence[str]) -> str:
-    """A short hash of what a rule matches: its query's meaning, its entities, its feeds."""
+def rule_version(
+    node: Node,
+    entities: Sequence[Entity],
+    feeds: Sequence[str],
+    compiled: Sequence[CompiledEntity] = (),
+) -> str:
+    """A short hash of what a rule matches: its query's meaning (form keys included), its
+    entities (and the form keys of their aliases and vetoes), its feeds."""
     parts = [canonical(node)]
     for entity in entities:
         parts.append(
             f"entity {entity.id}: {sorted((entity.name, *entity.aliases))} "
             f"not {sorted(entity.not_)}"
         )
+    for found in compiled:
+        forms = sorted(
+            f"{p.text}={sorted(set().union(*p.forms))}"
+            for p in (*found.aliases, *found.vetoes)
+            if p.forms
+        )
+        if forms:
+            parts.append(f"forms {found.id}: {forms}")
     parts.append(f"feeds {sorted(feeds)}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 

@@ -2,7 +2,9 @@
 
 The idea is the presearcher of Lucene's Monitor. At compile time every rule gets a set of
 *keys* such that any item it can match contains at least one of them: a word, a word
-prefix, or "has a dollar amount". ``AND`` needs only one child's keys (the most selective
+prefix, or "has a dollar amount". A word with form keys (an inflected term, a name) is
+keyed by itself and by each of its form keys, which an item's words include when some
+word of its text has them. ``AND`` needs only one child's keys (the most selective
 child's), ``OR`` needs the keys of every child, ``NOT`` gives none. The index maps each key
 to the rules that need it. At match time the item's words are looked up in the index, and
 only the rules found (the candidates) are evaluated. Cost grows with the item, not with
@@ -97,14 +99,16 @@ def _rule_keys(
     node: Node, entities: dict[str, CompiledEntity], memo: KeyMemo | None
 ) -> frozenset[Key] | None:
     if isinstance(node, Term):
+        if node.forms:
+            return _word_keys(node.token, node.forms)
         return frozenset({("p" if node.prefix else "w", node.token)})
     if isinstance(node, Phrase):
-        return frozenset({_best_key(node.tokens, node.prefix)})
+        return _best_keys(node.tokens, node.prefix, node.forms)
     if isinstance(node, EntityRef):
         entity = entities.get(node.name)
         if entity is None or not entity.aliases:
             return None
-        return frozenset(_best_key(a.words, a.prefix) for a in entity.aliases)
+        return frozenset().union(*(_best_keys(a.words, a.prefix, a.forms) for a in entity.aliases))
     if isinstance(node, Amount):
         return frozenset({("a", "")})
     if isinstance(node, Not):
@@ -133,9 +137,9 @@ def _required(
         return [keys for child in node.children for keys in _required(child, entities, memo)]
     if isinstance(node, Phrase):
         # Every word of a phrase is in a matching item (the last one as a prefix if so).
-        out = [
-            frozenset({("w", word)}) for word in (node.tokens[:-1] if node.prefix else node.tokens)
-        ]
+        exact = node.tokens[:-1] if node.prefix else node.tokens
+        forms = node.forms
+        out = [_word_keys(word, forms[j] if forms else frozenset()) for j, word in enumerate(exact)]
         if node.prefix:
             out.append(frozenset({("p", node.tokens[-1])}))
         return out
@@ -161,11 +165,20 @@ def gate(
     return best
 
 
-def _best_key(words: tuple[str, ...], prefix: bool) -> Key:
-    exact = words[:-1] if prefix else words
-    if exact:
-        return ("w", max(exact, key=lambda w: (w not in _COMMON, len(w))))
-    return ("p", words[-1])
+def _word_keys(word: str, forms: frozenset[str]) -> frozenset[Key]:
+    """The keys of a whole word: itself and its form keys."""
+    return frozenset({("w", word), *(("w", form) for form in forms)})
+
+
+def _best_keys(
+    words: tuple[str, ...], prefix: bool, forms: tuple[frozenset[str], ...]
+) -> frozenset[Key]:
+    """The keys of a phrase's most selective word (every matching item holds one)."""
+    exact = range(len(words) - 1 if prefix else len(words))
+    if not exact:
+        return frozenset({("p", words[-1])})
+    best = max(exact, key=lambda j: (words[j] not in _COMMON, len(words[j])))
+    return _word_keys(words[best], forms[best] if forms else frozenset())
 
 
 @lru_cache(maxsize=1 << 16)

@@ -12,6 +12,10 @@ fuzzy terms, boosts, ranges outside ``amount:``, terms without a letter or digit
     Amount(low, high)               amount:[50e9 TO *]   amount:>=1bn
     And / Or / Not                  AND, OR, NOT, -x, +x; side by side means AND
 
+A term or phrase in a text field carries the form keys of its words (see
+``monitor.rules.inflect``), so Тюркский finds Тюркского; a leading ``=`` asks for the
+exact form instead: ``=совет``, ``title:=совет``, ``"=Тюркский совет"``.
+
 Every node keeps ``pos``: its character offset in the query text, for error messages.
 """
 
@@ -19,8 +23,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
-from dataclasses import field as _field
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -28,8 +31,19 @@ from luqum import tree as lq
 from luqum.exceptions import IllegalCharacterError, ParseError
 from luqum.parser import parser as _luqum_parser
 
-from monitor.model import FIELDS
-from monitor.rules.text import analyze
+from monitor.model import FIELDS, TEXT_FIELDS
+from monitor.rules.inflect import EMPTY, phrase_forms
+from monitor.rules.nodes import (
+    Amount,
+    And,
+    EntityRef,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    QueryError,
+    Term,
+)
 
 __all__ = [
     "Amount",
@@ -46,6 +60,7 @@ __all__ = [
     "operator_words",
     "parse_amount_bound",
     "parse_query",
+    "without_forms",
 ]
 
 SPECIAL_FIELDS = ("entity", "amount")
@@ -57,90 +72,6 @@ _TOO_DEEP = (
     f"the query is nested too deeply (more than {MAX_DEPTH} levels of parentheses, "
     "operators and fields)"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Term:
-    """One word, or a word prefix (``diaspor*``), optionally in one field."""
-
-    token: str
-    field: str | None = None
-    prefix: bool = False
-    text: str = _field(default="", compare=False)
-    pos: int = _field(default=0, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Phrase:
-    """Words in order (slop 0), or all within ``slop`` moves of each other."""
-
-    tokens: tuple[str, ...]
-    field: str | None = None
-    slop: int = 0
-    #: The last word is a prefix (an alias or term like ``al-Far*``).
-    prefix: bool = False
-    text: str = _field(default="", compare=False)
-    pos: int = _field(default=0, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class EntityRef:
-    """Any alias of an entity (``entity:omuraliev``)."""
-
-    name: str
-    text: str = _field(default="", compare=False)
-    pos: int = _field(default=0, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Amount:
-    """A money amount in the text, in US dollars, within [low, high]."""
-
-    low: float | None = None
-    high: float | None = None
-    include_low: bool = True
-    include_high: bool = True
-    text: str = _field(default="", compare=False)
-    pos: int = _field(default=0, compare=False)
-
-    def contains(self, value: float) -> bool:
-        if self.low is not None and (
-            value < self.low or (value == self.low and not self.include_low)
-        ):
-            return False
-        return not (
-            self.high is not None
-            and (value > self.high or (value == self.high and not self.include_high))
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class And:
-    children: tuple[Node, ...]
-    pos: int = _field(default=0, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Or:
-    children: tuple[Node, ...]
-    pos: int = _field(default=0, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Not:
-    child: Node
-    pos: int = _field(default=0, compare=False)
-
-
-Node = Term | Phrase | EntityRef | Amount | And | Or | Not
-
-
-class QueryError(ValueError):
-    """A query is wrong. ``problems`` holds (position in the query, message) pairs."""
-
-    def __init__(self, problems: list[tuple[int, str]]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(f"at {pos}: {msg}" for pos, msg in problems))
 
 
 # --------------------------------------------------------------------------- amounts
@@ -343,6 +274,9 @@ class _Converter:
             return None
         if fld == "entity":
             return EntityRef(item.unescaped_value, text=text, pos=pos)
+        exact = raw.startswith("=")
+        if exact:
+            raw = raw[1:]
         prefix = False
         wildcards = (
             [span for span, _ in item.iter_wildcards()] if ("*" in raw or "?" in raw) else []
@@ -359,13 +293,13 @@ class _Converter:
                 return None
             prefix = True
             raw = raw[:-1]
-        words = analyze(_unescape(raw))
+        words, forms = _forms(_unescape(raw), fld, exact, prefix)
         if not words:
             self.error(item, f"{item.value!r} has no letter or digit, so it can never match")
             return None
         if len(words) > 1:  # Türkiye'nin, al-Farabi: the words in order, as Lucene does
-            return Phrase(tuple(words), fld, 0, prefix, text=text, pos=pos)
-        return Term(words[0], fld, prefix, text=text, pos=pos)
+            return Phrase(words, fld, 0, prefix, text=text, pos=pos, forms=forms)
+        return Term(words[0], fld, prefix, text=text, pos=pos, forms=forms[0] if forms else EMPTY)
 
     def phrase(self, item: Any, fld: str | None, slop: int) -> Node | None:
         inner = _unescape(item.value[1:-1])
@@ -375,8 +309,11 @@ class _Converter:
                 return EntityRef(inner, text=f"entity:{item.value}", pos=pos)
             self.error(item, "amount: needs a range, e.g. amount:[50e9 TO *]")
             return None
+        exact = inner.startswith("=")
+        if exact:
+            inner = inner[1:]
         prefix = inner.rstrip().endswith("*")
-        words = analyze(inner.rstrip().rstrip("*"))
+        words, forms = _forms(inner.rstrip().rstrip("*"), fld, exact, prefix)
         text = f"{fld}:{item.value}" if fld else item.value
         if slop:
             text += f"~{slop}"
@@ -384,8 +321,10 @@ class _Converter:
             self.error(item, f"phrase {item.value} has no letter or digit, so it can never match")
             return None
         if len(words) == 1:
-            return Term(words[0], fld, prefix, text=text, pos=pos)
-        return Phrase(tuple(words), fld, slop, prefix, text=text, pos=pos)
+            return Term(
+                words[0], fld, prefix, text=text, pos=pos, forms=forms[0] if forms else EMPTY
+            )
+        return Phrase(words, fld, slop, prefix, text=text, pos=pos, forms=forms)
 
     def proximity(self, item: Any, fld: str | None) -> Node | None:
         degree = item.degree
@@ -440,13 +379,44 @@ def _unescape(value: str) -> str:
     return _ESCAPE.sub(r"\1", value) if "\\" in value else value
 
 
+def _forms(
+    text: str, fld: str | None, exact: bool, prefix: bool
+) -> tuple[tuple[str, ...], tuple[frozenset[str], ...]]:
+    """The folded words of a term and their form keys; () when none has any. Only words
+    of the text fields are inflected; a last prefix is not."""
+    inflect = not exact and (fld is None or fld in TEXT_FIELDS)
+    words, forms = phrase_forms(text, inflect=inflect)
+    if prefix and forms:
+        forms = (*forms[:-1], EMPTY)
+    return words, forms if any(forms) else ()
+
+
+def _forms_text(forms: frozenset[str]) -> str:
+    return "{" + " ".join(sorted(forms)) + "}" if forms else ""
+
+
+def without_forms(node: Node) -> Node:
+    """The query with every term matched as written (the matcher's switch for forms)."""
+    if isinstance(node, Term):
+        return replace(node, forms=EMPTY) if node.forms else node
+    if isinstance(node, Phrase):
+        return replace(node, forms=()) if node.forms else node
+    if isinstance(node, Not):
+        return replace(node, child=without_forms(node.child))
+    if isinstance(node, And | Or):
+        return replace(node, children=tuple(without_forms(c) for c in node.children))
+    return node
+
+
 def canonical(node: Node) -> str:
     """A stable text of what a query means (positions and spellings left out)."""
     if isinstance(node, Term):
-        return f"{node.field or ''}:{node.token}{'*' if node.prefix else ''}"
+        star = "*" if node.prefix else ""
+        return f"{node.field or ''}:{node.token}{star}{_forms_text(node.forms)}"
     if isinstance(node, Phrase):
         star = "*" if node.prefix else ""
-        return f'{node.field or ""}:"{" ".join(node.tokens)}{star}"~{node.slop}'
+        forms = "".join(_forms_text(f) or "{}" for f in node.forms)
+        return f'{node.field or ""}:"{" ".join(node.tokens)}{star}"~{node.slop}{forms}'
     if isinstance(node, EntityRef):
         return f"entity:{node.name}"
     if isinstance(node, Amount):

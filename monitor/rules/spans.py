@@ -43,6 +43,12 @@ def collect(
     """Spans of the terms of ``node`` that are in the item (none under NOT)."""
     if isinstance(node, Term):
         token = node.token
+        if node.forms:
+            either = node.forms | {token}
+            if not either.isdisjoint(item.words):
+                for name, start, end in item.term_spans(token, node.forms, node.field):
+                    out.append(TermMatch(node.text, name, start, end))
+            return
         if node.prefix:
             if not item.has_prefix(token, node.field):
                 return
@@ -56,31 +62,46 @@ def collect(
         for name in TEXT_FIELDS if node.field is None else (node.field,):
             if node.prefix:
                 words = {w for w in item.field_tokens(name) if w.startswith(token)}
-                found = sorted(s for w in words for s in item.word_spans(name, w))
+                places = sorted(s for w in words for s in item.word_spans(name, w))
             else:
-                found = item.word_spans(name, token)
-            for start, end in found:
+                places = item.word_spans(name, token)
+            for start, end in places:
                 out.append(TermMatch(node.text, name, start, end))
     elif isinstance(node, And | Or):
         for child in node.children:
             collect(child, item, entities, out)
     elif isinstance(node, Phrase):
-        needed = node.tokens[:-1] if node.prefix else node.tokens
-        if not all(w in item.any_words for w in needed):
-            return
-        for name, where in item.phrase(node.tokens, node.field, node.slop, node.prefix, False):
+        forms = node.forms
+        for j, word in enumerate(node.tokens[:-1] if node.prefix else node.tokens):
+            if word not in item.any_words and (not forms or forms[j].isdisjoint(item.any_words)):
+                return
+        for name, where in item.phrase(
+            node.tokens, node.field, node.slop, node.prefix, False, forms
+        ):
             out.extend(_phrase_spans(node.text, name, where, item))
     elif isinstance(node, EntityRef):
         entity = entities.get(node.name)
         if entity is None or not item.entity(entity):
             return
+        if any(item.has_words(veto) for veto in entity.namesakes):
+            for name, where in item.alias_hits(entity):
+                out.extend(_phrase_spans(node.text, name, where, item))
+            return
         for alias in entity.aliases:
             if len(alias.words) == 1 and not alias.prefix:  # one word: find it directly
-                if alias.words[0] in item.words:
-                    for name, start, end in item.text_spans(alias.words[0]):
-                        out.append(TermMatch(node.text, name, start, end))
+                if not item.has_words(alias):
+                    continue
+                word = alias.words[0]
+                if alias.forms:
+                    found = item.term_spans(word, alias.forms[0])
+                else:
+                    found = item.text_spans(word)
+                for name, start, end in found:
+                    out.append(TermMatch(node.text, name, start, end))
             elif item.has_words(alias):
-                for name, where in item.phrase(alias.words, None, 0, alias.prefix, False):
+                for name, where in item.phrase(
+                    alias.words, None, 0, alias.prefix, False, alias.forms
+                ):
                     out.extend(_phrase_spans(node.text, name, where, item))
     elif isinstance(node, Amount):
         for value, name, start, end in item.amounts():

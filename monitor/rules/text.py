@@ -16,7 +16,7 @@ import re
 import sys
 import unicodedata
 
-__all__ = ["WORD_RE", "analyze", "fold", "tokens", "tokens_with_spans"]
+__all__ = ["WORD_RE", "analyze", "fold", "tokens", "tokens_and_words", "tokens_with_spans"]
 
 # --------------------------------------------------------------------------- tables
 
@@ -184,6 +184,26 @@ def tokens(text: str) -> list[str]:
         else:
             out.extend(found)
     return out
+
+
+def tokens_and_words(text: str) -> tuple[list[str], list[str]]:
+    """The folded words of a text, and its words as written (the same list for ASCII text,
+    whose words are their folded selves once lower-cased)."""
+    if text.isascii():
+        folded = tokens(text)
+        return folded, folded
+    get = _CACHE.get
+    out: list[str] = []
+    written = WORD_RE.findall(text)
+    for word in written:
+        found = get(word)
+        if found is None:
+            found = _fold_word(word)
+        if len(found) == 1:
+            out.append(found[0])
+        else:
+            out.extend(found)
+    return out, written
 
 
 def tokens_with_spans(text: str) -> tuple[list[str], list[tuple[int, int]]]:

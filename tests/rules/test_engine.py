@@ -252,3 +252,82 @@ def test_words_of_feed_author_and_domain_only_count_under_their_field() -> None:
         ]
     worded = Entry(feed_id="other", id="2", title="A new trend in trade news")
     assert {h.rule_id for h in matcher.match(worded)} == {"plain", "prefix"}
+
+
+# --- the same with inflected forms, names in other scripts, exact forms and vetoes
+
+FORM_WORDS = [
+    "Тюркский",
+    "Тюркского",
+    "совет",
+    "совета",
+    "Türk",
+    "Türklerin",
+    "Teşkilatı",
+    "Teşkilatının",
+    "devletleriyle",
+    "Aliyev",
+    "Алиевым",
+    "Əliyevin",
+    "Aliev",
+    "Emine",
+    "Erdoğan",
+    "Эрдоганом",
+    "ұйымы",
+    "ұйымының",
+    "Oʻzbekistonga",
+    "trade",
+    "the",
+]
+FORM_TERMS = [
+    "Тюркский",
+    "совет",
+    "=совет",
+    "Türk",
+    "Teşkilatı",
+    '"Тюркский совет"',
+    '"=Тюркский совет"',
+    '"Türk Devletleri"~2',
+    "title:совет",
+    "ұйымы",
+    "Oʻzbekiston",
+    "Aliyev",
+    "entity:aliyev",
+    "entity:erdogan",
+    "trade",
+]
+
+
+def _random_form_query(rng: random.Random, depth: int = 0) -> str:
+    if depth > 1 or rng.random() < 0.4:
+        return rng.choice(FORM_TERMS)
+    op = rng.choice(["AND", "OR", "AND NOT", ""])
+    return f"({_random_form_query(rng, depth + 1)} {op} {_random_form_query(rng, depth + 1)})"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10**9))
+def test_presearch_never_loses_a_hit_with_forms_names_and_vetoes(seed: int) -> None:
+    rng = random.Random(seed)
+    entities = (
+        Entity("aliyev", "Ilham Aliyev", ("Aliyev", "Алиев", "=Aliyevs"), ("Mehriban Aliyeva",)),
+        Entity("erdogan", "Recep Tayyip Erdoğan", ("Erdoğan", "Эрдоган*"), ("Emine Erdoğan",)),
+    )
+    rules = []
+    for i in range(30):
+        query = _random_form_query(rng)
+        node = parse_query(query)
+        if rule_keys(node, {}) is None and "entity:" not in query:
+            continue
+        rules.append(Rule(id=f"r{i}", name=f"r{i}", query=query))
+    matcher = compile_rules(RuleSet(tuple(rules), entities))
+    for _ in range(20):
+        title = " ".join(rng.choice(FORM_WORDS) for _ in range(rng.randint(0, 6)))
+        summary = " ".join(rng.choice(FORM_WORDS) for _ in range(rng.randint(0, 25)))
+        entry = Entry(feed_id="f", id="1", title=title, summary=summary)
+        fast = [(h.rule_id, h.matches) for h in matcher.match(entry)]
+        slow = [(h.rule_id, h.matches) for h in matcher.match_exhaustive(entry)]
+        assert fast == slow, (title, summary)
+        for _, matches in fast:
+            for m in matches:
+                assert entry.field_text(m.field)[m.start : m.end].strip()

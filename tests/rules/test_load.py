@@ -202,3 +202,32 @@ def test_many_rules_load_and_compile(tmp_path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     matcher = compile_rules(load_rules([path]))
     assert len(matcher.rules) == 2_000
+
+
+def test_an_alias_that_folds_to_one_letter_or_nothing_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "e.yaml"
+    path.write_text(
+        "entities:\n"
+        "  - id: e\n"
+        "    name: Ü\n"
+        '    aliases: [Aliyev, "A", "=", "ʻ", "Ə*", "=Aliyev", "Ъ"]\n'
+        "    not: [x, Emine Aliyeva]\n"
+        "rules:\n"
+        "  - id: r\n"
+        "    query: entity:e\n",
+        encoding="utf-8",
+    )
+    problems = _problems(path)
+    assert problems == [
+        f"{path}:3:11: entity name 'Ü' folds to the single letter 'u', so it would match "
+        "almost every item; write the whole name",
+        f"{path}:4:23: aliases entry 'A' folds to the single letter 'a', so it would match "
+        "almost every item; write the whole name",
+        f"{path}:4:28: aliases entry '=' has no letter or digit, so it can never match",
+        f"{path}:4:33: aliases entry 'ʻ' has no letter or digit, so it can never match",
+        f"{path}:4:38: aliases entry 'Ə*' folds to the single letter 'e', so it would match "
+        "almost every item; write the whole name",
+        f"{path}:4:55: aliases entry 'Ъ' has no letter or digit, so it can never match",
+        f"{path}:5:11: not entry 'x' folds to the single letter 'x', so it would match "
+        "almost every item; write the whole name",
+    ]
