@@ -1,6 +1,7 @@
 """Poll benchmark: monitor's poller against lemon24/reader on one loopback server.
 
     python bench/poll.py [--feeds 1000] [--items 50] [--skip-reader] [--skip-clients]
+                         [--rules PATH]
 
 A loopback HTTP server (aiohttp, in its own process, neither measured nor counted) serves
 FEEDS feeds of ITEMS items each: realistic RSS 2.0 news items with HTML descriptions,
@@ -231,7 +232,7 @@ def run_contender(args: list[str]) -> tuple[dict[str, Any], float]:
 # --------------------------------------------------------------------------- contenders
 
 
-def contender_monitor(base: str, feeds: int) -> dict[str, Any]:
+def contender_monitor(base: str, feeds: int, rules: str) -> dict[str, Any]:
     import logging
     from datetime import UTC, datetime, timedelta
 
@@ -249,9 +250,9 @@ def contender_monitor(base: str, feeds: int) -> dict[str, Any]:
     try:
         from monitor.rules import compile_rules, load_rules
 
-        ruleset = load_rules([ROOT / "rules"])
+        ruleset = load_rules([Path(rules)])
         matcher: Any = compile_rules(ruleset)
-        matcher_kind = f"real ({len(ruleset.rules)} rules from rules/)"
+        matcher_kind = f"real ({len(ruleset.rules)} rules from {rules})"
     except ImportError:
         matcher, matcher_kind = NoMatch(), "none (monitor.rules not available)"
 
@@ -378,6 +379,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=50)
     parser.add_argument("--reader-workers", type=int, default=4)
     parser.add_argument("--skip-reader", action="store_true")
+    parser.add_argument(
+        "--rules", default=str(ROOT / "rules"), help="rule files monitor matches (default rules/)"
+    )
     parser.add_argument("--skip-clients", action="store_true")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--contender", help=argparse.SUPPRESS)
@@ -388,7 +392,7 @@ def main() -> None:
         return
     if args.contender:
         runs = {
-            "monitor": lambda: contender_monitor(args.base, args.feeds),
+            "monitor": lambda: contender_monitor(args.base, args.feeds, args.rules),
             "reader": lambda: contender_reader(args.base, args.feeds, args.reader_workers),
             "clients": lambda: contender_clients(args.base, 500, 50),
         }
@@ -404,7 +408,7 @@ def main() -> None:
     try:
         common = [f"--base={server.base}", f"--feeds={args.feeds}", f"--items={args.items}"]
         loads = [os.getloadavg()[0]]
-        ours, our_rss = run_contender(["--contender=monitor", *common])
+        ours, our_rss = run_contender(["--contender=monitor", f"--rules={args.rules}", *common])
         loads.append(os.getloadavg()[0])
         theirs: dict[str, Any] | None = None
         their_rss = 0.0
