@@ -70,6 +70,7 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/match.py
 	$(BIN)/python bench/poll.py
+	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/signal.py
 	$(BIN)/python bench/fulltext.py
 	$(BIN)/python bench/web.py

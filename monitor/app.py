@@ -156,6 +156,8 @@ class Monitor:
             limits=health.Limits(fail_after=p.failing_after, silent_factor=p.silent_after),
             stop=self.stop,
             on_start=started,
+            # Several instances share a PostgreSQL database; one SQLite job takes all.
+            claim=None if self.settings.storage.startswith("sqlite") else poll.CLAIM,
         )
         start = time.monotonic()
         results: list[PollResult] = []

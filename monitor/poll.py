@@ -70,6 +70,9 @@ BATCH = 200
 ENTRY_BATCH = 25
 #: ...or whatever waited this long (seconds).
 MAX_DELAY = 2.0
+#: Due feeds are claimed this many at a time on PostgreSQL, so that several job instances
+#: on one database share a burst of due feeds instead of the first one taking them all.
+CLAIM = 200
 
 
 def body_hash(body: bytes) -> str:
@@ -152,6 +155,7 @@ class Poller:
         rng: random.Random | None = None,
         stop: threading.Event | None = None,
         on_start: Callable[[int], None] | None = None,
+        claim: int | None = None,
     ) -> None:
         self.store = store
         self.fetcher = fetcher
@@ -164,29 +168,51 @@ class Poller:
         self.limits = limits or health.Limits()
         self.rng = rng or random.Random()
         self.stop = stop or threading.Event()
-        #: Called with the number of due feeds once they are claimed (progress bars).
+        #: Called with the number of feeds the first claim took (progress bars).
         self.on_start = on_start
-        #: Seconds the last cycle spent matching (for metrics).
+        #: Claim due feeds this many at a time until none is due (one parser pool serves
+        #: all the claims); None claims every due feed at once.
+        self.claim = claim
+        #: Seconds the last run spent matching (for metrics).
         self.match_seconds = 0.0
 
     def run(self) -> Iterator[PollResult]:
         """Poll every due feed once; yield one result per feed as it is recorded."""
         self.match_seconds = 0.0
-        due = self.store.feeds_due(self.clock())
+        due = self.store.feeds_due(self.clock(), self.claim)
         if self.on_start is not None:
             self.on_start(len(due))
         if not due:
             return
-        yield from _Cycle(self, due).run()
+        if self.claim is None:
+            yield from _Cycle(self, due).run()
+            return
+        parsers = self.parsers_for(len(due))
+        polled: set[str] = set()
+        try:
+            while due:
+                yield from _Cycle(self, due, parsers).run()
+                if self.stop.is_set() or len(due) < self.claim:
+                    return
+                polled.update(f.id for f in due)
+                due = self.store.feeds_due(self.clock(), self.claim)
+                if any(f.id in polled for f in due):  # due again at once: the next tick
+                    self.store.unclaim([f.id for f in due])
+                    return
+        finally:
+            parsers.close(now=True)
 
 
 class _Cycle:
     """The state of one poll cycle."""
 
-    def __init__(self, poller: Poller, due: Sequence[FeedState]) -> None:
+    def __init__(
+        self, poller: Poller, due: Sequence[FeedState], parsers: Parsers | None = None
+    ) -> None:
         self.p = poller
         self.due = due
-        self.parsers = poller.parsers_for(len(due))
+        self.own_parsers = parsers is None  # or the poller's, shared between its claims
+        self.parsers = parsers or poller.parsers_for(len(due))
         self.backlog = 8 * max(1, self.parsers.workers)
         self.pending: dict[Future[ParsedFeed], tuple[FeedState, FetchResult, str]] = {}
         #: Parsed, waiting for unseen + match + record.
@@ -220,7 +246,8 @@ class _Cycle:
             yield from self.results()
         finally:
             fetches.close()
-            self.parsers.close(now=True)  # nothing is left to parse, or nobody waits for it
+            if self.own_parsers:
+                self.parsers.close(now=True)  # nothing is left to parse, or nobody waits
             left = [f.id for f in self.due if f.id not in self.done]
             if left:
                 self.p.store.unclaim(left)

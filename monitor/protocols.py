@@ -69,8 +69,9 @@ class Extractor(Protocol):
 class PollStore(Protocol):
     """What a poll cycle needs of the store."""
 
-    def feeds_due(self, now: datetime) -> list[FeedState]:
-        """The feeds due at `now`, claimed: other workers skip them for a while."""
+    def feeds_due(self, now: datetime, limit: int | None = None) -> list[FeedState]:
+        """The feeds due at `now` (at most `limit`, the longest due first), claimed: other
+        workers skip them for a while."""
         ...
 
     def unseen_many(

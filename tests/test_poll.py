@@ -682,3 +682,41 @@ def test_stopping_gives_the_unfinished_feeds_back(world: World, site: Site) -> N
     assert set(results) <= {"s0", "s1"}
     assert {f.id for f in world.store.feeds_due(world.clock())} == set(urls) - set(results)
     assert world.store.counts()["items"] == 3 * len(results)
+
+
+def test_claims_of_a_few_feeds_poll_every_due_feed_once(world: World, site: Site) -> None:
+    """With claims of 2 feeds, one run polls all 5 due feeds, each once, in 3 claims, and
+    leaves none due."""
+    urls = {f"c{n}": site.serve(f"/c{n}.xml", Reply(load("rss.xml"))) for n in range(5)}
+    world.feeds(**urls)
+    started: list[int] = []
+    claims: list[int] = []
+    store = world.store
+    real = store.feeds_due
+
+    def counting(now: object, limit: int | None = None) -> list[FeedState]:
+        due = real(now, limit)  # type: ignore[arg-type]
+        claims.append(len(due))
+        return due
+
+    store.feeds_due = counting  # type: ignore[method-assign]
+    results = world.poll(claim=2, on_start=started.append)
+    assert sorted(results) == sorted(urls)
+    assert all(r.status == "ok" and r.new_items for r in results.values())
+    assert claims == [2, 2, 1]
+    assert started == [2]
+    assert all(len(site.hits(f"/c{n}.xml")) == 1 for n in range(5))
+    assert real(world.clock(), 2) == []  # nothing is due any more
+
+
+def test_a_claim_limit_takes_the_longest_due_first(world: World, site: Site) -> None:
+    world.feeds(a=site.serve("/a.xml", Reply(load("rss.xml"))))
+    world.poll()
+    world.later(hours=1)
+    world.feeds(
+        a=site.url("/a.xml"), b=site.serve("/b.xml", Reply(load("rss.xml")))
+    )  # b was never polled: it is the longest due
+    world.later(days=2)
+    assert [f.id for f in world.store.feeds_due(world.clock(), 1)] == ["b"]
+    assert [f.id for f in world.store.feeds_due(world.clock(), 1)] == ["a"]
+    assert world.store.feeds_due(world.clock(), 1) == []

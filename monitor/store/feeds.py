@@ -58,8 +58,9 @@ class FeedsMixin(StoreBase):
             rows = s.exec(select(FeedRow).where(col(FeedRow.active)).order_by(col(FeedRow.id)))
             return [feed_state(row) for row in rows]
 
-    def feeds_due(self, now: datetime) -> list[FeedState]:
-        """Claim the feeds whose next poll has come; other workers skip them for a while."""
+    def feeds_due(self, now: datetime, limit: int | None = None) -> list[FeedState]:
+        """Claim the feeds whose next poll has come (at most `limit`, the longest due
+        first); other workers skip them for a while."""
         with self._session() as s:
             query = (
                 select(FeedRow)
@@ -67,6 +68,8 @@ class FeedsMixin(StoreBase):
                 .where(or_(col(FeedRow.next_poll).is_(None), col(FeedRow.next_poll) <= now))
                 .order_by(col(FeedRow.next_poll).asc().nulls_first(), col(FeedRow.id))
             )
+            if limit is not None:
+                query = query.limit(limit)
             if not self.is_sqlite:
                 query = query.with_for_update(skip_locked=True)
             rows = list(s.exec(query))

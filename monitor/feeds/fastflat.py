@@ -1,0 +1,166 @@
+"""The common RSS item in one pass: what fastparse's machine would do, without the machine.
+
+Most RSS items are flat: a title, a link, a guid, a date, an author, categories and a
+description or content:encoded, each an element with text and no children. For such an
+item the machine's stack, contexts and handler calls always come to the same few
+assignments, which `read_item` makes directly (each case below says which handler it
+stands for). An item with anything else (an attribute other than the few allowed here,
+xml:lang, a child with children, an element outside the table, a second description
+that feedparser would take for content) is left to the machine, untouched.
+
+Pure: no I/O, no clock, no lxml import (the element is handed in).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from monitor.feeds.fastcore import _CP1252, _LINK_AMP, Core, _urljoin
+
+#: Element key -> what it is in a flat item (handlers in fasthandlers.py).
+KINDS = {
+    # start_title / end_title
+    "title": "title",
+    "dc_title": "title",
+    # start_link without href: the text is the link
+    "link": "link",
+    # start_guid / end_guid
+    "guid": "guid",
+    # end_published / end_updated
+    "pubdate": "published",
+    "published": "published",
+    "issued": "published",
+    "dcterms_issued": "published",
+    "dc_date": "updated",
+    "updated": "updated",
+    "modified": "updated",
+    "dcterms_modified": "updated",
+    # start_description (as a summary) / start_content_encoded
+    "description": "description",
+    "dc_description": "description",
+    "content_encoded": "content",
+    # start_author / end_author: an author's text, without name or email children
+    "author": "author",
+    "managingeditor": "author",
+    "dc_creator": "author",
+    "dc_author": "author",
+    "itunes_author": "author",
+    # start_category: nothing that is read
+    "category": "skip",
+    "dc_subject": "skip",
+    "keywords": "skip",
+    # start_enclosure: a link of the entry's, never its link
+    "enclosure": "skip",
+}
+#: The attributes a flat item's elements may carry (lower case), by kind.
+ALLOWED = {"guid": {"ispermalink"}, "skip": {"domain", "url", "length", "type"}}
+_ABOUT = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}about"
+
+
+def _value(text: str, relative: bool = False) -> str:
+    """Core.pop's steps for a text: strip, fix a URI, repair UTF-8 read as Latin-1."""
+    out = text.strip()
+    if relative and out:
+        out = _urljoin(out)
+    if not out.isascii():
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+            out = out.encode("iso-8859-1").decode("utf-8")
+        out = out.translate(_CP1252)
+    return out
+
+
+def _plan(m: Core, item: Any) -> list[tuple[str, Any]] | None:
+    """The item's children as (kind, element), or None when the item is not flat."""
+    keys = item.keys()
+    if keys and keys != [_ABOUT]:
+        return None
+    plan = []
+    summary = content = False
+    for child in item:
+        if len(child):
+            return None
+        info = m.infos.get(child.tag) or m.info(child)
+        kind = KINDS.get(info.key)
+        if kind is None:
+            if info.start is not None or info.end is not None:
+                return None
+            kind = "skip"  # an element feedparser has no handler for: nothing read
+        names = child.keys()
+        if names:
+            allowed = ALLOWED.get(kind, set())
+            lowered = {n.lower() for n in names}
+            if len(lowered) != len(names) or not lowered <= allowed:
+                return None
+        if kind == "description":
+            if summary and not content and not m.has_content:
+                return None  # feedparser takes this one for content
+            summary = True
+        elif kind == "content":
+            summary = content = True
+        plan.append((kind, child))
+    return plan
+
+
+def read_item(m: Core, item: Any, lang: str | None) -> bool:
+    """Read a flat <item> into a new entry as the machine would; False (nothing done)
+    when the item is not flat. The walk has counted the item's depth and set its lang."""
+    if m.inentry or m.incontent or m.insource:
+        return False
+    plan = _plan(m, item)
+    if plan is None:
+        return False
+    # start_item
+    entry: dict[str, Any] = {}
+    m.entries.append(entry)
+    m.depthmap = {}
+    m.push("item", 0)
+    m.inentry = 1
+    m.guidislink = False
+    m.title_depth = -1
+    about = item.get(_ABOUT)
+    if about:
+        entry["id"] = about
+    depth = m.depth + 1
+    language = lang.replace("_", "-") if lang else lang
+    for kind, child in plan:
+        text = child.text or ""
+        if kind == "title":
+            out = _value(text)
+            if not -1 < m.title_depth <= depth:
+                entry["title"] = out
+                entry["title_detail"] = {"language": language}
+            if out:
+                m.title_depth = depth
+        elif kind == "link":
+            out = _value(text, relative=True)
+            if "&" in out:
+                out = out.replace("&amp;", "&")
+                if ";" in out:
+                    out = _LINK_AMP.sub(r"&\g<1>", out)
+            entry["link"] = out
+        elif kind == "guid":
+            permalink = (child.get(child.keys()[0]) if child.keys() else "true") == "true"
+            m.guidislink = permalink
+            out = _value(text, relative=permalink)
+            entry["id"] = out
+            entry.setdefault("guidislink", permalink and "link" not in entry)
+            if permalink:
+                entry.setdefault("link", out)
+        elif kind == "published" or kind == "updated":
+            out = _value(text)
+            entry[f"{kind}_parsed"] = m.parse_date(out) if out else None
+        elif kind == "description":
+            entry["summary"] = _value(text)
+        elif kind == "content":
+            m.has_content = 1
+            out = _value(text)
+            entry.setdefault("content", []).append({"value": out})
+            entry.setdefault("summary", out)
+        elif kind == "author":
+            entry["author"] = _value(text)
+    # end_item
+    m.pop("item")
+    m.inentry = 0
+    m.has_content = 0
+    return True
