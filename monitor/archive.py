@@ -118,7 +118,8 @@ class Sending:
 
 @dataclass(frozen=True, slots=True)
 class Story:
-    """What the page lists: its items (one, for now) and their stored hits."""
+    """What the page lists: a story's items (the copies clustered for the digests, the lead
+    first) and their stored hits."""
 
     id: int
     items: tuple[ArchiveItem, ...]

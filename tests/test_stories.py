@@ -247,3 +247,20 @@ def test_prune_forgets_old_stories(newsroom: Store, clock: FakeClock) -> None:
     assert newsroom.story_counts()["stories"] == 5
     newsroom.prune(clock() + timedelta(days=1))
     assert newsroom.story_counts() == {"stories": 0, "story_items": 0}
+
+
+def test_the_archive_shows_a_clustered_story_once_with_every_copy(
+    newsroom: Store, clock: FakeClock
+) -> None:
+    from monitor.archive import Filters
+
+    record(newsroom, clock, [nd.RECEPTION_WIRE, nd.RECEPTION[2]])
+    before = newsroom.stories(Filters(), offset=0, limit=50)
+    assert len(before) == 2  # not clustered yet: each item a story of its own
+    assert newsroom.reserve("urgent:email", None, clock()) is not None  # clusters them
+    (story,) = newsroom.stories(Filters(), offset=0, limit=50)
+    guids = {str(nd.RECEPTION_WIRE["guid"]), str(nd.RECEPTION[2]["guid"])}
+    assert {item.guid for item in story.items} == guids
+    whole = newsroom.story(story.items[1].id)
+    assert whole is not None and len(whole.items) == 2
+    assert whole.items[0].id == story.items[1].id  # the item asked for comes first

@@ -33,7 +33,7 @@ from monitor.archive import StoredMatch as StoredMatchRecord
 from monitor.store.base import StoreBase, chunks
 from monitor.store.convert import matches_from
 from monitor.store.search import matching_ids
-from monitor.store.tables import DeliveryRow, FeedRow, HitRow, ItemRow, UTCDateTime
+from monitor.store.tables import DeliveryRow, FeedRow, HitRow, ItemRow, StoryItemRow, UTCDateTime
 
 #: An item's date: published, unless the feed gave none or one after we fetched it.
 item_date = type_coerce(
@@ -72,14 +72,28 @@ class ArchiveMixin(StoreBase):
         self.engine.dispose()  # connections opened before now are not reused
 
     def stories(self, filters: Filters, *, offset: int, limit: int) -> list[Story]:
-        """Stories newest first; one item is one story for now."""
+        """Stories newest first: the items of a page, those of one story (as clustered for
+        the digests) together under the newest of them; an item no digest has put into a
+        story yet is a story of its own."""
         with self._session() as s:
             query = _items(filters).order_by(col(ItemRow.id).desc()).offset(offset).limit(limit)
             items = [_item(row) for row in s.execute(query)]
+            story_of = _story_of(s, [i.id for i in items])
             hits = _matches(s, [i.id for i in items])
-        return [Story(i.id, (i,), tuple(h for h in hits if h.item_id == i.id)) for i in items]
+        groups: dict[object, list[ArchiveItem]] = {}
+        for item in items:
+            groups.setdefault(story_of.get(item.id, ("item", item.id)), []).append(item)
+        return [
+            Story(
+                group[0].id,
+                tuple(group),
+                tuple(h for h in hits if h.item_id in {i.id for i in group}),
+            )
+            for group in groups.values()
+        ]
 
     def story(self, story_id: int) -> Story | None:
+        """The story an item belongs to: that item first, then every other copy."""
         with self._session() as s:
             row = s.execute(
                 _items(Filters(matched=False)).where(col(ItemRow.id) == story_id)
@@ -87,7 +101,20 @@ class ArchiveMixin(StoreBase):
             if row is None:
                 return None
             item = _item(row)
-            return Story(item.id, (item,), tuple(_matches(s, [item.id])))
+            members = [item]
+            story = _story_of(s, [item.id]).get(item.id)
+            if story is not None:
+                others = select(col(StoryItemRow.item_id)).where(
+                    col(StoryItemRow.story_id) == story, col(StoryItemRow.item_id) != item.id
+                )
+                rows = s.execute(
+                    _items(Filters(matched=False))
+                    .where(col(ItemRow.id).in_(others))
+                    .order_by(col(ItemRow.id))
+                )
+                members += [_item(r) for r in rows]
+            ids = [m.id for m in members]
+            return Story(item.id, tuple(members), tuple(_matches(s, ids)))
 
     def search(
         self, prefilter: Prefilter | None, filters: Filters, *, before: int | None, limit: int
@@ -196,6 +223,19 @@ def _items(filters: Filters) -> Any:
 def _item(row: Any) -> ArchiveItem:
     item = ArchiveItem(*row)
     return item if item.feed_title else replace(item, feed_title=item.feed_id)
+
+
+def _story_of(s: Session, item_ids: Sequence[int]) -> dict[int, int]:
+    """The story of each of these items that has one (item id -> story id)."""
+    out: dict[int, int] = {}
+    for chunk in chunks(list(item_ids), 500):
+        rows = s.execute(
+            select(col(StoryItemRow.item_id), col(StoryItemRow.story_id)).where(
+                col(StoryItemRow.item_id).in_(chunk)
+            )
+        )
+        out.update({int(item): int(story) for item, story in rows})
+    return out
 
 
 def _matches(s: Session, item_ids: Sequence[int]) -> list[StoredMatchRecord]:
