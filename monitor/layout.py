@@ -218,11 +218,13 @@ def _field_text(hit: StoredHit, field: str) -> str | None:
         return hit.title
     if field == "summary":
         return hit.summary
+    if field == "content":
+        return hit.content
     return None
 
 
 def _shown(hit: StoredHit, matches: Sequence[TermMatch]) -> str | None:
-    """The text a term matched, as the item wrote it (title and summary only)."""
+    """The text a term matched, as the item wrote it (title, summary or full text)."""
     for m in matches:
         text = _field_text(hit, m.field)
         if text is not None and 0 <= m.start < m.end <= len(text):
@@ -253,6 +255,15 @@ class _Explained:
     why: str
     title_spans: list[tuple[int, int]]
     summary_spans: list[tuple[int, int]]
+    #: Spans in the article's full text (full_text feeds), shown when the summary has none.
+    content_spans: list[tuple[int, int]]
+
+    def snippet(self, hit: StoredHit) -> Segments:
+        """A window of the summary around its first match, or of the full text when only
+        the full text matched."""
+        if self.content_spans and not self.summary_spans and hit.content:
+            return snippet(hit.content, self.content_spans)
+        return snippet(hit.summary, self.summary_spans)
 
 
 def explain(hit: StoredHit, rule: Rule | None, entities: Mapping[str, str]) -> _Explained:
@@ -269,15 +280,18 @@ def explain(hit: StoredHit, rule: Rule | None, entities: Mapping[str, str]) -> _
     words: list[str] = []
     title_spans: list[tuple[int, int]] = []
     summary_spans: list[tuple[int, int]] = []
+    content_spans: list[tuple[int, int]] = []
     for leaf in leaves:
         term = leaf if isinstance(leaf, str) else leaf.text
         matches = sorted((m for m in hit.matches if m.term == term), key=lambda m: m.start)
         words.append(_in_words(leaf, hit, matches, entities))
         in_title = [(m.start, m.end) for m in matches if m.field == "title"]
         in_summary = [(m.start, m.end) for m in matches if m.field == "summary"]
+        in_content = [(m.start, m.end) for m in matches if m.field == "content"]
         title_spans.extend(in_title[:1])
         summary_spans.extend(in_summary[:1])
-    return _Explained("; ".join(dict.fromkeys(words)), title_spans, summary_spans)
+        content_spans.extend(in_content[:1])
+    return _Explained("; ".join(dict.fromkeys(words)), title_spans, summary_spans, content_spans)
 
 
 # --------------------------------------------------------------------------- topics
@@ -379,7 +393,7 @@ def build(
             unsafe_url=copies_view[0].unsafe_url,
             feed=lead.feed_title,
             published=copies_view[0].published,
-            snippet=snippet(lead.summary, explained.summary_spans),
+            snippet=explained.snippet(lead),
             why=explained.why,
             topic_id=lead.rule_id,
             topic=name(lead.rule_id),

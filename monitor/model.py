@@ -329,6 +329,8 @@ class StoredHit:
     published: datetime | None
     fetched: datetime
     matches: tuple[TermMatch, ...] = ()
+    #: The article's full text, for a full_text feed's item (its spans can point there).
+    content: str = ""
     #: The story the item belongs to (monitor/stories.py); None before it is assigned.
     story_id: int | None = None
 

@@ -246,3 +246,31 @@ def test_rules_without_a_name_or_a_topic_fall_back_to_ids(renderer: Renderer) ->
         now=NOW,
     )
     assert "gone-rule" in message.text and message.stories[0].topic == "gone-rule"
+
+
+def test_a_match_only_in_the_full_text_is_shown_from_the_full_text() -> None:
+    """A full_text feed's hit may lie past the lead: the snippet comes from the article."""
+    from monitor.layout import explain
+    from monitor.model import StoredHit, TermMatch
+
+    article = "The summit opened with a long list of speeches. " * 3 + "Omuraliev spoke last."
+    at = article.index("Omuraliev")
+    hit = StoredHit(
+        id=1,
+        rule_id="omuraliev",
+        feed_id="f",
+        feed_title="F",
+        item_id="i",
+        title="Summit ends",
+        url=None,
+        summary="A short lead without the name.",
+        published=None,
+        fetched=NOW,
+        matches=(TermMatch("omuraliev", "content", at, at + len("Omuraliev")),),
+        content=article,
+    )
+    explained = explain(hit, None, {})
+    assert ("Omuraliev", True) in explained.snippet(hit)
+    assert explained.why == "mentions Omuraliev"
+    lead_only = replace(hit, content="")  # no full text stored: the lead, unmarked
+    assert all(not marked for _, marked in explain(lead_only, None, {}).snippet(lead_only))

@@ -212,5 +212,6 @@ def stored_hit(
         published=item.published,
         fetched=item.fetched,
         matches=matches_from(hit.matches),
+        content=item.content,
         story_id=story_id,
     )
