@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.model import Batch, Message, Rule, Story
+from monitor.model import Message, Story
 from monitor.protocols import MessageRenderer
 
 #: The namespace of story and feed ids (uuid5), so they are the same on every run.
@@ -108,32 +108,10 @@ class WithDocument:
     def __init__(self, inner: MessageRenderer) -> None:
         self.inner = inner
 
-    def render(
-        self,
-        *,
-        kind: str,
-        batch: Batch,
-        title: str,
-        rules: Mapping[str, Rule],
-        now: datetime,
-        timezone: str = "UTC",
-        recipients: Sequence[str] = (),
-        notices: Sequence[str] = (),
-        entities: Mapping[str, str] | None = None,
-        archive: str | None = None,
-    ) -> Message:
-        message = self.inner.render(
-            kind=kind,
-            batch=batch,
-            title=title,
-            rules=rules,
-            now=now,
-            timezone=timezone,
-            recipients=recipients,
-            notices=notices,
-            entities=entities,
-            archive=archive,
-        )
+    def render(self, *, kind: str, title: str, now: datetime, **rest: Any) -> Message:
+        """The inner renderer's message (every argument passed on as given), with its
+        document."""
+        message = self.inner.render(kind=kind, title=title, now=now, **rest)
         document = digest_document(message, title=title, kind=kind, now=now)
         return replace(message, document=document)
 
