@@ -69,6 +69,7 @@ class Item:
         "_amounts",
         "_distinct",
         "_entities",
+        "_entity_spans",
         "_field_forms",
         "_formed",
         "_forms",
@@ -78,6 +79,7 @@ class Item:
         "_pos",
         "_prefix_hits",
         "_prefixes",
+        "_present",
         "_sorted",
         "_spans",
         "_text_spans",
@@ -138,6 +140,10 @@ class Item:
         self._spans: dict[str, list[tuple[int, int]]] = {}
         self._amounts: list[tuple[float, str, int, int]] | None = None
         self._entities: dict[str, bool] = {}
+        #: Per entity, its aliases whose words are all in the item (see present_aliases).
+        self._present: dict[str, tuple[EntityPhrase, ...]] = {}
+        #: Per entity, the (field, start, end) of its aliases in the item (spans.collect).
+        self._entity_spans: dict[str, list[tuple[str, int, int]]] = {}
 
     # -- per field, lazily
 
@@ -415,7 +421,7 @@ class Item:
         that holds no alias takes the entity out of the whole item)."""
         found = self._entities.get(entity.id)
         if found is None:
-            found = any(self.has_words(alias) for alias in entity.aliases)
+            found = bool(self.present_aliases(entity))
             if found and entity.vetoes:
                 if any(self.has_words(veto) for veto in entity.contexts):
                     found = False
@@ -423,6 +429,21 @@ class Item:
                     found = bool(self.alias_hits(entity))
             self._entities[entity.id] = found
         return found
+
+    def cached_entity_spans(self, entity_id: str) -> list[tuple[str, int, int]] | None:
+        return self._entity_spans.get(entity_id)
+
+    def cache_entity_spans(self, entity_id: str, spans: list[tuple[str, int, int]]) -> None:
+        self._entity_spans[entity_id] = spans
+
+    def present_aliases(self, entity: CompiledEntity) -> tuple[EntityPhrase, ...]:
+        """The entity's aliases whose words are all in the item, found once per item (a
+        rule may name an entity many times, and every hit's spans ask again)."""
+        present = self._present.get(entity.id)
+        if present is None:
+            present = tuple(alias for alias in entity.aliases if self.has_words(alias))
+            self._present[entity.id] = present
+        return present
 
     def alias_hits(self, entity: CompiledEntity) -> list[Hit]:
         """Every occurrence of an alias of an entity that no namesake veto holds."""
@@ -432,9 +453,7 @@ class Item:
                 for name, where in self.phrase(veto.words, None, 0, veto.prefix, False, veto.forms):
                     vetoed.setdefault(name, []).append((where[0], where[-1]))
         out: list[Hit] = []
-        for alias in entity.aliases:
-            if not self.has_words(alias):
-                continue
+        for alias in self.present_aliases(entity):
             for name, where in self.phrase(alias.words, None, 0, alias.prefix, False, alias.forms):
                 inside = vetoed.get(name, ())
                 if not any(low <= where[0] and where[-1] <= high for low, high in inside):

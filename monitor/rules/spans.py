@@ -83,26 +83,14 @@ def collect(
         entity = entities.get(node.name)
         if entity is None or not item.entity(entity):
             return
-        if any(item.has_words(veto) for veto in entity.namesakes):
-            for name, where in item.alias_hits(entity):
-                out.extend(_phrase_spans(node.text, name, where, item))
-            return
-        for alias in entity.aliases:
-            if len(alias.words) == 1 and not alias.prefix:  # one word: find it directly
-                if not item.has_words(alias):
-                    continue
-                word = alias.words[0]
-                if alias.forms:
-                    found = item.term_spans(word, alias.forms[0])
-                else:
-                    found = item.text_spans(word)
-                for name, start, end in found:
-                    out.append(TermMatch(node.text, name, start, end))
-            elif item.has_words(alias):
-                for name, where in item.phrase(
-                    alias.words, None, 0, alias.prefix, False, alias.forms
-                ):
-                    out.extend(_phrase_spans(node.text, name, where, item))
+        spans = item.cached_entity_spans(entity.id)
+        if spans is None:  # a rule may name an entity often: its spans are found once
+            found: list[TermMatch] = []
+            _entity_spans(entity, item, found)
+            spans = [(m.field, m.start, m.end) for m in found]
+            item.cache_entity_spans(entity.id, spans)
+        text = node.text
+        out.extend(TermMatch(text, name, start, end) for name, start, end in spans)
     elif isinstance(node, Amount):
         for value, name, start, end in item.amounts():
             if node.contains(value):
@@ -137,3 +125,21 @@ def _phrase_spans(term: str, name: str, positions: tuple[int, ...], item: Item) 
         if p is not None:
             first = prev = p
     return out
+
+
+def _entity_spans(entity: CompiledEntity, item: Item, out: list[TermMatch]) -> None:
+    """Every occurrence of the entity's aliases in the item, outside its namesake vetoes."""
+    if any(item.has_words(veto) for veto in entity.namesakes):
+        for name, where in item.alias_hits(entity):
+            out.extend(_phrase_spans("", name, where, item))
+        return
+    for alias in item.present_aliases(entity):
+        if len(alias.words) == 1 and not alias.prefix:  # one word: find it directly
+            word = alias.words[0]
+            forms = alias.forms[0] if alias.forms else None
+            found = item.term_spans(word, forms) if forms else item.text_spans(word)
+            for name, start, end in found:
+                out.append(TermMatch("", name, start, end))
+        else:
+            for name, where in item.phrase(alias.words, None, 0, alias.prefix, False, alias.forms):
+                out.extend(_phrase_spans("", name, where, item))
