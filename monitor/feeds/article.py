@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 import re
 
-import trafilatura
-
 #: The article's text is cut here: a page is a news story, not a book.
 MAX_TEXT = 100_000
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
@@ -43,6 +41,8 @@ def extract_text(body: bytes, url: str | None = None, content_type: str | None =
     none that the extractor recognises. Raises ExtractError when the page cannot be read."""
     if not body.strip():
         return ""
+    import trafilatura  # about 40 MB: loaded only by a job that has full_text feeds
+
     try:
         text = trafilatura.extract(
             decode(body, content_type),
