@@ -301,21 +301,7 @@ def digest_hits(count: int) -> tuple[list[StoredHit], object]:
             entry, summary=f"{lead}. {entry.summary}", title=f"{entry.title}: {lead[:40]}"
         )
         for hit in matcher.match(entry):
-            hits.append(
-                StoredHit(
-                    id=len(hits) + 1,
-                    rule_id=hit.rule_id,
-                    feed_id=entry.feed_id,
-                    feed_title=entry.feed_title,
-                    item_id=entry.id,
-                    title=entry.title,
-                    url=entry.url,
-                    summary=entry.summary,
-                    published=entry.published,
-                    fetched=entry.published or START,
-                    matches=hit.matches,
-                )
-            )
+            hits.append(StoredHit.of(len(hits) + 1, entry, hit, entry.published or START))
         if len(hits) >= count:
             break
     hits = hits[:count]

@@ -338,6 +338,27 @@ class StoredHit:
     def terms(self) -> tuple[str, ...]:
         return distinct_terms(self.matches)
 
+    @classmethod
+    def of(
+        cls, hit_id: int, entry: Entry, hit: Hit, fetched: datetime, story_id: int | None = None
+    ) -> StoredHit:
+        """A hit on an entry as the store would hand it over (benchmarks and tests)."""
+        return cls(
+            id=hit_id,
+            rule_id=hit.rule_id,
+            feed_id=entry.feed_id,
+            feed_title=entry.feed_title,
+            item_id=entry.id,
+            title=entry.title,
+            url=entry.url,
+            summary=entry.summary,
+            published=entry.published,
+            fetched=fetched,
+            matches=hit.matches,
+            content=entry.content,
+            story_id=story_id,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Batch:

@@ -47,22 +47,7 @@ def stored(ruleset: RuleSet, items: list[Entry], story: int | None = None) -> li
     out: list[StoredHit] = []
     for entry in items:
         for hit in matcher.match(entry):
-            out.append(
-                StoredHit(
-                    id=len(out) + 1,
-                    rule_id=hit.rule_id,
-                    feed_id=entry.feed_id,
-                    feed_title=entry.feed_title,
-                    item_id=entry.id,
-                    title=entry.title,
-                    url=entry.url,
-                    summary=entry.summary,
-                    published=entry.published,
-                    fetched=NOW,
-                    matches=hit.matches,
-                    story_id=story,
-                )
-            )
+            out.append(StoredHit.of(len(out) + 1, entry, hit, NOW, story))
     return out
 
 
