@@ -62,6 +62,12 @@ class CompiledEntity:
     namesakes: tuple[EntityPhrase, ...] = ()
     #: The vetoes that hold none: they take the entity out of the whole item.
     contexts: tuple[EntityPhrase, ...] = ()
+    #: One necessary word per alias (a word it needs, or each word or form key of its
+    #: first inflected word): an item holds only the aliases under its words, so an entity
+    #: with a hundred aliases tests a few of them (``Item.present_aliases``).
+    by_word: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
+    #: The aliases that need no whole word, under the prefix of their last word.
+    by_prefix: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
 
 
 def compile_phrase(text: str, *, forms: bool = True) -> EntityPhrase | None:
@@ -107,7 +113,30 @@ def compile_entity(entity: Entity, *, forms: bool = True) -> CompiledEntity:
     )
     namesakes = tuple(v for v in vetoes if _holds_alias(v, aliases))
     contexts = tuple(v for v in vetoes if v not in namesakes)
-    return CompiledEntity(entity.id, aliases, vetoes, namesakes, contexts)
+    by_word, by_prefix = _gates(aliases)
+    return CompiledEntity(entity.id, aliases, vetoes, namesakes, contexts, by_word, by_prefix)
+
+
+def _gates(
+    aliases: tuple[EntityPhrase, ...],
+) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+    """Each alias under one test that ``Item.has_words`` makes first: the longest word it
+    needs (the rarest, as a rule), else every member of its first set of options, else the
+    prefix of its last word."""
+    by_word: dict[str, list[int]] = {}
+    by_prefix: dict[str, list[int]] = {}
+    for index, alias in enumerate(aliases):
+        if alias.needed:
+            by_word.setdefault(max(sorted(alias.needed), key=len), []).append(index)
+        elif alias.options:
+            for word in alias.options[0]:
+                by_word.setdefault(word, []).append(index)
+        else:  # one word, a prefix: nothing else can be needed
+            by_prefix.setdefault(alias.words[-1], []).append(index)
+    return (
+        {w: tuple(ids) for w, ids in by_word.items()},
+        {p: tuple(ids) for p, ids in by_prefix.items()},
+    )
 
 
 def _holds_alias(veto: EntityPhrase, aliases: tuple[EntityPhrase, ...]) -> bool:

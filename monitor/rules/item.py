@@ -441,9 +441,26 @@ class Item:
         rule may name an entity many times, and every hit's spans ask again)."""
         present = self._present.get(entity.id)
         if present is None:
-            present = tuple(alias for alias in entity.aliases if self.has_words(alias))
-            self._present[entity.id] = present
+            present = self._present[entity.id] = self._find_aliases(entity)
         return present
+
+    def _find_aliases(self, entity: CompiledEntity) -> tuple[EntityPhrase, ...]:
+        # Only the aliases whose gate word or prefix the item has can be in it (see
+        # CompiledEntity.by_word); has_words then tests each of those in full.
+        by_word, by_prefix = entity.by_word, entity.by_prefix
+        found: set[int] = set()
+        for word in by_word.keys() & self.words:
+            found.update(by_word[word])
+        if by_prefix:
+            if by_prefix.keys() <= self._prefixes.prefixes:  # the engine's prefixes: C sets
+                for prefix in by_prefix.keys() & self.starts:
+                    found.update(by_prefix[prefix])
+            else:
+                for prefix, ids in by_prefix.items():
+                    if self.has_start(prefix):
+                        found.update(ids)
+        aliases = entity.aliases
+        return tuple(aliases[i] for i in sorted(found) if self.has_words(aliases[i]))
 
     def alias_hits(self, entity: CompiledEntity) -> list[Hit]:
         """Every occurrence of an alias of an entity that no namesake veto holds."""
