@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from monitor.model import FIELDS, TEXT_FIELDS, Entry, Hit, Rule, RuleSet
-from monitor.rules.entities import CompiledEntity, compile_entity
+from monitor.rules.entities import CompiledEntity, alias_gates, compile_entity
 from monitor.rules.evaluate import Eval, evaluator, plain_word
 from monitor.rules.gc import paused_gc
 from monitor.rules.item import Item
@@ -205,6 +205,7 @@ class RuleMatcher:
         self._vocab: _Vocab = index.vocab(terms.words | terms.forms)
         self._prefixes = Prefixes(terms.prefixes)
         self._forms = Forms(terms.forms)
+        self._gates = alias_gates(self.entities.values())
         self._extra_fields = tuple(f for f in FIELDS if f in terms.fields and f not in TEXT_FIELDS)
 
     def _compile(self, rules: Iterable[Rule], index: _Index, terms: _Terms) -> None:
@@ -295,13 +296,15 @@ class RuleMatcher:
 
     def item(self, entry: Entry) -> Item:
         """``entry`` as the rules see it: what ``match`` evaluates them on."""
-        return Item(entry, self._vocab, self._extra_fields, self._prefixes, self._forms)
+        return Item(
+            entry, self._vocab, self._extra_fields, self._prefixes, self._forms, self._gates
+        )
 
     def match(self, entry: Entry) -> list[Hit]:
         """The hits of every enabled rule on ``entry``, each with its matched spans."""
-        item = Item(
-            entry, self._vocab, self._extra_fields, self._prefixes, self._forms
-        )  # not self.item(): a call less
+        item = Item(  # not self.item(): a call less
+            entry, self._vocab, self._extra_fields, self._prefixes, self._forms, self._gates
+        )
         return self._evaluate(entry, item, self.candidates(item))
 
     def match_exhaustive(self, entry: Entry) -> list[Hit]:

@@ -14,13 +14,21 @@ entity out of the whole item.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
 
 from monitor.model import Entity
 from monitor.rules.inflect import EMPTY, phrase_forms, text_forms
 from monitor.rules.text import tokens_with_spans
 
-__all__ = ["CompiledEntity", "EntityPhrase", "compile_entity", "compile_phrase"]
+__all__ = [
+    "AliasGates",
+    "CompiledEntity",
+    "EntityPhrase",
+    "alias_gates",
+    "compile_entity",
+    "compile_phrase",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +70,6 @@ class CompiledEntity:
     namesakes: tuple[EntityPhrase, ...] = ()
     #: The vetoes that hold none: they take the entity out of the whole item.
     contexts: tuple[EntityPhrase, ...] = ()
-    #: One necessary word per alias (a word it needs, or each word or form key of its
-    #: first inflected word): an item holds only the aliases under its words, so an entity
-    #: with a hundred aliases tests a few of them (``Item.present_aliases``).
-    by_word: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
-    #: The aliases that need no whole word, under the prefix of their last word.
-    by_prefix: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
 
 
 def compile_phrase(text: str, *, forms: bool = True) -> EntityPhrase | None:
@@ -113,29 +115,65 @@ def compile_entity(entity: Entity, *, forms: bool = True) -> CompiledEntity:
     )
     namesakes = tuple(v for v in vetoes if _holds_alias(v, aliases))
     contexts = tuple(v for v in vetoes if v not in namesakes)
-    by_word, by_prefix = _gates(aliases)
-    return CompiledEntity(entity.id, aliases, vetoes, namesakes, contexts, by_word, by_prefix)
+    return CompiledEntity(entity.id, aliases, vetoes, namesakes, contexts)
 
 
-def _gates(
-    aliases: tuple[EntityPhrase, ...],
-) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
-    """Each alias under one test that ``Item.has_words`` makes first: the longest word it
-    needs (the rarest, as a rule), else every member of its first set of options, else the
-    prefix of its last word."""
-    by_word: dict[str, list[int]] = {}
-    by_prefix: dict[str, list[int]] = {}
-    for index, alias in enumerate(aliases):
-        if alias.needed:
-            by_word.setdefault(max(sorted(alias.needed), key=len), []).append(index)
-        elif alias.options:
-            for word in alias.options[0]:
-                by_word.setdefault(word, []).append(index)
-        else:  # one word, a prefix: nothing else can be needed
-            by_prefix.setdefault(alias.words[-1], []).append(index)
-    return (
-        {w: tuple(ids) for w, ids in by_word.items()},
-        {p: tuple(ids) for p, ids in by_prefix.items()},
+#: An alias of an entity: the entity's id and the alias's place among its aliases.
+AliasRef = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class AliasGates:
+    """Every alias of every entity under one thing an item must hold to hold it: a whole
+    word, or a prefix. An item looks its words and prefixes up once (``candidates``) and
+    then tests in full only the aliases found, not the hundreds of all the entities."""
+
+    by_word: dict[str, tuple[AliasRef, ...]]
+    #: Under the prefix of their last word: every one is a prefix the engine's Prefixes
+    #: know (they hold every alias prefix), so an item's ``starts`` answers for them.
+    by_prefix: dict[str, tuple[AliasRef, ...]]
+
+    def candidates(self, words: Set[str], starts: Set[str]) -> dict[str, set[int]]:
+        """The aliases, by entity id, whose gate is among an item's words (with their
+        form keys) or the prefixes its words start with."""
+        out: dict[str, set[int]] = {}
+        for table, keys in ((self.by_word, words), (self.by_prefix, starts)):
+            for key in table.keys() & keys:
+                for entity_id, index in table[key]:
+                    found = out.get(entity_id)
+                    if found is None:
+                        out[entity_id] = {index}
+                    else:
+                        found.add(index)
+        return out
+
+
+def alias_gates(entities: Iterable[CompiledEntity]) -> AliasGates:
+    """Each alias under the longest of the things it needs (the rarest, as a rule; "of"
+    is never the gate of "Organization of Turkic States"): a whole word, each word or form
+    key of an inflected word, or the prefix of its last word."""
+    by_word: dict[str, list[AliasRef]] = {}
+    by_prefix: dict[str, list[AliasRef]] = {}
+    for entity in entities:
+        for index, alias in enumerate(entity.aliases):
+            # (length of the word, is a prefix, the keys): one key of the set must be there
+            choices: list[tuple[int, bool, frozenset[str]]] = [
+                (len(w), False, frozenset({w})) for w in alias.needed
+            ]
+            heads = [j for j in range(len(alias.words)) if alias.forms and alias.forms[j]]
+            choices += [
+                (len(alias.words[j]), False, option)
+                for j, option in zip(heads, alias.options, strict=True)
+            ]
+            if alias.prefix:
+                choices.append((len(alias.words[-1]), True, frozenset({alias.words[-1]})))
+            _, is_prefix, keys = max(choices, key=lambda o: (o[0], not o[1], sorted(o[2])))
+            table = by_prefix if is_prefix else by_word
+            for key in keys:
+                table.setdefault(key, []).append((entity.id, index))
+    return AliasGates(
+        {w: tuple(refs) for w, refs in by_word.items()},
+        {p: tuple(refs) for p, refs in by_prefix.items()},
     )
 
 

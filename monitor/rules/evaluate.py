@@ -114,8 +114,28 @@ def _junction(node: And | Or, entities: dict[str, CompiledEntity], memo: KeyMemo
         tests.append(lambda item: any(item.has_start(p) for p in starts))
     if negated:
         tests.append(lambda item: not negated <= item.words)
+    refs = [entities[c.name] for c in others if type(c) is EntityRef and c.name in entities]
+    if len(refs) > 1:  # one set test for them all, among the others by cost
+        ids = {e.id for e in refs}
+        others = [c for c in others if not (type(c) is EntityRef and c.name in ids)]
+        cheaper = [c for c in others if _cost(c) < _ENTITY_COST]
+        tests.extend(evaluator(c, entities, memo) for c in cheaper)
+        tests.append(_any_entity(refs))
+        others = others[len(cheaper) :]
     tests.extend(evaluator(c, entities, memo) for c in others)
     return _any(tests)
+
+
+def _any_entity(refs: list[CompiledEntity]) -> Eval:
+    """``entity:a OR entity:b OR ...``: most items hold no alias gate of any of them (see
+    AliasGates), which one set test tells; the others test only the entities they may hold."""
+    ids = frozenset(e.id for e in refs)
+
+    def test(item: Item) -> bool:
+        maybe = item.alias_candidates()
+        return not ids.isdisjoint(maybe) and any(item.entity(e) for e in refs if e.id in maybe)
+
+    return test
 
 
 def _inflected(word: str, fld: str | None, forms: frozenset[str]) -> Eval:
@@ -132,6 +152,9 @@ def plain_word(node: Node) -> TypeGuard[Term]:
     return isinstance(node, Term) and not node.prefix and node.field is None and not node.forms
 
 
+_ENTITY_COST = 5
+
+
 def _cost(node: Node) -> int:
     """Cheap tests first in AND/OR."""
     if isinstance(node, Term):
@@ -139,7 +162,7 @@ def _cost(node: Node) -> int:
     if isinstance(node, Phrase):
         return 4
     if isinstance(node, EntityRef):
-        return 5
+        return _ENTITY_COST
     if isinstance(node, Amount):
         return 8
     if isinstance(node, Not):

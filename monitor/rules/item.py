@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from monitor.model import TEXT_FIELDS, Entry
 from monitor.rules.amounts import find_amounts
-from monitor.rules.entities import CompiledEntity, EntityPhrase
+from monitor.rules.entities import AliasGates, CompiledEntity, EntityPhrase
 from monitor.rules.phrases import runs, sloppy, starts
 from monitor.rules.tables import Forms, Prefixes
 from monitor.rules.text import tokens, tokens_and_words, tokens_with_spans
@@ -67,12 +67,14 @@ class Item:
     __slots__ = (
         "_all",
         "_amounts",
+        "_candidates",
         "_distinct",
         "_entities",
         "_entity_spans",
         "_field_forms",
         "_formed",
         "_forms",
+        "_gates",
         "_joined",
         "_joined_lower",
         "_lower",
@@ -98,6 +100,7 @@ class Item:
         extra_fields: Sequence[str],
         prefixes: Prefixes,
         forms: Forms,
+        gates: AliasGates,
     ) -> None:
         self.entry = entry
         joined = f"{entry.title}\n{entry.summary}\n{entry.content}"
@@ -127,6 +130,8 @@ class Item:
         self.any_words = self.words | (vocab.keys() & extra) if extra else self.words
         self._prefixes = prefixes
         self._forms = forms
+        self._gates = gates
+        self._candidates: dict[str, set[int]] | None = None
         self._field_forms: dict[str, list[frozenset[str]]] = {}
         self._prefix_hits: set[str] | None = None
         self._sorted: list[str] | None = None
@@ -229,6 +234,33 @@ class Item:
                 out.append(("summary", at - summary_at, at + size - summary_at))
             else:
                 out.append(("content", at - content_at, at + size - content_at))
+        return out
+
+    def prefix_spans(self, prefix: str) -> list[tuple[str, int, int]] | None:
+        """(field, start, end) of every word of the text fields that starts with a folded
+        prefix, in field and text order, from str.find on the lowered text (ASCII); None
+        for other text (then the words' positions answer)."""
+        lowered = self.joined_lower()
+        if lowered is None or not prefix:
+            return None
+        entry = self.entry
+        summary_at = len(entry.title) + 1
+        content_at = summary_at + len(entry.summary) + 1
+        out: list[tuple[str, int, int]] = []
+        size = len(lowered)
+        at = lowered.find(prefix)
+        while at != -1:
+            if at == 0 or not lowered[at - 1].isalnum():
+                end = at + len(prefix)
+                while end < size and lowered[end].isalnum():
+                    end += 1
+                if at < summary_at:
+                    out.append(("title", at, end))
+                elif at < content_at:
+                    out.append(("summary", at - summary_at, end - summary_at))
+                else:
+                    out.append(("content", at - content_at, end - content_at))
+            at = lowered.find(prefix, at + 1)
         return out
 
     def word_spans(self, name: str, word: str) -> list[tuple[int, int]]:
@@ -444,23 +476,20 @@ class Item:
             present = self._present[entity.id] = self._find_aliases(entity)
         return present
 
+    def alias_candidates(self) -> dict[str, set[int]]:
+        """The aliases this item may hold, by entity id, of every entity at once: the ones
+        whose gate word or prefix it has (``AliasGates``)."""
+        found = self._candidates
+        if found is None:
+            found = self._candidates = self._gates.candidates(self.words, self.starts)
+        return found
+
     def _find_aliases(self, entity: CompiledEntity) -> tuple[EntityPhrase, ...]:
-        # Only the aliases whose gate word or prefix the item has can be in it (see
-        # CompiledEntity.by_word); has_words then tests each of those in full.
-        by_word, by_prefix = entity.by_word, entity.by_prefix
-        found: set[int] = set()
-        for word in by_word.keys() & self.words:
-            found.update(by_word[word])
-        if by_prefix:
-            if by_prefix.keys() <= self._prefixes.prefixes:  # the engine's prefixes: C sets
-                for prefix in by_prefix.keys() & self.starts:
-                    found.update(by_prefix[prefix])
-            else:
-                for prefix, ids in by_prefix.items():
-                    if self.has_start(prefix):
-                        found.update(ids)
+        ids = self.alias_candidates().get(entity.id)
+        if not ids:
+            return ()
         aliases = entity.aliases
-        return tuple(aliases[i] for i in sorted(found) if self.has_words(aliases[i]))
+        return tuple(aliases[i] for i in sorted(ids) if self.has_words(aliases[i]))
 
     def alias_hits(self, entity: CompiledEntity) -> list[Hit]:
         """Every occurrence of an alias of an entity that no namesake veto holds."""

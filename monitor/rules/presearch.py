@@ -173,11 +173,15 @@ def _word_keys(word: str, forms: frozenset[str]) -> frozenset[Key]:
 def _best_keys(
     words: tuple[str, ...], prefix: bool, forms: tuple[frozenset[str], ...]
 ) -> frozenset[Key]:
-    """The keys of a phrase's most selective word (every matching item holds one)."""
+    """The keys of a phrase's most selective word (every matching item holds one). A last
+    prefix wins over whole words that are common or shorter ("To'qayev*" is the words "to"
+    and "qayev*": keyed on the prefix, not on "to")."""
     exact = range(len(words) - 1 if prefix else len(words))
     if not exact:
         return frozenset({("p", words[-1])})
     best = max(exact, key=lambda j: (words[j] not in _COMMON, len(words[j])))
+    if prefix and (words[best] in _COMMON or len(words[best]) < len(words[-1]) - 1):
+        return frozenset({("p", words[-1])})
     return _word_keys(words[best], forms[best] if forms else frozenset())
 
 

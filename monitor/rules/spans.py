@@ -134,12 +134,16 @@ def _entity_spans(entity: CompiledEntity, item: Item, out: list[TermMatch]) -> N
             out.extend(_phrase_spans("", name, where, item))
         return
     for alias in item.present_aliases(entity):
-        if len(alias.words) == 1 and not alias.prefix:  # one word: find it directly
+        found: list[tuple[str, int, int]] | None = None
+        if len(alias.words) == 1:  # one word: find it directly
             word = alias.words[0]
-            forms = alias.forms[0] if alias.forms else None
-            found = item.term_spans(word, forms) if forms else item.text_spans(word)
-            for name, start, end in found:
-                out.append(TermMatch("", name, start, end))
+            if alias.prefix:
+                found = item.prefix_spans(word)
+            else:
+                forms = alias.forms[0] if alias.forms else None
+                found = item.term_spans(word, forms) if forms else item.text_spans(word)
+        if found is not None:
+            out.extend(TermMatch("", name, start, end) for name, start, end in found)
         else:
             for name, where in item.phrase(alias.words, None, 0, alias.prefix, False, alias.forms):
                 out.extend(_phrase_spans("", name, where, item))
