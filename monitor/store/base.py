@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +15,7 @@ from sqlalchemy import Table, event, insert, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import ColumnDefault
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, create_engine
 
@@ -44,6 +45,40 @@ def insert_new(table: Table, dialect: str) -> Insert:
 
         return sqlite_insert(table).on_conflict_do_nothing()
     return insert(table)
+
+
+def bulk_insert(s: Session, statement: Insert, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Run a bulk INSERT as one executemany at the driver: the statement compiled once,
+    and each column's bind processor (UTCDateTime, SQLite's datetime text) applied here.
+    SQLAlchemy's own executemany builds every row's parameters through its compiled
+    statement, which cost a cold poll more CPU than SQLite's insert itself (profiled on
+    10,000 items). Every row has the keys of the first; the rows written are the same."""
+    if not rows:
+        return
+    connection = s.connection()
+    dialect = connection.dialect
+    keys = list(rows[0])
+    compiled = statement.compile(dialect=dialect, column_keys=keys)
+    names = list(compiled.positiontup or ()) if dialect.positional else list(compiled.binds)
+    missing = [name for name in names if name not in rows[0]]
+    if missing:  # columns the rows leave to their scalar defaults
+        defaults = {name: _scalar_default(statement.table.c[name]) for name in missing}
+        rows = [{**defaults, **row} for row in rows]
+    types = {name: compiled.binds[name].type.dialect_impl(dialect) for name in names}
+    convert = [(name, types[name].bind_processor(dialect)) for name in names]
+    params: list[Any]
+    if dialect.positional:
+        params = [tuple(row[n] if f is None else f(row[n]) for n, f in convert) for row in rows]
+    else:
+        params = [{n: row[n] if f is None else f(row[n]) for n, f in convert} for row in rows]
+    connection.exec_driver_sql(compiled.string, params)
+
+
+def _scalar_default(column: Any) -> Any:
+    default = column.default
+    if not isinstance(default, ColumnDefault) or not default.is_scalar:
+        raise ValueError(f"bulk_insert: column {column.name} needs a value in every row")
+    return default.arg
 
 
 class StoreBase:

@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from monitor.model import Entry, FeedState, Hit, StoredHit, TermMatch
@@ -150,8 +151,10 @@ def seen_key(feed_id: str, kind: str, value: str) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
+@lru_cache(maxsize=4096)
 def seen_keys(feed_id: str, guid: str, fingerprint: str) -> tuple[str, ...]:
-    """Every key an item is known by: its guid, and its text when it has a fingerprint."""
+    """Every key an item is known by: its guid, and its text when it has a fingerprint.
+    Cached: a poll asks for a batch's keys in unseen_many and again in record_many."""
     if not fingerprint:
         return (seen_key(feed_id, "g", guid),)
     return (seen_key(feed_id, "g", guid), seen_key(feed_id, "t", fingerprint))

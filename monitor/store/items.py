@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, insert, update
 from sqlmodel import Session, col, select
 
 from monitor.model import Entry, FeedUpdate, Hit
-from monitor.store.base import StoreBase, chunks, insert_new
+from monitor.store.base import StoreBase, bulk_insert, chunks, insert_new
 from monitor.store.convert import entry, hit_values, item_values, seen_keys, seen_values
 from monitor.store.feeds import check_known, polled_at, write_states
 from monitor.store.stories import prune_stories
@@ -164,8 +164,7 @@ def _insert_items(s: Session, updates: Sequence[FeedUpdate]) -> None:
         for u in updates
         for e in u.entries
     ]
-    if rows:
-        s.execute(insert(ITEM_TABLE), rows)
+    bulk_insert(s, insert(ITEM_TABLE), rows)
 
 
 def _insert_seen(s: Session, updates: Sequence[FeedUpdate], now: datetime, dialect: str) -> None:
@@ -177,8 +176,7 @@ def _insert_seen(s: Session, updates: Sequence[FeedUpdate], now: datetime, diale
         for e in u.entries
         for row in seen_values(u.feed.id, e.id, e.fingerprint, u.feed.last_polled or now)
     }
-    if rows:
-        s.execute(insert_new(SEEN_TABLE, dialect), list(rows.values()))
+    bulk_insert(s, insert_new(SEEN_TABLE, dialect), list(rows.values()))
 
 
 def _insert_hits(s: Session, updates: Sequence[FeedUpdate]) -> list[list[tuple[int, Hit]]]:
