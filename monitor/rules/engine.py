@@ -202,6 +202,7 @@ class RuleMatcher:
         self._gated = frozenset(index.gated)
         self._gate_prefix_of = {rule: tuple(p) for rule, p in index.gate_prefixes.items()}
         self._gate_prefix_rules = frozenset(index.gate_prefixes)
+        self._gate_prefix_sets = {rule: frozenset(p) for rule, p in index.gate_prefixes.items()}
         self._vocab: _Vocab = index.vocab(terms.words | terms.forms)
         self._prefixes = Prefixes(terms.prefixes)
         self._forms = Forms(terms.forms)
@@ -265,7 +266,12 @@ class RuleMatcher:
             failed = gated - passed
             if failed:
                 prefixed = failed & self._gate_prefix_rules
-                if prefixed:
+                if prefixed and self._prefix_keys:  # item.starts is known: a set test a rule
+                    starts, sets = item.starts, self._gate_prefix_sets
+                    failed.difference_update(
+                        [r for r in prefixed if not sets[r].isdisjoint(starts)]
+                    )
+                elif prefixed:
                     self._pass_prefix_gates(item, prefixed, failed)
                 found -= failed
         return sorted(found)
