@@ -1,8 +1,18 @@
 """monitor: watches news feeds for topics described in YAML rules."""
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("monitor")  # pyproject.toml is the one place it is written
-except PackageNotFoundError:  # run from a source tree that was never installed
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> str:
+    # The version is read on first use: importlib.metadata costs a parser process (which
+    # imports this package and little else) about 5 MB.
+    if name != "__version__":
+        raise AttributeError(f"module 'monitor' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("monitor")  # pyproject.toml is the one place it is written
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        found = "0+unknown"
+    globals()["__version__"] = found
+    return found
