@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -64,14 +65,33 @@ def bulk_insert(s: Session, statement: Insert, rows: Sequence[Mapping[str, Any]]
     if missing:  # columns the rows leave to their scalar defaults
         defaults = {name: _scalar_default(statement.table.c[name]) for name in missing}
         rows = [{**defaults, **row} for row in rows]
-    types = {name: compiled.binds[name].type.dialect_impl(dialect) for name in names}
-    convert = [(name, types[name].bind_processor(dialect)) for name in names]
-    params: list[Any]
-    if dialect.positional:
-        params = [tuple(row[n] if f is None else f(row[n]) for n, f in convert) for row in rows]
-    else:
-        params = [{n: row[n] if f is None else f(row[n]) for n, f in convert} for row in rows]
+    types = [compiled.binds[name].type.dialect_impl(dialect) for name in names]
+    convert = [(i, _memo(f)) for i, t in enumerate(types) if (f := t.bind_processor(dialect))]
+    values = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+    params: list[Any] = []
+    for row in rows:
+        found = list(values(row))
+        for i, process in convert:
+            found[i] = process(found[i])
+        params.append(tuple(found) if dialect.positional else dict(zip(names, found, strict=True)))
     connection.exec_driver_sql(compiled.string, params)
+
+
+def _memo(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A bind processor that converts each value once: a batch's rows share their poll
+    time (fetched, first and last seen), so most datetimes repeat."""
+    done: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        try:
+            found = done.get(value, done)
+        except TypeError:  # not hashable
+            return process(value)
+        if found is done:
+            found = done[value] = process(value)
+        return found
+
+    return convert
 
 
 def _scalar_default(column: Any) -> Any:

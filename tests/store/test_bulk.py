@@ -1,0 +1,67 @@
+"""bulk_insert writes exactly the rows SQLAlchemy's own executemany writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import insert, select
+
+from monitor.errors import StoreError
+from monitor.store import Store
+from monitor.store.base import bulk_insert
+from monitor.store.tables import FeedRow, ItemRow
+
+ITEMS = ItemRow.__table__  # type: ignore[attr-defined]
+
+
+def _rows(feed: str) -> list[dict[str, object]]:
+    when = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
+    east = timezone(timedelta(hours=5))
+    return [
+        {
+            "feed_id": feed,
+            "guid": f"g{i}",
+            "url": f"https://example.org/{i}",
+            "title": f"Title {i} — Türkiye",
+            "published": None if i == 2 else when.astimezone(east) - timedelta(hours=i),
+            "fetched": when,
+            "fingerprint": f"fp{i}",
+        }
+        for i in range(4)
+    ]
+
+
+def test_bulk_insert_writes_the_rows_sqlalchemy_writes(store: Store) -> None:
+    with store._session() as s:
+        for feed in ("ours", "theirs"):
+            s.add(FeedRow(id=feed, url=f"https://example.org/{feed}.xml"))
+    with store._session() as s:
+        bulk_insert(s, insert(ITEMS), _rows("ours"))
+        s.execute(insert(ITEMS), _rows("theirs"))
+    with store._session() as s:
+        got = {
+            feed: [
+                (r.guid, r.url, r.title, r.published, r.fetched, r.summary, r.text_attempts)
+                for r in s.execute(
+                    select(ItemRow).where(ItemRow.feed_id == feed).order_by(ItemRow.guid)
+                ).scalars()
+            ]
+            for feed in ("ours", "theirs")
+        }
+    assert got["ours"] == got["theirs"]
+    assert got["ours"][0][3] == datetime(2026, 3, 1, 6, 0, tzinfo=UTC)  # aware UTC back
+    assert got["ours"][2][3] is None
+    assert got["ours"][0][5:] == ("", 0)  # the columns' scalar defaults
+
+
+def test_bulk_insert_of_nothing_does_nothing(store: Store) -> None:
+    with store._session() as s:
+        bulk_insert(s, insert(ITEMS), [])
+    assert store.counts()["items"] == 0
+
+
+def test_a_row_without_a_required_column_is_refused_as_a_store_error(store: Store) -> None:
+    with pytest.raises(StoreError, match="feed_id"), store._session() as s:
+        bulk_insert(s, insert(ITEMS), [{"guid": "g"}])
+    assert store.counts()["items"] == 0
