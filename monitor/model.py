@@ -376,6 +376,26 @@ class Batch:
 
 
 @dataclass(frozen=True, slots=True)
+class RenderJob:
+    """What a renderer is asked for: one message of a kind ("digest" or "alert") made of a
+    batch, titled and timed in the target's timezone, for its recipients."""
+
+    kind: str
+    batch: Batch
+    title: str
+    rules: Mapping[str, Rule]
+    now: datetime
+    timezone: str = "UTC"
+    recipients: Sequence[str] = ()
+    #: Feed health notices the message tells.
+    notices: Sequence[str] = ()
+    #: The rules' entities (id -> name), for the "why" lines.
+    entities: Mapping[str, str] | None = None
+    #: Where the same digest is written as a file, for the mail to say so.
+    archive: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StoryCopy:
     """One outlet's copy of a story, as a message lists it."""
 

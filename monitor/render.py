@@ -9,7 +9,6 @@ attributes (css-inline), which is what mail clients that drop <style> read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,7 +18,7 @@ import jinja2
 
 from monitor.errors import RenderError
 from monitor.layout import Layout, build, highlight, snippet
-from monitor.model import Batch, Message, Rule
+from monitor.model import Message, RenderJob
 
 TEMPLATES = ("digest.html", "digest.txt", "alert.html", "alert.txt")
 
@@ -70,26 +69,12 @@ class Renderer:
                 problems.append(f"{self.templates / name}:{e.lineno}: {e.message}")
         return problems
 
-    def render(
-        self,
-        *,
-        kind: str,
-        batch: Batch,
-        title: str,
-        rules: Mapping[str, Rule],
-        now: datetime,
-        timezone: str = "UTC",
-        recipients: Sequence[str] = (),
-        notices: Sequence[str] = (),
-        entities: Mapping[str, str] | None = None,
-        archive: str | None = None,
-    ) -> Message:
-        """``entities`` names the rules' entities (id -> name) for "why" lines; ``archive``
-        is where the same digest is written as a file, for the mail to say so."""
+    def render(self, job: RenderJob) -> Message:
+        kind, batch, title, now = job.kind, job.batch, job.title, job.now
         if kind not in ("digest", "alert"):
             raise ValueError(f"unknown message kind {kind!r}")
-        tz = ZoneInfo(timezone)
-        layout = build(batch.hits, rules, entities or {}, tz)
+        tz = ZoneInfo(job.timezone)
+        layout = build(batch.hits, job.rules, job.entities or {}, tz)
         subject = self.subject(kind, title, layout, now.astimezone(tz))
         context = {
             "title": title,
@@ -101,9 +86,9 @@ class Renderer:
             "item_count": layout.items,
             "outlet_count": layout.outlets,
             "hit_count": len(batch.hits),
-            "notices": list(notices),
+            "notices": list(job.notices),
             "message_id": batch.message_id,
-            "archive": archive,
+            "archive": job.archive,
         }
         try:
             text = self.env.get_template(f"{kind}.txt").render(context)
@@ -125,7 +110,7 @@ class Renderer:
             subject=subject,
             text=text,
             html=html,
-            recipients=tuple(recipients),
+            recipients=tuple(job.recipients),
             created=now,
             stories=tuple(story.record for story in layout.stories),
         )
