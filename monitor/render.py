@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import css_inline
 import jinja2
+import jinja2.meta
 
 from monitor.errors import RenderError
 from monitor.layout import Layout, build, highlight, snippet
@@ -45,8 +46,9 @@ class Renderer:
 
     def __init__(self, templates: Path) -> None:
         self.templates = templates
+        self.loader = jinja2.FileSystemLoader(str(templates))
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(templates)),
+            loader=self.loader,
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
@@ -58,15 +60,22 @@ class Renderer:
         self.inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
 
     def check(self) -> list[str]:
-        """Every template problem, each naming file and line."""
+        """Every template problem, each naming file and line: the four templates', and
+        those of the templates they extend or include (base.html, story.html)."""
         problems = []
-        for name in TEMPLATES:
+        names = list(TEMPLATES)
+        for name in names:
             try:
+                source = self.loader.get_source(self.env, name)[0]
                 self.env.get_template(name)
             except jinja2.TemplateNotFound:
                 problems.append(f"{self.templates / name}: template is missing")
+                continue
             except jinja2.TemplateSyntaxError as e:
                 problems.append(f"{self.templates / name}:{e.lineno}: {e.message}")
+                continue
+            used = jinja2.meta.find_referenced_templates(self.env.parse(source))
+            names.extend(n for n in used if n is not None and n not in names)
         return problems
 
     def render(self, job: RenderJob) -> Message:
