@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from monitor.archive import ArchiveItem, ArchiveStore, Filters, Prefilter, StoredMatch, Story
 from monitor.feeds.health import status as feed_status
-from monitor.layout import Segments, highlight, snippet
+from monitor.layout import Segments, Topic, highlight, snippet
 from monitor.model import Clock, Entry, FeedState, Hit, Rule, RuleSet, TermMatch, copied
 from monitor.protocols import ReplayStore
 from monitor.rules import QueryError, RuleMatcher, compile_rules, parse_query
@@ -376,11 +376,7 @@ def _and(words: list[str]) -> str:
 
 
 @dataclass(frozen=True)
-class TopicLine:
-    rule_id: str
-    name: str
-    tags: tuple[str, ...]
-    priority: str
+class TopicLine(Topic):
     where: str | None
     query: str | None
     bars: list[Bar]
