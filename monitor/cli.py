@@ -114,6 +114,17 @@ def cli(ctx: click.Context, config: str, verbose: bool, quiet: bool) -> None:
     ctx.obj = {"config": config, "log_level": level}
 
 
+def _group(func: Callable[[click.Context], None]) -> click.Group:
+    """A group of subcommands of cli that, given none of them, runs ``func``."""
+
+    @functools.wraps(func)
+    def alone(ctx: click.Context) -> None:
+        if ctx.invoked_subcommand is None:
+            func(ctx)
+
+    return cli.group(invoke_without_command=True)(click.pass_context(reports_errors(alone)))
+
+
 @cli.command()
 @click.option(
     "--once",
@@ -248,13 +259,9 @@ def check(ctx: click.Context) -> None:
         click.echo(line)
 
 
-@cli.group(invoke_without_command=True)
-@click.pass_context
-@reports_errors
+@_group
 def feeds(ctx: click.Context) -> None:
     """Show each feed's health; import or export the feed list as OPML."""
-    if ctx.invoked_subcommand is not None:
-        return
     from monitor.feeds.health import status
 
     monitor = _monitor(ctx)
@@ -342,13 +349,9 @@ def feeds_export(ctx: click.Context, output: Path | None) -> None:
         raise ConfigError(f"{output}: cannot write: {e.strerror or e}") from e
 
 
-@cli.group(invoke_without_command=True)
-@click.pass_context
-@reports_errors
+@_group
 def channels(ctx: click.Context) -> None:
     """List the channels of every digest and alert (secrets masked); test them."""
-    if ctx.invoked_subcommand is not None:
-        return
     for key, channel, _ in senders.channels(_settings(ctx)):
         click.echo(f"{key:32} {channel.kind:8} {channel.shown}")
 

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from monitor.errors import NotifyError, RenderError
-from monitor.model import Batch, Message, Rule
+from monitor.model import Batch, Message, RenderJob, Rule
 from monitor.protocols import DeliverStore, MessageRenderer, Notifier
 
 #: Messages tried before that one run sends at most (then comes its message of new hits).
@@ -150,7 +150,7 @@ def run(
     item_max_age = None if target.item_max_age is None else timedelta(seconds=target.item_max_age)
 
     def render(batch: Batch, notices: Sequence[str]) -> Message:
-        return renderer.render(
+        job = RenderJob(
             kind=target.kind,
             batch=batch,
             title=target.title,
@@ -162,6 +162,7 @@ def run(
             entities=entities,
             archive=archive,
         )
+        return renderer.render(job)
 
     if dry_run:
         hits = store.peek(

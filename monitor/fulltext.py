@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import timedelta
 
 from monitor.errors import FetchError, NoAnswerError
@@ -74,34 +74,23 @@ class _Tally:
     error: str | None = None
 
 
+@dataclass(eq=False)
 class TextStage:
     """Runs the full-text stage; holds what does not change between cycles."""
 
-    def __init__(
-        self,
-        store: ArticleStore,
-        fetcher: PageFetcher,
-        matcher: Matcher,
-        extract: Extractor,
-        *,
-        clock: Clock,
-        retries: int = 2,
-        retry_after: float = RETRY_AFTER,
-        per_cycle: int = PER_CYCLE,
-        stop: threading.Event | None = None,
-    ) -> None:
-        self.store = store
-        self.fetcher = fetcher
-        self.matcher = matcher
-        self.extract = extract
-        self.clock = clock
-        self.retries = retries
-        self.retry_after = retry_after
-        self.per_cycle = per_cycle
-        self.stop = stop or threading.Event()
-        #: Seconds the last run spent extracting and matching (for metrics and the bench).
-        self.extract_seconds = 0.0
-        self.match_seconds = 0.0
+    store: ArticleStore
+    fetcher: PageFetcher
+    matcher: Matcher
+    extract: Extractor
+    _: KW_ONLY
+    clock: Clock
+    retries: int = 2
+    retry_after: float = RETRY_AFTER
+    per_cycle: int = PER_CYCLE
+    stop: threading.Event = field(default_factory=threading.Event)
+    #: Seconds the last run spent extracting and matching (for metrics and the bench).
+    extract_seconds: float = field(default=0.0, init=False)
+    match_seconds: float = field(default=0.0, init=False)
 
     def run(self) -> Iterator[PollResult]:
         """One attempt at every item whose attempt is due; one result per feed with items

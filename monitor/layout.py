@@ -29,7 +29,16 @@ from monitor.model import Priority, Rule, StoredHit, Story, StoryCopy, TermMatch
 from monitor.rules.query import Amount, And, EntityRef, Node, Not, Or, Phrase, QueryError, Term
 from monitor.rules.query import parse_query as _parse_query
 
-__all__ = ["SNIPPET", "Layout", "StoryView", "TopicGroup", "build", "highlight", "safe_url"]
+__all__ = [
+    "SNIPPET",
+    "Layout",
+    "StoryView",
+    "Topic",
+    "TopicGroup",
+    "build",
+    "highlight",
+    "safe_url",
+]
 
 SNIPPET = 280
 #: Stories named at the top of a digest.
@@ -147,11 +156,17 @@ class StoryView:
 
 
 @dataclass(frozen=True)
-class TopicGroup:
+class Topic:
+    """A topic as a message or a page heads it: its rule's id, name, tags and priority."""
+
     rule_id: str
     name: str
     tags: tuple[str, ...]
     priority: str
+
+
+@dataclass(frozen=True)
+class TopicGroup(Topic):
     stories: list[StoryView]
 
     @property

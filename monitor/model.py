@@ -6,14 +6,15 @@ Nothing here does I/O. Every datetime is timezone-aware UTC.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from monitor.errors import FetchError
 
 Clock = Callable[[], datetime]
+R = TypeVar("R")
 Priority = Literal["normal", "high"]
 
 #: Fields an entry exposes to rules (`title:OTS`, `feed:trend`, ...).
@@ -25,6 +26,21 @@ TEXT_FIELDS: tuple[str, ...] = ("title", "summary", "content")
 def utc_now() -> datetime:
     """The real clock; everything else receives a Clock."""
     return datetime.now(UTC)
+
+
+def copied(cls: type[R], source: object, /, **given: Any) -> R:
+    """A record of ``cls`` (a dataclass) made from another object, a row or a record:
+    each field in ``given`` as given, every other from ``source``'s attribute of the
+    same name."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in fields(cls) if f.init)  # type: ignore[arg-type]
+    values = {name: getattr(source, name) for name in names if name not in given}
+    return cls(**values, **given)
+
+
+#: The fields of each record class copied() has made, in order.
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 # --------------------------------------------------------------------------- feeds
@@ -343,19 +359,14 @@ class StoredHit:
         cls, hit_id: int, entry: Entry, hit: Hit, fetched: datetime, story_id: int | None = None
     ) -> StoredHit:
         """A hit on an entry as the store would hand it over (benchmarks and tests)."""
-        return cls(
+        return copied(
+            cls,
+            entry,
             id=hit_id,
             rule_id=hit.rule_id,
-            feed_id=entry.feed_id,
-            feed_title=entry.feed_title,
             item_id=entry.id,
-            title=entry.title,
-            url=entry.url,
-            summary=entry.summary,
-            published=entry.published,
             fetched=fetched,
             matches=hit.matches,
-            content=entry.content,
             story_id=story_id,
         )
 
@@ -373,6 +384,26 @@ class Batch:
     retry: bool = False
     #: Recipients that took this message already (the server refused the others).
     sent_to: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RenderJob:
+    """What a renderer is asked for: one message of a kind ("digest" or "alert") made of a
+    batch, titled and timed in the target's timezone, for its recipients."""
+
+    kind: str
+    batch: Batch
+    title: str
+    rules: Mapping[str, Rule]
+    now: datetime
+    timezone: str = "UTC"
+    recipients: Sequence[str] = ()
+    #: Feed health notices the message tells.
+    notices: Sequence[str] = ()
+    #: The rules' entities (id -> name), for the "why" lines.
+    entities: Mapping[str, str] | None = None
+    #: Where the same digest is written as a file, for the mail to say so.
+    archive: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ import smtplib
 import ssl
 import tempfile
 from collections.abc import Mapping
+from dataclasses import KW_ONLY, dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -58,29 +59,19 @@ def to_email(message: Message, sender: str) -> EmailMessage:
     return mail
 
 
+@dataclass(eq=False)
 class SmtpNotifier:
     """Sends mail through an SMTP server."""
 
-    def __init__(
-        self,
-        host: str,
-        port: int = 25,
-        *,
-        sender: str = "monitor@localhost",
-        username: str | None = None,
-        password: str | None = None,
-        starttls: bool = False,
-        use_ssl: bool = False,
-        timeout: float = 30,
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.sender = sender
-        self.username = username
-        self.password = password
-        self.starttls = starttls
-        self.use_ssl = use_ssl
-        self.timeout = timeout
+    host: str
+    port: int = 25
+    _: KW_ONLY
+    sender: str = "monitor@localhost"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = False
+    use_ssl: bool = False
+    timeout: float = 30
 
     def send(self, message: Message) -> Refused | None:
         """Mail the message to its envelope (every recipient, unless told fewer). Returns

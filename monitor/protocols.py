@@ -20,6 +20,7 @@ from monitor.model import (
     Hit,
     Message,
     PageOutcome,
+    RenderJob,
     Rule,
     StoredHit,
     TextReport,
@@ -202,17 +203,4 @@ class JobStore(PollStore, ArticleStore, DeliverStore, Protocol):
 class MessageRenderer(Protocol):
     """Turns a batch of stored hits into a message (render.Renderer)."""
 
-    def render(
-        self,
-        *,
-        kind: str,
-        batch: Batch,
-        title: str,
-        rules: Mapping[str, Rule],
-        now: datetime,
-        timezone: str = "UTC",
-        recipients: Sequence[str] = (),
-        notices: Sequence[str] = (),
-        entities: Mapping[str, str] | None = None,
-        archive: str | None = None,
-    ) -> Message: ...
+    def render(self, job: RenderJob) -> Message: ...

@@ -9,17 +9,17 @@ attributes (css-inline), which is what mail clients that drop <style> read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import css_inline
 import jinja2
+import jinja2.meta
 
 from monitor.errors import RenderError
 from monitor.layout import Layout, build, highlight, snippet
-from monitor.model import Batch, Message, Rule
+from monitor.model import Message, RenderJob
 
 TEMPLATES = ("digest.html", "digest.txt", "alert.html", "alert.txt")
 
@@ -46,8 +46,9 @@ class Renderer:
 
     def __init__(self, templates: Path) -> None:
         self.templates = templates
+        self.loader = jinja2.FileSystemLoader(str(templates))
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(templates)),
+            loader=self.loader,
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
@@ -59,37 +60,30 @@ class Renderer:
         self.inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
 
     def check(self) -> list[str]:
-        """Every template problem, each naming file and line."""
+        """Every template problem, each naming file and line: the four templates', and
+        those of the templates they extend or include (base.html, story.html)."""
         problems = []
-        for name in TEMPLATES:
+        names = list(TEMPLATES)
+        for name in names:
             try:
+                source = self.loader.get_source(self.env, name)[0]
                 self.env.get_template(name)
             except jinja2.TemplateNotFound:
                 problems.append(f"{self.templates / name}: template is missing")
+                continue
             except jinja2.TemplateSyntaxError as e:
                 problems.append(f"{self.templates / name}:{e.lineno}: {e.message}")
+                continue
+            used = jinja2.meta.find_referenced_templates(self.env.parse(source))
+            names.extend(n for n in used if n is not None and n not in names)
         return problems
 
-    def render(
-        self,
-        *,
-        kind: str,
-        batch: Batch,
-        title: str,
-        rules: Mapping[str, Rule],
-        now: datetime,
-        timezone: str = "UTC",
-        recipients: Sequence[str] = (),
-        notices: Sequence[str] = (),
-        entities: Mapping[str, str] | None = None,
-        archive: str | None = None,
-    ) -> Message:
-        """``entities`` names the rules' entities (id -> name) for "why" lines; ``archive``
-        is where the same digest is written as a file, for the mail to say so."""
+    def render(self, job: RenderJob) -> Message:
+        kind, batch, title, now = job.kind, job.batch, job.title, job.now
         if kind not in ("digest", "alert"):
             raise ValueError(f"unknown message kind {kind!r}")
-        tz = ZoneInfo(timezone)
-        layout = build(batch.hits, rules, entities or {}, tz)
+        tz = ZoneInfo(job.timezone)
+        layout = build(batch.hits, job.rules, job.entities or {}, tz)
         subject = self.subject(kind, title, layout, now.astimezone(tz))
         context = {
             "title": title,
@@ -101,9 +95,9 @@ class Renderer:
             "item_count": layout.items,
             "outlet_count": layout.outlets,
             "hit_count": len(batch.hits),
-            "notices": list(notices),
+            "notices": list(job.notices),
             "message_id": batch.message_id,
-            "archive": archive,
+            "archive": job.archive,
         }
         try:
             text = self.env.get_template(f"{kind}.txt").render(context)
@@ -125,7 +119,7 @@ class Renderer:
             subject=subject,
             text=text,
             html=html,
-            recipients=tuple(recipients),
+            recipients=tuple(job.recipients),
             created=now,
             stories=tuple(story.record for story in layout.stories),
         )

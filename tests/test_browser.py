@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.model import Batch, Message
+from monitor.model import Batch, Message, RenderJob
 from monitor.notify import FileNotifier
 from monitor.render import Renderer
 from monitor.rules import load_rules
@@ -80,13 +80,15 @@ def digest_file(tmp_path: Path) -> tuple[Path, Message]:
         hits.extend(stored(ruleset, [entry], story=story_of[entry.id]))
     hits = [replace(h, id=n) for n, h in enumerate(hits, start=1)]
     message = Renderer(ROOT / "templates").render(
-        kind="digest",
-        batch=Batch("daily:file", "<3f2a9c1b@monitor>", tuple(hits)),
-        title="Turkic world daily",
-        rules=ruleset.by_id(),
-        now=NOW,
-        timezone="Europe/Istanbul",
-        entities=entities(ruleset),
+        RenderJob(
+            kind="digest",
+            batch=Batch("daily:file", "<3f2a9c1b@monitor>", tuple(hits)),
+            title="Turkic world daily",
+            rules=ruleset.by_id(),
+            now=NOW,
+            timezone="Europe/Istanbul",
+            entities=entities(ruleset),
+        )
     )
     FileNotifier(tmp_path).send(message)
     (path,) = tmp_path.glob("*.html")

@@ -11,7 +11,17 @@ import pytest
 from monitor import deliver
 from monitor.deliver import Target
 from monitor.errors import NotifyError
-from monitor.model import Batch, Entry, FeedState, FeedUpdate, Hit, Message, Rule, TermMatch
+from monitor.model import (
+    Batch,
+    Entry,
+    FeedState,
+    FeedUpdate,
+    Hit,
+    Message,
+    RenderJob,
+    Rule,
+    TermMatch,
+)
 from monitor.notify import FileNotifier, SmtpNotifier
 from monitor.render import Renderer, highlight, snippet
 from monitor.store import Store
@@ -122,12 +132,14 @@ def test_digest_renders_html_escaped_and_text_with_highlights(
     batch = store.reserve("daily:file", None, clock())
     assert batch is not None
     msg = renderer.render(
-        kind="digest",
-        batch=batch,
-        title="Turkic daily",
-        rules=RULES,
-        now=clock(),
-        timezone="Europe/Istanbul",
+        RenderJob(
+            kind="digest",
+            batch=batch,
+            title="Turkic daily",
+            rules=RULES,
+            now=clock(),
+            timezone="Europe/Istanbul",
+        )
     )
     assert msg.subject == "Turkic daily: 2 new stories, 2025-12-16"
     # Feed text is escaped; the match is marked; the link is present and escaped.
@@ -262,6 +274,12 @@ def test_dry_run_renders_but_sends_and_marks_nothing(
 
 def test_empty_batch_renders_a_friendly_digest(renderer: Renderer, clock: FakeClock) -> None:
     msg = renderer.render(
-        kind="digest", batch=Batch("d:file", "<m@monitor>", ()), title="T", rules=RULES, now=clock()
+        RenderJob(
+            kind="digest",
+            batch=Batch("d:file", "<m@monitor>", ()),
+            title="T",
+            rules=RULES,
+            now=clock(),
+        )
     )
     assert "Nothing new matched" in msg.text and "Nothing new matched" in msg.html

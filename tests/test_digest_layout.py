@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from monitor.layout import build, needed, safe_url
-from monitor.model import Batch, Entry, Rule, RuleSet, StoredHit
+from monitor.model import Batch, Entry, RenderJob, Rule, RuleSet, StoredHit
 from monitor.render import Renderer
 from monitor.rules import compile_rules, load_rules
 from monitor.rules.query import parse_query
@@ -53,12 +53,14 @@ def stored(ruleset: RuleSet, items: list[Entry], story: int | None = None) -> li
 
 def render(renderer: Renderer, ruleset: RuleSet, hits: list[StoredHit], kind: str = "digest"):  # type: ignore[no-untyped-def]
     return renderer.render(
-        kind=kind,
-        batch=Batch("daily:file", "<m@monitor>", tuple(hits)),
-        title="Turkic daily",
-        rules=ruleset.by_id(),
-        now=NOW,
-        entities=entities(ruleset),
+        RenderJob(
+            kind=kind,
+            batch=Batch("daily:file", "<m@monitor>", tuple(hits)),
+            title="Turkic daily",
+            rules=ruleset.by_id(),
+            now=NOW,
+            entities=entities(ruleset),
+        )
     )
 
 
@@ -137,7 +139,13 @@ def test_a_rule_changed_since_the_hit_still_renders(ruleset: RuleSet, renderer: 
     rules = dict(ruleset.by_id())
     rules["turkiye-turkic-trade"] = replace(rules["turkiye-turkic-trade"], query="(((")
     message = renderer.render(
-        kind="digest", batch=Batch("d:file", "<m@x>", tuple(hits)), title="T", rules=rules, now=NOW
+        RenderJob(
+            kind="digest",
+            batch=Batch("d:file", "<m@x>", tuple(hits)),
+            title="T",
+            rules=rules,
+            now=NOW,
+        )
     )
     # Without the query, every matched term is named, as the item wrote it.
     (why,) = [line for line in message.text.splitlines() if line.strip().startswith("Why:")]
@@ -224,11 +232,13 @@ def test_feed_text_is_escaped(ruleset: RuleSet, renderer: Renderer) -> None:
 def test_rules_without_a_name_or_a_topic_fall_back_to_ids(renderer: Renderer) -> None:
     hit = StoredHit(1, "gone-rule", "f", "Feed", "g", "Title", None, "text", None, NOW)
     message = renderer.render(
-        kind="digest",
-        batch=Batch("d:file", "<m@x>", (hit,)),
-        title="T",
-        rules={"other": Rule("other", "Other", "x")},
-        now=NOW,
+        RenderJob(
+            kind="digest",
+            batch=Batch("d:file", "<m@x>", (hit,)),
+            title="T",
+            rules={"other": Rule("other", "Other", "x")},
+            now=NOW,
+        )
     )
     assert "gone-rule" in message.text and message.stories[0].topic == "gone-rule"
 

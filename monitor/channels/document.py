@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.model import Message, Story
+from monitor.model import Message, RenderJob, Story
 from monitor.protocols import MessageRenderer
 
 #: The namespace of story and feed ids (uuid5), so they are the same on every run.
@@ -108,11 +108,10 @@ class WithDocument:
     def __init__(self, inner: MessageRenderer) -> None:
         self.inner = inner
 
-    def render(self, *, kind: str, title: str, now: datetime, **rest: Any) -> Message:
-        """The inner renderer's message (every argument passed on as given), with its
-        document."""
-        message = self.inner.render(kind=kind, title=title, now=now, **rest)
-        document = digest_document(message, title=title, kind=kind, now=now)
+    def render(self, job: RenderJob) -> Message:
+        """The inner renderer's message, with its document."""
+        message = self.inner.render(job)
+        document = digest_document(message, title=job.title, kind=job.kind, now=job.now)
         return replace(message, document=document)
 
 

@@ -103,7 +103,7 @@ def _junction(node: And | Or, entities: dict[str, CompiledEntity], memo: KeyMemo
         if starts:
             tests.append(lambda item: all(item.has_start(p) for p in starts))
         tests.extend(evaluator(c, entities, memo) for c in others)
-        return _all(tests)
+        return _joined(tests, every=True)
     if plain and starts:
         tests.append(
             lambda item: not plain.isdisjoint(item.words) or any(item.has_start(p) for p in starts)
@@ -123,7 +123,7 @@ def _junction(node: And | Or, entities: dict[str, CompiledEntity], memo: KeyMemo
         tests.append(_any_entity(refs))
         others = others[len(cheaper) :]
     tests.extend(evaluator(c, entities, memo) for c in others)
-    return _any(tests)
+    return _joined(tests, every=False)
 
 
 def _any_entity(refs: list[CompiledEntity]) -> Eval:
@@ -170,25 +170,21 @@ def _cost(node: Node) -> int:
     return 6
 
 
-def _all(tests: list[Eval]) -> Eval:
+def _joined(tests: list[Eval], *, every: bool) -> Eval:
+    """One test of them all: every test passes (``every``), or any one does. Two and three
+    tests, the usual counts, are joined without a loop."""
     if len(tests) == 1:
         return tests[0]
     if len(tests) == 2:
         a, b = tests
-        return lambda item: a(item) and b(item)
-    if len(tests) == 3:
-        a, b, c = tests
-        return lambda item: a(item) and b(item) and c(item)
-    return lambda item: all(test(item) for test in tests)
-
-
-def _any(tests: list[Eval]) -> Eval:
-    if len(tests) == 1:
-        return tests[0]
-    if len(tests) == 2:
-        a, b = tests
+        if every:
+            return lambda item: a(item) and b(item)
         return lambda item: a(item) or b(item)
     if len(tests) == 3:
         a, b, c = tests
+        if every:
+            return lambda item: a(item) and b(item) and c(item)
         return lambda item: a(item) or b(item) or c(item)
+    if every:
+        return lambda item: all(test(item) for test in tests)
     return lambda item: any(test(item) for test in tests)

@@ -20,20 +20,16 @@ __all__ = ["Forms", "Prefixes"]
 _SIZE = 200_000
 
 
-class Prefixes:
-    """Every prefix the rules use, and the prefixes each word seen so far starts with."""
+class _Known:
+    """What a table knows of the words seen so far: what each word that has something
+    has, and the words known to have nothing (most words)."""
 
-    def __init__(self, prefixes: Iterable[str]) -> None:
-        self.prefixes = frozenset(prefixes)
-        self.lengths = tuple(sorted({len(p) for p in self.prefixes}))
+    def __init__(self) -> None:
         self.cache: dict[str, frozenset[str]] = {}
-        #: Words known to start with no rule prefix (most words).
         self.none: set[str] = set()
 
-    def of_word(self, word: str) -> frozenset[str]:
-        found = frozenset(
-            word[:n] for n in self.lengths if len(word) >= n and word[:n] in self.prefixes
-        )
+    def remember(self, word: str, found: frozenset[str]) -> frozenset[str]:
+        """Keep what ``word`` has (``found``, maybe nothing); hand it back."""
         if found:
             if len(self.cache) >= _SIZE:
                 self.cache.clear()
@@ -43,6 +39,21 @@ class Prefixes:
                 self.none.clear()
             self.none.add(word)
         return found
+
+
+class Prefixes(_Known):
+    """Every prefix the rules use, and the prefixes each word seen so far starts with."""
+
+    def __init__(self, prefixes: Iterable[str]) -> None:
+        self.prefixes = frozenset(prefixes)
+        self.lengths = tuple(sorted({len(p) for p in self.prefixes}))
+        super().__init__()
+
+    def of_word(self, word: str) -> frozenset[str]:
+        found = frozenset(
+            word[:n] for n in self.lengths if len(word) >= n and word[:n] in self.prefixes
+        )
+        return self.remember(word, found)
 
     def of_words(self, words: Set[str]) -> set[str]:
         """The rule prefixes that some word of ``words`` starts with."""
@@ -59,7 +70,7 @@ class Prefixes:
         return out
 
 
-class Forms:
+class Forms(_Known):
     """Every form key the rules use, and the ones each word of text seen so far has.
 
     A word is looked up as written (its script decides how it is analysed); an ASCII word
@@ -67,9 +78,7 @@ class Forms:
 
     def __init__(self, keys: Iterable[str]) -> None:
         self.keys = frozenset(keys)
-        self.cache: dict[str, frozenset[str]] = {}
-        #: Words known to have no rule form key (most words).
-        self.none: set[str] = set()
+        super().__init__()
 
     def of_word(self, word: str) -> frozenset[str]:
         found = self.cache.get(word)
@@ -77,16 +86,7 @@ class Forms:
             return found
         if not self.keys or word in self.none:
             return EMPTY
-        found = text_forms(word) & self.keys
-        if found:
-            if len(self.cache) >= _SIZE:
-                self.cache.clear()
-            self.cache[word] = found
-        else:
-            if len(self.none) >= _SIZE:
-                self.none.clear()
-            self.none.add(word)
-        return found
+        return self.remember(word, text_forms(word) & self.keys)
 
     def of_words(self, words: Set[str]) -> dict[str, frozenset[str]]:
         """The words of ``words`` that have rule form keys, and their keys."""

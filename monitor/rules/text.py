@@ -15,8 +15,17 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
+from collections.abc import Container
 
-__all__ = ["WORD_RE", "analyze", "fold", "tokens", "tokens_and_words", "tokens_with_spans"]
+__all__ = [
+    "WORD_RE",
+    "analyze",
+    "category_class",
+    "fold",
+    "tokens",
+    "tokens_and_words",
+    "tokens_with_spans",
+]
 
 # --------------------------------------------------------------------------- tables
 
@@ -92,11 +101,12 @@ def _build_table() -> dict[int, str]:
 _TABLE = _build_table()
 
 
-def _mark_ranges() -> str:
-    """A character class body of every combining mark (Mn, Mc, Me) in planes 0 and 1."""
+def category_class(categories: Container[str], first: int, last: int) -> str:
+    """A character class body (ranges) of every character from code point ``first`` to
+    ``last`` whose Unicode category is one of ``categories``."""
     ranges: list[tuple[int, int]] = []
-    for code in range(0x300, min(sys.maxunicode, 0x1FFFF) + 1):
-        if unicodedata.category(chr(code))[0] == "M":
+    for code in range(first, last + 1):
+        if unicodedata.category(chr(code)) in categories:
             if ranges and ranges[-1][1] == code - 1:
                 ranges[-1] = (ranges[-1][0], code)
             else:
@@ -107,7 +117,9 @@ def _mark_ranges() -> str:
     )
 
 
-_MARKS_RE = re.compile(f"[{_mark_ranges()}]+")
+#: Every combining mark (Mn, Mc, Me) in planes 0 and 1.
+_MARKS = category_class(("Mn", "Mc", "Me"), 0x300, min(sys.maxunicode, 0x1FFFF))
+_MARKS_RE = re.compile(f"[{_MARKS}]+")
 _LATIN_MARKS_RE = re.compile("[\u0300-\u036f]+")
 _TABLE_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_TABLE)) + "]")
 
@@ -166,16 +178,11 @@ def _fold_word(word: str) -> tuple[str, ...]:
     return found
 
 
-# --------------------------------------------------------------------------- tokens
-
-
-def tokens(text: str) -> list[str]:
-    """The folded words of a text, in order."""
-    if text.isascii():  # the same words as [a-z0-9]+ in text.lower(), found faster
-        return text.encode("ascii").translate(_ASCII_FOLD).decode("ascii").split()
+def _folded(words: list[str]) -> list[str]:
+    """The folded words of words as written, in order."""
     get = _CACHE.get
     out: list[str] = []
-    for word in WORD_RE.findall(text):
+    for word in words:
         found = get(word)
         if found is None:
             found = _fold_word(word)
@@ -186,24 +193,24 @@ def tokens(text: str) -> list[str]:
     return out
 
 
+# --------------------------------------------------------------------------- tokens
+
+
+def tokens(text: str) -> list[str]:
+    """The folded words of a text, in order."""
+    if text.isascii():  # the same words as [a-z0-9]+ in text.lower(), found faster
+        return text.encode("ascii").translate(_ASCII_FOLD).decode("ascii").split()
+    return _folded(WORD_RE.findall(text))
+
+
 def tokens_and_words(text: str) -> tuple[list[str], list[str]]:
     """The folded words of a text, and its words as written (the same list for ASCII text,
     whose words are their folded selves once lower-cased)."""
     if text.isascii():
         folded = tokens(text)
         return folded, folded
-    get = _CACHE.get
-    out: list[str] = []
     written = WORD_RE.findall(text)
-    for word in written:
-        found = get(word)
-        if found is None:
-            found = _fold_word(word)
-        if len(found) == 1:
-            out.append(found[0])
-        else:
-            out.extend(found)
-    return out, written
+    return _folded(written), written
 
 
 def tokens_with_spans(text: str) -> tuple[list[str], list[tuple[int, int]]]:

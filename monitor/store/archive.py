@@ -30,6 +30,7 @@ from sqlmodel import Session, col, select
 
 from monitor.archive import ArchiveItem, Filters, Prefilter, RuleActivity, Sending, Story
 from monitor.archive import StoredMatch as StoredMatchRecord
+from monitor.model import copied
 from monitor.store.base import StoreBase, chunks
 from monitor.store.convert import matches_from
 from monitor.store.search import matching_ids
@@ -243,15 +244,7 @@ def _matches(s: Session, item_ids: Sequence[int]) -> list[StoredMatchRecord]:
     for chunk in chunks(list(item_ids), 500):
         query = select(HitRow).where(col(HitRow.item_id).in_(chunk)).order_by(col(HitRow.id))
         out.extend(
-            StoredMatchRecord(
-                id=int(hit.id or 0),
-                item_id=hit.item_id,
-                rule_id=hit.rule_id,
-                rule_version=hit.rule_version,
-                priority=hit.priority,
-                matches=matches_from(hit.matches),
-                created=hit.created,
-            )
+            copied(StoredMatchRecord, hit, id=int(hit.id or 0), matches=matches_from(hit.matches))
             for hit in s.exec(query)
         )
     return out

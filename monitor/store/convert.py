@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from monitor.model import Entry, FeedState, Hit, StoredHit, TermMatch
+from monitor.model import Entry, FeedState, Hit, StoredHit, TermMatch, copied
 from monitor.store.tables import FeedRow, HitRow, ItemRow
 
+#: FeedState fields that the configuration sets: a new feed's row starts with them.
+CONFIG_FIELDS = ("id", "url", "title", "conditional", "min_interval", "max_interval", "full_text")
 #: FeedState fields that a poll writes back to the feed's row.
 POLLED_FIELDS = (
     "url",
@@ -37,38 +39,13 @@ POLLED_FIELDS = (
 
 def feed_row(feed: FeedState) -> FeedRow:
     """The row of a feed the configuration names for the first time."""
-    return FeedRow(
-        id=feed.id,
-        url=feed.url,
-        config_url=feed.url,
-        title=feed.title,
-        conditional=feed.conditional,
-        min_interval=feed.min_interval,
-        max_interval=feed.max_interval,
-        full_text=feed.full_text,
-    )
+    return FeedRow(config_url=feed.url, **{name: getattr(feed, name) for name in CONFIG_FIELDS})
 
 
 def feed_state(row: FeedRow) -> FeedState:
-    return FeedState(
-        id=row.id,
-        url=row.url,
-        title=row.title,
-        etag=row.etag,
-        last_modified=row.last_modified,
-        body_hash=row.body_hash,
-        last_polled=row.last_polled,
-        last_success=row.last_success,
-        next_poll=row.next_poll,
-        error_count=row.error_count,
-        last_error=row.last_error,
-        items_per_week=row.items_per_week,
-        conditional=row.conditional,
-        gone=row.gone,
-        min_interval=row.min_interval,
-        max_interval=row.max_interval,
-        last_new=row.last_new,
-        usual_gap=row.usual_gap,
+    return copied(
+        FeedState,
+        row,
         health=row.health or "",
         full_text=bool(row.full_text),
         waiting_for=row.waiting_for or "",
@@ -130,19 +107,7 @@ def item_values(
 
 
 def entry(row: ItemRow, feed_title: str = "") -> Entry:
-    return Entry(
-        feed_id=row.feed_id,
-        id=row.guid,
-        url=row.url,
-        title=row.title,
-        summary=row.summary,
-        content=row.content,
-        author=row.author,
-        published=row.published,
-        lang=row.lang,
-        fingerprint=row.fingerprint,
-        feed_title=feed_title,
-    )
+    return copied(Entry, row, id=row.guid, feed_title=feed_title)
 
 
 def seen_key(feed_id: str, kind: str, value: str) -> str:
@@ -203,18 +168,13 @@ def stored_hit(
 ) -> StoredHit:
     """A hit joined with its item, its feed's title and its story, for rendering."""
     assert hit.id is not None, "a stored hit has its row id"
-    return StoredHit(
+    return copied(
+        StoredHit,
+        item,
         id=int(hit.id),
         rule_id=hit.rule_id,
-        feed_id=item.feed_id,
         feed_title=feed_title or item.feed_id,
         item_id=item.guid,
-        title=item.title,
-        url=item.url,
-        summary=item.summary,
-        published=item.published,
-        fetched=item.fetched,
         matches=matches_from(hit.matches),
-        content=item.content,
         story_id=story_id,
     )

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 from monitor.archive import ArchiveItem, ArchiveStore, Filters, Prefilter, StoredMatch, Story
 from monitor.feeds.health import status as feed_status
-from monitor.layout import Segments, highlight, snippet
-from monitor.model import Clock, Entry, FeedState, Hit, Rule, RuleSet, TermMatch
+from monitor.layout import Segments, Topic, highlight, snippet
+from monitor.model import Clock, Entry, FeedState, Hit, Rule, RuleSet, TermMatch, copied
 from monitor.protocols import ReplayStore
 from monitor.rules import QueryError, RuleMatcher, compile_rules, parse_query
 from monitor.rules.entities import compile_entity
@@ -108,18 +108,8 @@ def safe_url(url: str | None) -> str | None:
 
 
 def entry(item: ArchiveItem) -> Entry:
-    return Entry(
-        feed_id=item.feed_id,
-        id=item.guid,
-        url=item.url,
-        title=item.title,
-        summary=item.summary,
-        content=item.content,
-        author=item.author,
-        published=item.published,
-        lang=item.lang,
-        feed_title=item.feed_title,
-    )
+    """The item as rules see it (an archived item carries no fingerprint)."""
+    return copied(Entry, item, id=item.guid, fingerprint="")
 
 
 def _spans(matches: Sequence[TermMatch], field_name: str) -> list[tuple[int, int]]:
@@ -386,11 +376,7 @@ def _and(words: list[str]) -> str:
 
 
 @dataclass(frozen=True)
-class TopicLine:
-    rule_id: str
-    name: str
-    tags: tuple[str, ...]
-    priority: str
+class TopicLine(Topic):
     where: str | None
     query: str | None
     bars: list[Bar]
