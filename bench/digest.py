@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from monitor import stories  # noqa: E402
 from monitor.minhash import NUM_PERM, minhashes, word_hash  # noqa: E402
-from monitor.model import Batch, Entry, FeedState, FeedUpdate, StoredHit  # noqa: E402
+from monitor.model import Batch, Entry, FeedState, FeedUpdate, RenderJob, StoredHit  # noqa: E402
 
 START = datetime(2025, 12, 14, 0, 0, tzinfo=UTC)
 NAMES = [
@@ -328,13 +328,15 @@ def measure_render(count: int, runs: int) -> dict[str, float]:
     def once(batch_hits: list[StoredHit]) -> tuple[float, int, int]:
         started = time.perf_counter()
         message = renderer.render(
-            kind="digest",
-            batch=Batch("daily:file", "<bench@monitor>", tuple(batch_hits)),
-            title="Turkic world daily",
-            rules=rules,
-            now=now,
-            timezone="Europe/Istanbul",
-            entities=names,
+            RenderJob(
+                kind="digest",
+                batch=Batch("daily:file", "<bench@monitor>", tuple(batch_hits)),
+                title="Turkic world daily",
+                rules=rules,
+                now=now,
+                timezone="Europe/Istanbul",
+                entities=names,
+            )
         )
         return time.perf_counter() - started, len(message.stories), len(message.html)
 
