@@ -11,6 +11,7 @@ handler is not here is declined by Core.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partialmethod
 from typing import Any
 
 from monitor.feeds import fastflat
@@ -83,27 +84,14 @@ class Machine(Core):
         self.pop("contributor")
         self.incontributor = 0
 
-    def start_name(self, attrs: dict[str, str]) -> None:
-        self.push("name", 0)
+    def _plain(self, name: str, expecting: int, attrs: dict[str, str]) -> None:
+        self.push(name, expecting)
 
-    def end_name(self) -> None:
-        value = self.pop("name")
-        if self.inpublisher:
-            self.save_author("name", value, "publisher")
-        elif self.inauthor:
-            self.save_author("name", value)
-
-    def start_width(self, attrs: dict[str, str]) -> None:
-        self.push("width", 0)
-
-    def end_width(self) -> None:
-        self._size("width")
-
-    def start_height(self, attrs: dict[str, str]) -> None:
-        self.push("height", 0)
-
-    def end_height(self) -> None:
-        self._size("height")
+    start_name = partialmethod(_plain, "name", 0)
+    start_width = partialmethod(_plain, "width", 0)
+    start_height = partialmethod(_plain, "height", 0)
+    start_url = partialmethod(_plain, "href", 1)
+    start_email = partialmethod(_plain, "email", 0)
 
     def _size(self, name: str) -> None:
         value = self.pop(name)
@@ -116,23 +104,24 @@ class Machine(Core):
         if self.inimage:
             self.context()[name] = number
 
-    def start_url(self, attrs: dict[str, str]) -> None:
-        self.push("href", 1)
+    end_width = partialmethod(_size, "width")
+    end_height = partialmethod(_size, "height")
+
+    def _person_detail(self, key: str) -> None:
+        """A publisher's or an author's name or email, as feedparser saves it."""
+        value = self.pop(key)
+        if self.inpublisher:
+            self.save_author(key, value, "publisher")
+        elif self.inauthor:
+            self.save_author(key, value)
+
+    end_name = partialmethod(_person_detail, "name")
+    end_email = partialmethod(_person_detail, "email")
 
     def end_url(self) -> None:
         value = self.pop("href")
         if self.inauthor:
             self.save_author("href", value)
-
-    def start_email(self, attrs: dict[str, str]) -> None:
-        self.push("email", 0)
-
-    def end_email(self) -> None:
-        value = self.pop("email")
-        if self.inpublisher:
-            self.save_author("email", value, "publisher")
-        elif self.inauthor:
-            self.save_author("email", value)
 
     def start_subtitle(self, attrs: dict[str, str]) -> None:
         self.push_content("subtitle", attrs, "text/plain", 1)
