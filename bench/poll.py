@@ -47,6 +47,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.common import ServerProcess, serve_routes, verdict  # noqa: E402
+
 LAST_MODIFIED = "Mon, 15 Dec 2025 08:00:00 GMT"
 _TEXT = """
 turkic states summit trade diaspora minister agreement energy corridor caspian transport
@@ -122,52 +125,7 @@ def serve(port_file: str, feeds: int, items: int) -> None:
         state["validators"] = request.match_info["mode"] == "on"
         return web.Response(text="ok")
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_get("/feed/{n}", feed)
-        app.router.add_get("/_validators/{mode}", validators)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        Path(port_file).write_text(str(sockets[0].getsockname()[1]))
-        while True:
-            await asyncio.sleep(3600)
-
-    asyncio.run(main())
-
-
-class Server:
-    """The loopback server in a process of its own."""
-
-    def __init__(self, feeds: int, items: int) -> None:
-        self.tmp = tempfile.TemporaryDirectory()
-        port_file = Path(self.tmp.name) / "port"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                __file__,
-                "--serve",
-                str(port_file),
-                f"--feeds={feeds}",
-                f"--items={items}",
-            ]
-        )
-        deadline = time.monotonic() + 120
-        while not port_file.exists() or not port_file.read_text():
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise SystemExit("the loopback server did not start")
-            time.sleep(0.05)
-        self.base = f"http://127.0.0.1:{int(port_file.read_text())}"
-
-    def validators(self, on: bool) -> None:
-        validators(self.base, on)
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-        self.tmp.cleanup()
+    serve_routes(port_file, {"/feed/{n}": feed, "/_validators/{mode}": validators}, backlog=1024)
 
 
 def validators(base: str, on: bool) -> None:
@@ -369,10 +327,6 @@ def contender_clients(base: str, requests: int, concurrency: int) -> dict[str, A
 # --------------------------------------------------------------------------- report
 
 
-def verdict(ok: bool) -> str:
-    return "met" if ok else "MISSED"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--feeds", type=int, default=1000)
@@ -404,7 +358,9 @@ def main() -> None:
         f"Poll benchmark: {args.feeds} feeds x {args.items} items on a loopback server "
         f"(its own process), {os.cpu_count()} CPU cores, Python {sys.version.split()[0]}"
     )
-    server = Server(args.feeds, args.items)
+    server = ServerProcess(
+        __file__, [f"--feeds={args.feeds}", f"--items={args.items}"], start_within=120
+    )
     try:
         common = [f"--base={server.base}", f"--feeds={args.feeds}", f"--items={args.items}"]
         loads = [os.getloadavg()[0]]
@@ -413,7 +369,7 @@ def main() -> None:
         theirs: dict[str, Any] | None = None
         their_rss = 0.0
         if not args.skip_reader:
-            server.validators(True)
+            validators(server.base, True)
             theirs, their_rss = run_contender(
                 ["--contender=reader", *common, f"--reader-workers={args.reader_workers}"]
             )
