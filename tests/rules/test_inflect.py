@@ -4,8 +4,6 @@ is matched as written."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,7 +14,7 @@ from monitor.rules.engine import RuleMatcher
 from monitor.rules.query import parse_query
 from monitor.rules.text import tokens, tokens_and_words
 
-ROOT = Path(__file__).resolve().parent.parent
+from ..helpers import ROOT
 
 T, F = True, False
 
