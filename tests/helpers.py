@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+
+from monitor.model import Entry
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -62,6 +65,11 @@ class SmtpServer:
 
     def stop(self) -> None:
         self.controller.stop()
+
+
+def an_entry(**fields: Any) -> Entry:
+    """An item of feed `f` with id `1` (unless given) and these fields: title, summary ..."""
+    return Entry(**{"feed_id": "f", "id": "1", **fields})
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ from monitor.rules.engine import RuleMatcher
 from monitor.rules.query import parse_query
 from monitor.rules.text import tokens, tokens_and_words
 
-from ..helpers import ROOT
+from ..helpers import ROOT, an_entry
 
 
 def _spans(matcher: RuleMatcher, entry: Entry) -> list[str]:
@@ -25,9 +25,7 @@ def _spans(matcher: RuleMatcher, entry: Entry) -> list[str]:
 
 
 def test_spans_point_at_the_inflected_words_as_written() -> None:
-    entry = Entry(
-        feed_id="f",
-        id="1",
+    entry = an_entry(
         title="TÜRK DEVLETLERİ TEŞKİLATI'NIN ZİRVESİ",
         summary="Саммит Тюркского совета; Тюркский совет; совета",
     )
@@ -57,7 +55,7 @@ def test_an_ascii_term_finds_inflected_forms_only_as_a_name() -> None:
     aliases, which are names: Aliyev finds Алиевым."""
     entity = Entity("aliyev", "Ilham Aliyev", ("Aliyev",))
     matcher = compile_rules(RuleSet((Rule(id="r", name="r", query="entity:aliyev"),), (entity,)))
-    entry = Entry(feed_id="f", id="1", summary="Встреча с Алиевым прошла в Баку.")
+    entry = an_entry(summary="Встреча с Алиевым прошла в Баку.")
     assert _spans(matcher, entry) == ["Алиевым"]
     word = compile_rules(RuleSet((Rule(id="r", name="r", query="Aliyev"),)))
     assert word.match(entry) == []
@@ -66,7 +64,7 @@ def test_an_ascii_term_finds_inflected_forms_only_as_a_name() -> None:
 def test_an_alias_can_ask_for_its_exact_form() -> None:
     inflected = Entity("ots", "OTS", ("Тюркский совет",))
     exact = Entity("ots", "OTS", ("=Тюркский совет",))
-    entry = Entry(feed_id="f", id="1", summary="Саммит Тюркского совета")
+    entry = an_entry(summary="Саммит Тюркского совета")
     rule = (Rule(id="r", name="r", query="entity:ots"),)
     assert compile_rules(RuleSet(rule, (inflected,))).match(entry)
     assert not compile_rules(RuleSet(rule, (exact,))).match(entry)
@@ -78,12 +76,12 @@ def test_forms_can_be_switched_off() -> None:
         Rule(id="word", name="word", query="совет"),
         Rule(id="entity", name="entity", query="entity:aliyev"),
     )
-    entry = Entry(feed_id="f", id="1", summary="совета Алиевым")
+    entry = an_entry(summary="совета Алиевым")
     on = compile_rules(RuleSet(rules, (entity,)))
     off = compile_rules(RuleSet(rules, (entity,)), forms=False)
     assert {h.rule_id for h in on.match(entry)} == {"word", "entity"}
     assert off.match(entry) == []
-    assert {h.rule_id for h in off.match(Entry(feed_id="f", id="2", summary="совет Aliyev"))} == {
+    assert {h.rule_id for h in off.match(an_entry(id="2", summary="совет Aliyev"))} == {
         "word",
         "entity",
     }
@@ -139,7 +137,7 @@ def test_the_seeded_rules_find_inflected_forms() -> None:
         ),
     }
     for text, rule in cases.items():
-        entry = Entry(feed_id="f", id="1", summary=text)
+        entry = an_entry(summary=text)
         assert rule in {h.rule_id for h in matcher.match(entry)}, text
 
 
@@ -157,7 +155,7 @@ def test_fields_proximity_and_prefixes_with_inflected_words(
     entry: dict[str, str], query: str, found: list[str] | None
 ) -> None:
     matcher = compile_rules(RuleSet((Rule(id="r", name="r", query=query),)))
-    item = Entry(feed_id="f", id="1", **entry)
+    item = an_entry(**entry)
     hits = matcher.match(item)
     assert [h.matches for h in hits] == [h.matches for h in matcher.match_exhaustive(item)]
     if found is None:
