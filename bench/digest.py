@@ -39,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import verdict  # noqa: E402
 from monitor import stories  # noqa: E402
 from monitor.minhash import NUM_PERM, minhashes, word_hash  # noqa: E402
 from monitor.model import Batch, Entry, FeedState, FeedUpdate, RenderJob, StoredHit  # noqa: E402
@@ -390,10 +391,6 @@ def measure_store(items: int) -> dict[str, float]:
         "assign_s": assign_s,
         "again_s": again_s,
     }
-
-
-def verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import QuietHandler  # noqa: E402
 from monitor.feeds.article import extract_text  # noqa: E402
 from monitor.feeds.pages import PageFetcher  # noqa: E402
 from monitor.fulltext import TextStage  # noqa: E402
@@ -98,24 +99,15 @@ def serve(port: multiprocessing.Queue, count: int) -> None:  # type: ignore[type
     names = sorted(CHECKS)
     bodies = [grown(names[i % len(names)], i) for i in range(count)]
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
             if self.path == "/robots.txt":
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.reply(404)
                 return
             body = bodies[int(self.path.rsplit("/", 1)[1])]
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
+            self.reply(200, body, "text/html; charset=utf-8")
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True

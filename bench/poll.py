@@ -49,6 +49,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.common import ServerProcess, serve_routes, verdict  # noqa: E402
+
 LAST_MODIFIED = "Mon, 15 Dec 2025 08:00:00 GMT"
 #: The words of an item on the beat that the seeded rules follow.
 _BEAT = """
@@ -141,53 +144,7 @@ def serve(port_file: str, feeds: int, items: int, on_topic: float = ON_TOPIC) ->
         state["validators"] = request.match_info["mode"] == "on"
         return web.Response(text="ok")
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_get("/feed/{n}", feed)
-        app.router.add_get("/_validators/{mode}", validators)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        Path(port_file).write_text(str(sockets[0].getsockname()[1]))
-        while True:
-            await asyncio.sleep(3600)
-
-    asyncio.run(main())
-
-
-class Server:
-    """The loopback server in a process of its own."""
-
-    def __init__(self, feeds: int, items: int, on_topic: float = ON_TOPIC) -> None:
-        self.tmp = tempfile.TemporaryDirectory()
-        port_file = Path(self.tmp.name) / "port"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                __file__,
-                "--serve",
-                str(port_file),
-                f"--feeds={feeds}",
-                f"--items={items}",
-                f"--on-topic={on_topic}",
-            ]
-        )
-        deadline = time.monotonic() + 120
-        while not port_file.exists() or not port_file.read_text():
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise SystemExit("the loopback server did not start")
-            time.sleep(0.05)
-        self.base = f"http://127.0.0.1:{int(port_file.read_text())}"
-
-    def validators(self, on: bool) -> None:
-        validators(self.base, on)
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-        self.tmp.cleanup()
+    serve_routes(port_file, {"/feed/{n}": feed, "/_validators/{mode}": validators}, backlog=1024)
 
 
 def validators(base: str, on: bool) -> None:
@@ -389,10 +346,6 @@ def contender_clients(base: str, requests: int, concurrency: int) -> dict[str, A
 # --------------------------------------------------------------------------- report
 
 
-def verdict(ok: bool) -> str:
-    return "met" if ok else "MISSED"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--feeds", type=int, default=1000)
@@ -431,7 +384,11 @@ def main() -> None:
         f"(its own process), {args.on_topic:.0%} of them on the rules' beat, "
         f"{os.cpu_count()} CPU cores, Python {sys.version.split()[0]}"
     )
-    server = Server(args.feeds, args.items, args.on_topic)
+    server = ServerProcess(
+        __file__,
+        [f"--feeds={args.feeds}", f"--items={args.items}", f"--on-topic={args.on_topic}"],
+        start_within=120,
+    )
     try:
         common = [f"--base={server.base}", f"--feeds={args.feeds}", f"--items={args.items}"]
         loads = [os.getloadavg()[0]]
@@ -440,7 +397,7 @@ def main() -> None:
         theirs: dict[str, Any] | None = None
         their_rss = 0.0
         if not args.skip_reader:
-            server.validators(True)
+            validators(server.base, True)
             theirs, their_rss = run_contender(
                 ["--contender=reader", *common, f"--reader-workers={args.reader_workers}"]
             )

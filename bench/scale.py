@@ -33,12 +33,10 @@ duplicate_items=N lost_hits=N
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from email.utils import formatdate
@@ -47,7 +45,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.poll import WORDS  # noqa: E402  (the same vocabulary as the poll benchmark)
+from bench.common import ServerProcess, serve_routes, verdict  # noqa: E402
+from bench.poll import BEAT_WORDS as WORDS  # noqa: E402  (the poll benchmark's beat)
 
 #: Text the rules in rules/ match (and some they do not), one per item in turn.
 PHRASES = [
@@ -140,21 +139,8 @@ def serve(port_file: str, feeds: int, items: int, change: int) -> None:
         cpu = time.process_time()
         return web.json_response({"hits": state["hits"], "cpu": cpu})
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_get("/feed/{n}", feed)
-        app.router.add_get("/_round/{r}", set_round)
-        app.router.add_get("/_stats", stats)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=2048)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        Path(port_file).write_text(str(sockets[0].getsockname()[1]))
-        while True:
-            await asyncio.sleep(3600)
-
-    asyncio.run(main())
+    routes = {"/feed/{n}": feed, "/_round/{r}": set_round, "/_stats": stats}
+    serve_routes(port_file, routes, backlog=2048)
 
 
 def get(url: str) -> Any:
@@ -374,27 +360,15 @@ def main() -> None:
         f"{args.claim} feeds; load average {os.getloadavg()[0]:.1f}"
     )
     want_hits = expected_hits(args.feeds, args.items, args.change)
-    tmp = tempfile.TemporaryDirectory()
-    port_file = Path(tmp.name) / "port"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            __file__,
-            f"--serve={port_file}",
-            f"--feeds={args.feeds}",
-            f"--items={args.items}",
-            f"--change={args.change}",
-        ]
+    server = ServerProcess(
+        __file__,
+        [f"--feeds={args.feeds}", f"--items={args.items}", f"--change={args.change}"],
+        start_within=300,
     )
     rows: list[tuple[int, int, dict[str, Any]]] = []
     totals = {"duplicate_fetches": 0, "missed_fetches": 0, "duplicate_items": 0, "lost_hits": 0}
     try:
-        deadline = time.monotonic() + 300
-        while not port_file.exists() or not port_file.read_text():
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("the loopback server did not start")
-            time.sleep(0.1)
-        base = f"http://127.0.0.1:{int(port_file.read_text())}"
+        base = server.base
         for workers in (1, 2):
             db = fresh_database(args.pg, args.feeds, base)
             for r, clock_iso in enumerate(ROUNDS):
@@ -411,9 +385,7 @@ def main() -> None:
             rows[-1][2]["audit"] = (found["items"], expected_items, len(found["hits"]))
         admin(args.pg, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
     finally:
-        server.kill()
-        server.wait()
-        tmp.cleanup()
+        server.close()
 
     print()
     print(
@@ -446,7 +418,7 @@ def main() -> None:
     speedup = rates[2] / rates[1]
     print(
         f"two instances {speedup:.2f}x one (cold); requests per feed per round: exactly one "
-        f"{'met' if not totals['duplicate_fetches'] and not totals['missed_fetches'] else 'MISSED'}"
+        f"{verdict(not totals['duplicate_fetches'] and not totals['missed_fetches'])}"
         f"; items or hits stored twice: {totals['duplicate_items']}; hits lost: "
         f"{totals['lost_hits']}; load average {os.getloadavg()[0]:.1f}"
     )

@@ -25,10 +25,13 @@ import tempfile
 import threading
 import time
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.common import QuietHandler, verdict  # noqa: E402
+
 ITEMS_PER_MINUTE = 3
 KEEP_MINUTES = 10
 
@@ -60,7 +63,7 @@ def feed_body(feed: int, minute: int) -> bytes:
     ).encode()
 
 
-class Feeds(BaseHTTPRequestHandler):
+class Feeds(QuietHandler):
     started = time.monotonic()
 
     def do_GET(self) -> None:
@@ -70,15 +73,7 @@ class Feeds(BaseHTTPRequestHandler):
         except ValueError:
             self.send_error(404)
             return
-        body = feed_body(feed, minute)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/rss+xml")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(200, feed_body(feed, minute), "application/rss+xml")
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -175,10 +170,7 @@ def main() -> None:
     rss_growth = last[1] - base[1]
     fds_growth = last[2] - base[2]
     print(f"growth from minute 5 to {last[0]}: {rss_growth:+.1f} MB, {fds_growth:+d} descriptors")
-    print(
-        f"goal: under 10 MB and 0 descriptors: "
-        f"{'met' if rss_growth < 10 and fds_growth <= 0 else 'MISSED'}"
-    )
+    print(f"goal: under 10 MB and 0 descriptors: {verdict(rss_growth < 10 and fds_growth <= 0)}")
     print(
         f"RESULT minutes={last[0]} rss_growth_mb={rss_growth:.1f} fds_growth={fds_growth} "
         f"items={last[3]}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT, free_port
+from .helpers import ROOT, SAMPLE_CONFIG, free_port, sample_project
 
 MONITOR = [sys.executable, "-m", "monitor.cli"]
 
@@ -31,15 +30,12 @@ def run(
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the shipped layout that polls only the bundled sample feed (offline)."""
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    shutil.copytree(ROOT / "templates", tmp_path / "templates")
-    (tmp_path / "monitor.yaml").write_text(
-        "storage: sqlite:///state/monitor.db\n"
-        "feeds:\n  - id: sample\n    url: bundled:sample.xml\n"
-        "digests:\n  - id: daily\n    title: Turkic daily\n    deliver: [file]\n"
-        "alerts:\n  - id: urgent\n    deliver: [file]\n"
+    return sample_project(
+        tmp_path,
+        SAMPLE_CONFIG
+        + "digests:\n  - id: daily\n    title: Turkic daily\n    deliver: [file]\n"
+        + "alerts:\n  - id: urgent\n    deliver: [file]\n",
     )
-    return tmp_path
 
 
 def test_help_lists_every_command(project: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,19 +17,11 @@ from monitor.cli import cli
 from monitor.model import utc_now
 from monitor.store import Store
 
-from .helpers import ROOT
+from .helpers import DAILY_FILE, SAMPLE_CONFIG, sample_project
 
 MONITOR = [sys.executable, "-m", "monitor.cli"]
 
-CONFIG = """\
-storage: sqlite:///state/monitor.db
-feeds:
-  - id: sample
-    url: bundled:sample.xml
-digests:
-  - id: daily
-    deliver: [file]
-"""
+CONFIG = SAMPLE_CONFIG + DAILY_FILE
 
 
 def run(
@@ -69,10 +60,7 @@ def one_clear_error(project: Path, *args: str, status: int = 1, real: bool = Fal
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """The shipped rules and templates, and a config polling only the bundled sample."""
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    shutil.copytree(ROOT / "templates", tmp_path / "templates")
-    (tmp_path / "monitor.yaml").write_text(CONFIG)
-    return tmp_path
+    return sample_project(tmp_path, CONFIG)
 
 
 # --------------------------------------------------------------------------- options

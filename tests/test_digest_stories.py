@@ -21,7 +21,7 @@ from monitor.config import load_settings
 from monitor.model import utc_now
 
 from . import newsdesk as nd
-from .helpers import ROOT, FakeClock, SmtpServer
+from .helpers import POLL, FakeClock, SmtpServer, job_config
 
 
 @dataclass
@@ -56,23 +56,17 @@ def write_config(tmp_path: Path, room: Newsroom, smtp: SmtpServer) -> Path:
         f'  - id: {feed}\n    title: "{title}"\n    url: {room.server.url_for(f"/{feed}.xml")}\n'
         for feed, title in nd.OUTLETS.items()
     )
-    path = tmp_path / "monitor.yaml"
-    path.write_text(
-        f"storage: sqlite:///{tmp_path / 'monitor.db'}\n"
-        f"rules: [{ROOT / 'rules'}]\n"
-        f"templates: {ROOT / 'templates'}\n"
-        f"digests_dir: {tmp_path / 'digests'}\n"
-        "poll:\n  min_interval: 15m\n  max_interval: 1h\n  total_timeout: 10s\n"
-        f"smtp:\n  host: {smtp.host}\n  port: {smtp.port}\n  sender: monitor@example.org\n"
+    return job_config(
+        tmp_path,
+        POLL + f"smtp:\n  host: {smtp.host}\n  port: {smtp.port}\n  sender: monitor@example.org\n"
         f"feeds:\n{feeds}"
         "digests:\n  - id: daily\n    title: Turkic daily\n    timezone: Europe/Istanbul\n"
         "    deliver: [file, email]\n    recipients: [desk@example.org]\n"
         "alerts:\n  - id: urgent\n    title: Urgent\n    deliver: [email]\n"
         # the newsroom's stories are of December 2025; the clock is today's
         "    max_age: 3650d\n"
-        "    recipients: [duty@example.org]\n"
+        "    recipients: [duty@example.org]\n",
     )
-    return path
 
 
 @pytest.fixture

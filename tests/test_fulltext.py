@@ -33,7 +33,7 @@ from monitor.model import ArticleUpdate, Entry, FeedState, FeedUpdate, Hit
 from monitor.rules import compile_rules, load_rules
 from monitor.store import Store
 
-from .helpers import DATA, ROOT, FakeClock
+from .helpers import DATA, ROOT, FakeClock, feed_list, job_config
 
 PAGES = DATA / "pages"
 #: The English page's first sentence: all a lead-only feed says of it.
@@ -114,20 +114,11 @@ def news(threaded_server: HTTPServer) -> NewsSite:
 
 
 def config(tmp_path: Path, feeds: dict[str, str], *, full_text: bool, extra: str = "") -> Path:
-    listed = "".join(f"  - id: {fid}\n    url: {url}\n" for fid, url in feeds.items())
-    path = tmp_path / "monitor.yaml"
-    path.write_text(
-        f"storage: sqlite:///{tmp_path / 'monitor.db'}\n"
-        f"rules: [{ROOT / 'rules'}]\n"
-        f"templates: {ROOT / 'templates'}\n"
-        f"digests_dir: {tmp_path / 'digests'}\n"
-        "poll:\n"
-        f"  full_text: {'true' if full_text else 'false'}\n"
+    poll = (
+        f"poll:\n  full_text: {'true' if full_text else 'false'}\n"
         "  read_timeout: 1s\n  total_timeout: 2s\n  full_text_max_bytes: 50KB\n"
-        f"{extra}"
-        f"feeds:\n{listed}"
     )
-    return path
+    return job_config(tmp_path, poll + extra + feed_list(feeds))
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from monitor.rules import compile_rules
 from monitor.rules.load import check_rules
 from monitor.rules.query import QueryError, parse_query
 
-from .helpers import ROOT
+from .helpers import DAILY_FILE, ROOT, SAMPLE_CONFIG
 
 FUZZ = settings(
     max_examples=150,
@@ -50,16 +50,7 @@ rules:
     priority: high
 """
 
-CONFIG = """\
-storage: sqlite:///state/monitor.db
-rules: [rules]
-feeds:
-  - id: sample
-    url: bundled:sample.xml
-digests:
-  - id: daily
-    deliver: [file]
-"""
+CONFIG = SAMPLE_CONFIG + DAILY_FILE  # its rules: rules/ next to it, the default
 
 
 @pytest.fixture(scope="module")

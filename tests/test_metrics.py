@@ -12,22 +12,13 @@ from monitor.app import make_monitor
 from monitor.config import load_settings
 from monitor.errors import ConfigError, MonitorError
 
-from .helpers import DATA, ROOT, FakeClock, free_port
+from .helpers import DAILY_FILE, DATA, FakeClock, feed_list, free_port, job_config
 
 SAMPLE = (DATA / "feeds" / "seed_rss.xml").as_uri()
 
 
 def config(tmp_path: Path, metrics: str = "") -> Path:
-    path = tmp_path / "monitor.yaml"
-    path.write_text(
-        f"storage: sqlite:///{tmp_path / 'monitor.db'}\n"
-        f"rules: [{ROOT / 'rules'}]\n"
-        f"templates: {ROOT / 'templates'}\n"
-        f"digests_dir: {tmp_path / 'digests'}\n"
-        f"feeds:\n  - id: seed\n    url: {SAMPLE}\n"
-        "digests:\n  - id: daily\n    deliver: [file]\n" + metrics
-    )
-    return path
+    return job_config(tmp_path, feed_list({"seed": SAMPLE}) + DAILY_FILE + metrics)
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -16,7 +16,7 @@ from monitor.app import Monitor, make_monitor
 from monitor.config import load_settings
 from monitor.notify import SmtpNotifier
 
-from .helpers import FEEDS, ROOT, FakeClock, SmtpServer, free_port
+from .helpers import FEEDS, POLL, FakeClock, SmtpServer, feed_list, free_port, job_config
 
 SERVED = ("seed_rss.xml", "seed_atom.xml", "unrelated.xml")
 LAST_MODIFIED = "Mon, 15 Dec 2025 08:00:00 GMT"
@@ -57,20 +57,9 @@ def site(httpserver: HTTPServer) -> FeedSite:
 
 
 def write_config(tmp_path: Path, site: FeedSite, extra: str = "") -> Path:
-    feeds = "".join(
-        f"  - id: {name.removesuffix('.xml')}\n    url: {site.url(name)}\n" for name in SERVED
-    )
-    path = tmp_path / "monitor.yaml"
-    path.write_text(
-        f"storage: sqlite:///{tmp_path / 'monitor.db'}\n"
-        f"rules: [{ROOT / 'rules'}]\n"
-        f"templates: {ROOT / 'templates'}\n"
-        f"digests_dir: {tmp_path / 'digests'}\n"
-        "poll:\n  min_interval: 15m\n  max_interval: 1h\n  total_timeout: 10s\n"
-        f"feeds:\n{feeds}"
-        "digests:\n  - id: daily\n    title: Turkic daily\n    deliver: [file]\n" + extra
-    )
-    return path
+    feeds = feed_list({name.removesuffix(".xml"): site.url(name) for name in SERVED})
+    daily = "digests:\n  - id: daily\n    title: Turkic daily\n    deliver: [file]\n"
+    return job_config(tmp_path, POLL + feeds + daily + extra)
 
 
 @pytest.fixture

@@ -471,18 +471,24 @@ def test_a_feed_declared_iso_8859_9(world: World, site: Site) -> None:
     assert items[0].title == "Türk Devletleri Teşkilatı zirvesi İstanbul'da toplandı"
 
 
-def test_a_network_outage_is_not_counted_against_the_feeds(world: World) -> None:
+def network_outage(world: World, *others: FeedState, others_worked: bool = False) -> None:
+    """Feeds `one` and `two` on two hosts behind a closed port, beside `others`: the two
+    worked on the last poll, an hour ago (and `others` too if `others_worked`)."""
     port = closed_port()
     feeds = [
         FeedState(id="one", url=f"http://127.0.0.1:{port}/a.xml", min_interval=MIN),
         FeedState(id="two", url=f"http://127.0.0.2:{port}/b.xml", min_interval=MIN),
     ]
-    world.store.sync_feeds(feeds)
-    # Both worked on the last poll.
+    world.store.sync_feeds([*feeds, *others])
+    worked = [*feeds, *others] if others_worked else feeds
     before = world.clock() - timedelta(hours=1)
     world.store.record_states(
-        [FeedUpdate(feed=replace(f, last_polled=before, last_success=before)) for f in feeds]
+        [FeedUpdate(feed=replace(f, last_polled=before, last_success=before)) for f in worked]
     )
+
+
+def test_a_network_outage_is_not_counted_against_the_feeds(world: World) -> None:
+    network_outage(world)
     results = world.poll()
     assert {r.status for r in results.values()} == {"error"}
     assert all("network outage, not counted" in (r.error or "") for r in results.values())
@@ -494,17 +500,8 @@ def test_a_network_outage_is_not_counted_against_the_feeds(world: World) -> None
 def test_a_local_feed_answering_does_not_hide_a_network_outage(world: World) -> None:
     """The bundled sample and file:// feeds are read from disk: their answer says nothing
     about the network."""
-    port = closed_port()
-    feeds = [
-        FeedState(id="one", url=f"http://127.0.0.1:{port}/a.xml", min_interval=MIN),
-        FeedState(id="two", url=f"http://127.0.0.2:{port}/b.xml", min_interval=MIN),
-        FeedState(id="disk", url=(POLL / "rss.xml").as_uri(), min_interval=MIN),
-    ]
-    world.store.sync_feeds(feeds)
-    before = world.clock() - timedelta(hours=1)
-    world.store.record_states(
-        [FeedUpdate(feed=replace(f, last_polled=before, last_success=before)) for f in feeds[:2]]
-    )
+    disk = FeedState(id="disk", url=(POLL / "rss.xml").as_uri(), min_interval=MIN)
+    network_outage(world, disk)
     results = world.poll()
     assert results["disk"].status == "ok" and results["disk"].new_items > 0
     assert all("network outage, not counted" in (results[f].error or "") for f in ("one", "two"))
@@ -514,17 +511,8 @@ def test_a_local_feed_answering_does_not_hide_a_network_outage(world: World) -> 
 def test_a_missing_file_is_a_failure_of_its_feed_even_in_a_network_outage(
     world: World, tmp_path: Path
 ) -> None:
-    port = closed_port()
-    feeds = [
-        FeedState(id="one", url=f"http://127.0.0.1:{port}/a.xml", min_interval=MIN),
-        FeedState(id="two", url=f"http://127.0.0.2:{port}/b.xml", min_interval=MIN),
-        FeedState(id="lost", url=(tmp_path / "no-such.xml").as_uri(), min_interval=MIN),
-    ]
-    world.store.sync_feeds(feeds)
-    before = world.clock() - timedelta(hours=1)
-    world.store.record_states(
-        [FeedUpdate(feed=replace(f, last_polled=before, last_success=before)) for f in feeds]
-    )
+    lost = FeedState(id="lost", url=(tmp_path / "no-such.xml").as_uri(), min_interval=MIN)
+    network_outage(world, lost, others_worked=True)
     results = world.poll()
     assert all("network outage, not counted" in (results[f].error or "") for f in ("one", "two"))
     assert results["lost"].status == "error"

@@ -3,7 +3,6 @@ it last ran, `--force` sends now, and the exit status says when everything faile
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,15 @@ from pytest_httpserver import HTTPServer
 from monitor.app import Monitor, make_monitor
 from monitor.config import load_settings
 
-from .helpers import FEEDS, ROOT, FakeClock, Site, free_port, monitor_config
+from .helpers import (
+    FEEDS,
+    SAMPLE_CONFIG,
+    FakeClock,
+    Site,
+    free_port,
+    monitor_config,
+    sample_project,
+)
 from .test_cli import run
 
 #: Tuesday 16 December 2025, 09:00 in Istanbul; the digest goes at 07:00 there (04:00 UTC).
@@ -116,15 +123,9 @@ def test_a_restarted_job_catches_up_on_a_digest_it_missed(
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    shutil.copytree(ROOT / "templates", tmp_path / "templates")
-    (tmp_path / "monitor.yaml").write_text(
-        "storage: sqlite:///state/monitor.db\n"
-        "feeds:\n  - id: sample\n    url: bundled:sample.xml\n"
-        # Once a year: whatever the real clock says, it is not due again within the test.
-        "digests:\n  - id: daily\n    schedule: '0 7 1 1 *'\n    deliver: [file]\n"
-    )
-    return tmp_path
+    # Once a year: whatever the real clock says, it is not due again within the test.
+    daily = "digests:\n  - id: daily\n    schedule: '0 7 1 1 *'\n    deliver: [file]\n"
+    return sample_project(tmp_path, SAMPLE_CONFIG + daily)
 
 
 def files(project: Path) -> list[Path]:

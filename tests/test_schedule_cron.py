@@ -4,7 +4,6 @@ every field checked with file and line, and the next send time, from an injected
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,7 +16,7 @@ from monitor.config import load_settings
 from monitor.errors import ConfigError
 from monitor.scheduler import Scheduler
 
-from .helpers import ROOT, FakeClock
+from .helpers import SAMPLE_CONFIG, SAMPLE_FEED, FakeClock, job_config, sample_project
 from .test_cli import run
 
 ISTANBUL = ZoneInfo("Europe/Istanbul")
@@ -121,17 +120,8 @@ def test_a_leap_day_schedule_is_valid() -> None:
 
 
 def write_config(tmp_path: Path, schedule: str, *, timezone: str = "Europe/Istanbul") -> Path:
-    config = tmp_path / "monitor.yaml"
-    config.write_text(
-        f"storage: sqlite:///{tmp_path / 'm.db'}\n"
-        f"rules: [{ROOT / 'rules'}]\ntemplates: {ROOT / 'templates'}\n"
-        "feeds:\n  - id: sample\n    url: bundled:sample.xml\n"
-        "digests:\n"
-        "  - id: daily\n"
-        f"    schedule: '{schedule}'\n"
-        f"    timezone: {timezone}\n"
-    )
-    return config
+    daily = f"digests:\n  - id: daily\n    schedule: '{schedule}'\n    timezone: {timezone}\n"
+    return job_config(tmp_path, SAMPLE_FEED + daily, digests_dir=False)
 
 
 def test_config_names_file_line_and_field_of_a_bad_schedule(tmp_path: Path) -> None:
@@ -167,29 +157,19 @@ def test_the_scheduler_fires_standard_weekdays(tmp_path: Path, clock: FakeClock)
 # --------------------------------------------------------------------------- monitor check
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    shutil.copytree(ROOT / "templates", tmp_path / "templates")
-    return tmp_path
-
-
-def check_with(project: Path, *schedules: str) -> tuple[int, str, str]:
+def check_with(folder: Path, *schedules: str) -> tuple[int, str, str]:
+    """`monitor check` in a project whose digests have these schedules."""
     digests = "".join(
         f"  - id: d{i}\n    schedule: '{s}'\n    timezone: Europe/Istanbul\n"
         for i, s in enumerate(schedules)
     )
-    (project / "monitor.yaml").write_text(
-        "storage: sqlite:///state/monitor.db\n"
-        "feeds:\n  - id: sample\n    url: bundled:sample.xml\n"
-        f"digests:\n{digests}"
-    )
+    project = sample_project(folder, SAMPLE_CONFIG + f"digests:\n{digests}")
     result = run("check", cwd=project)
     return result.returncode, result.stdout, result.stderr
 
 
-def test_check_refuses_every_bad_field_with_file_and_line(project: Path) -> None:
-    code, _out, err = check_with(project, "0 25 * * *", "61 7 * * *", "*/0 * * * *", "0 7 * * 8")
+def test_check_refuses_every_bad_field_with_file_and_line(tmp_path: Path) -> None:
+    code, _out, err = check_with(tmp_path, "0 25 * * *", "61 7 * * *", "*/0 * * * *", "0 7 * * 8")
     assert code == 1
     assert "Traceback" not in err
     lines = err.splitlines()
@@ -203,8 +183,8 @@ def test_check_refuses_every_bad_field_with_file_and_line(project: Path) -> None
     ]
 
 
-def test_check_prints_each_digests_next_send_in_its_time_zone(project: Path) -> None:
-    code, out, err = check_with(project, "0 7 * * 0", "30 9 * * 1-5", "0 7 * * 7")
+def test_check_prints_each_digests_next_send_in_its_time_zone(tmp_path: Path) -> None:
+    code, out, err = check_with(tmp_path, "0 7 * * 0", "30 9 * * 1-5", "0 7 * * 7")
     assert code == 0, err
     sends = {
         m.group(1): m

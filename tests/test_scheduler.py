@@ -14,19 +14,17 @@ from monitor.config import load_settings
 from monitor.errors import StoreError
 from monitor.scheduler import Scheduler
 
-from .helpers import ROOT, FakeClock
+from .helpers import ROOT, SAMPLE_FEED, FakeClock, job_config
 
 
 @pytest.fixture
 def scheduler(tmp_path: Path, clock: FakeClock) -> Scheduler:
-    config = tmp_path / "monitor.yaml"
-    config.write_text(
-        f"storage: sqlite:///{tmp_path / 'm.db'}\n"
-        f"rules: [{ROOT / 'rules'}]\ntemplates: {ROOT / 'templates'}\n"
-        "feeds:\n  - id: sample\n    url: bundled:sample.xml\n"
-        "digests:\n"
+    config = job_config(
+        tmp_path,
+        SAMPLE_FEED + "digests:\n"
         "  - id: morning\n    schedule: '0 7 * * *'\n    timezone: Europe/Istanbul\n"
-        "  - id: weekly\n    schedule: '30 9 * * mon'\n    timezone: Asia/Almaty\n"
+        "  - id: weekly\n    schedule: '30 9 * * mon'\n    timezone: Asia/Almaty\n",
+        digests_dir=False,
     )
     return Scheduler(make_monitor(load_settings(config, {}), clock=clock))
 

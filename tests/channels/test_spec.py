@@ -165,12 +165,19 @@ def test_a_channel_is_its_name_and_survives_a_copy() -> None:
 # --------------------------------------------------------------------------- in monitor.yaml
 
 
+def delivering_to(folder: Path, *entries: str, extra: str = "") -> Path:
+    """A project whose digest's `deliver:` is a block list of these entries (a mapping's
+    further keys on lines of their own)."""
+    deliver = "".join(f"\n      - {entry}" for entry in entries)
+    return write_project(folder, deliver, storage="sqlite:///state/monitor.db", extra=extra)
+
+
 def test_the_config_reads_channels_with_the_environment_it_is_given(tmp_path: Path) -> None:
-    path = write_project(
+    path = delivering_to(
         tmp_path,
-        "\n      - file\n      - ${SLACK_URL}\n      - channel: https://h.example.org/x\n"
-        "        name: hooks\n        secret: ${HOOK_TOKEN}",
-        storage="sqlite:///state/monitor.db",
+        "file",
+        "${SLACK_URL}",
+        "channel: https://h.example.org/x\n        name: hooks\n        secret: ${HOOK_TOKEN}",
     )
     (daily,) = load_settings(path, ENV).digests
     assert daily.deliver == ("file", "slack-c36dff1b", "hooks")
@@ -178,11 +185,12 @@ def test_the_config_reads_channels_with_the_environment_it_is_given(tmp_path: Pa
 
 
 def test_wrong_channels_in_the_config_name_file_and_line(tmp_path: Path) -> None:
-    path = write_project(
+    path = delivering_to(
         tmp_path,
-        "\n      - file\n      - ${SLACK_URL}\n      - channel: https://a.org/x\n        name: x\n"
-        "      - channel: https://b.org/x\n        name: x",
-        storage="sqlite:///state/monitor.db",
+        "file",
+        "${SLACK_URL}",
+        "channel: https://a.org/x\n        name: x",
+        "channel: https://b.org/x\n        name: x",
     )
     with pytest.raises(ConfigError) as caught:
         load_settings(path, {})
@@ -199,11 +207,8 @@ def test_wrong_channels_in_the_config_name_file_and_line(tmp_path: Path) -> None
 def test_recipients_from_the_environment_turn_email_on_beside_mapped_channels(
     tmp_path: Path,
 ) -> None:
-    path = write_project(
-        tmp_path,
-        "\n      - channel: atom\n        entries: 5",
-        storage="sqlite:///state/monitor.db",
-        extra="smtp:\n  host: mail.example.org\n",
+    path = delivering_to(
+        tmp_path, "channel: atom\n        entries: 5", extra="smtp:\n  host: mail.example.org\n"
     )
     env = {"MONITOR_DIGEST_TO": "desk@example.org"}
     (daily,) = load_settings(path, env).digests
