@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import verdict  # noqa: E402
 from monitor import stories  # noqa: E402
 from monitor.minhash import NUM_PERM, minhashes, word_hash  # noqa: E402
-from monitor.model import Batch, Entry, FeedState, FeedUpdate, RenderJob, StoredHit  # noqa: E402
+from monitor.model import Batch, Entry, FeedState, FeedUpdate, Pending, RenderJob, StoredHit  # noqa: E402
 
 START = datetime(2025, 12, 14, 0, 0, tzinfo=UTC)
 NAMES = [
@@ -378,10 +378,12 @@ def measure_store(items: int) -> dict[str, float]:
             state = FeedState(id=feed, url=f"https://{feed}.example.com/rss", last_polled=polled)
             store.record(FeedUpdate(feed=state, entries=mine, hits=hits))
         started = time.perf_counter()
-        taken = store.peek("daily:file", None, polled, limit=items, max_age=timedelta(days=7))
+        taken = store.peek(
+            Pending("daily:file", None, polled, limit=items, max_age=timedelta(days=7))
+        )
         assign_s = time.perf_counter() - started
         started = time.perf_counter()
-        store.peek("daily:file", None, polled, limit=items, max_age=timedelta(days=7))
+        store.peek(Pending("daily:file", None, polled, limit=items, max_age=timedelta(days=7)))
         again_s = time.perf_counter() - started
         counts = store.story_counts()
         store.close()

@@ -9,7 +9,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -384,11 +384,7 @@ class Monitor:
         """Pending hits per target and feeds per state, for the metrics endpoint."""
         now = self.clock()
         pending = {
-            t.key: len(
-                self.store.peek(
-                    t.key, t.rule_ids, now, limit=10_000, max_age=timedelta(seconds=t.max_age)
-                )
-            )
+            t.key: len(self.store.peek(replace(t.pending(now), limit=10_000, item_max_age=None)))
             for t in self.targets()
         }
         states = Counter(health.status(f) for f in self.store.feeds())

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from monitor.errors import NotifyError, RenderError
-from monitor.model import Batch, Message, RenderJob, Rule
+from monitor.model import Batch, Message, Pending, RenderJob, Rule
 from monitor.protocols import DeliverStore, MessageRenderer, Notifier
 
 #: Messages tried before that one run sends at most (then comes its message of new hits).
@@ -57,6 +57,19 @@ class Target:
     def key(self) -> str:
         """The target as the store records deliveries to it, e.g. ``daily:email``."""
         return f"{self.config_id}:{self.channel}"
+
+    def pending(self, now: datetime) -> Pending:
+        """Which of its pending hits a message to this target may take at ``now``."""
+        return Pending(
+            self.key,
+            self.rule_ids,
+            now,
+            limit=self.limit,
+            max_age=timedelta(seconds=self.max_age),
+            item_max_age=None
+            if self.item_max_age is None
+            else timedelta(seconds=self.item_max_age),
+        )
 
 
 def select_rules(
@@ -146,8 +159,7 @@ def run(
     same digest was written to, for a mail to point at."""
     if target.rule_ids is not None and not target.rule_ids:
         return DeliveryResult(target, "nothing")
-    limit, max_age = target.limit, timedelta(seconds=target.max_age)
-    item_max_age = None if target.item_max_age is None else timedelta(seconds=target.item_max_age)
+    pending = target.pending(now)
 
     def render(batch: Batch, notices: Sequence[str]) -> Message:
         job = RenderJob(
@@ -165,14 +177,7 @@ def run(
         return renderer.render(job)
 
     if dry_run:
-        hits = store.peek(
-            target.key,
-            target.rule_ids,
-            now,
-            limit=limit,
-            max_age=max_age,
-            item_max_age=item_max_age,
-        )
+        hits = store.peek(pending)
         preview = Batch(target.key, f"<dry-run-{uuid.uuid4().hex}@monitor>", tuple(hits))
         return DeliveryResult(target, "dry-run", len(hits), render(preview, notices))
 
@@ -183,15 +188,7 @@ def run(
             tally.held = True
             log.info("%s: rate limit reached; new hits wait for the next message", target.key)
             break
-        batch = store.reserve(
-            target.key,
-            target.rule_ids,
-            now,
-            limit=limit,
-            max_age=max_age,
-            item_max_age=item_max_age,
-            fresh=fresh,
-        )
+        batch = store.reserve(pending, fresh=fresh)
         if batch is None:
             break
         message, error = _send(

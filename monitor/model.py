@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -369,6 +369,20 @@ class StoredHit:
             matches=hit.matches,
             story_id=story_id,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """Which of a target's pending hits one message may take: those of its rules (None:
+    every rule), at most ``limit``, created within ``max_age`` before ``now`` and, with
+    ``item_max_age``, of items published (or, undated, first seen) within it."""
+
+    target: str
+    rule_ids: Sequence[str] | None
+    now: datetime
+    limit: int = 500
+    max_age: timedelta = timedelta(days=7)
+    item_max_age: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ Tests hand the stages real or fake parts that satisfy them; app.py wires the rea
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from monitor.model import (
@@ -20,6 +20,7 @@ from monitor.model import (
     Hit,
     Message,
     PageOutcome,
+    Pending,
     RenderJob,
     Rule,
     StoredHit,
@@ -121,28 +122,9 @@ class ReplayStore(Protocol):
 class DeliverStore(Protocol):
     """What a delivery run needs of the store."""
 
-    def peek(
-        self,
-        target: str,
-        rule_ids: Sequence[str] | None,
-        now: datetime,
-        *,
-        limit: int,
-        max_age: timedelta,
-        item_max_age: timedelta | None = None,
-    ) -> list[StoredHit]: ...
+    def peek(self, pending: Pending) -> list[StoredHit]: ...
 
-    def reserve(
-        self,
-        target: str,
-        rule_ids: Sequence[str] | None,
-        now: datetime,
-        *,
-        limit: int,
-        max_age: timedelta,
-        item_max_age: timedelta | None = None,
-        fresh: bool = True,
-    ) -> Batch | None:
+    def reserve(self, pending: Pending, *, fresh: bool = True) -> Batch | None:
         """The next message to send: one tried before (``Batch.retry``) whose time has
         come, else (with ``fresh``) the new hits."""
         ...

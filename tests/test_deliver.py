@@ -18,6 +18,7 @@ from monitor.model import (
     FeedUpdate,
     Hit,
     Message,
+    Pending,
     RenderJob,
     Rule,
     TermMatch,
@@ -129,7 +130,7 @@ def test_digest_renders_html_escaped_and_text_with_highlights(
     store: Store, clock: FakeClock, renderer: Renderer
 ) -> None:
     seed_hits(store, clock)
-    batch = store.reserve("daily:file", None, clock())
+    batch = store.reserve(Pending("daily:file", None, clock()))
     assert batch is not None
     msg = renderer.render(
         RenderJob(

@@ -16,7 +16,7 @@ from werkzeug import Request, Response
 from monitor.app import Monitor, make_monitor
 from monitor.config import load_settings
 from monitor.errors import ConfigError
-from monitor.model import Entry, FeedState, FeedUpdate
+from monitor.model import Entry, FeedState, FeedUpdate, Pending
 from monitor.store import MIGRATIONS, Store
 
 from .helpers import FakeClock, monitor_config, rss
@@ -182,7 +182,7 @@ def test_an_older_database_learns_the_ids_of_its_stored_items(tmp_path: Path) ->
     assert store.migrate() == len(MIGRATIONS)
     assert store.seen_count() == 11  # five items by guid and text, one by guid alone
     assert store.unseen("f1", [entry(n) for n in range(1, 8)]) == [entry(7)]
-    batch = store.reserve("d:file", None, START)
+    batch = store.reserve(Pending("d:file", None, START))
     assert batch is None or batch.sent_to == ()
     store.close()
 

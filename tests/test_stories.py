@@ -14,7 +14,7 @@ import pytest
 
 from monitor import stories
 from monitor.minhash import NUM_PERM, minhashes, word_hash
-from monitor.model import Entry, FeedState, FeedUpdate, Hit, TermMatch
+from monitor.model import Entry, FeedState, FeedUpdate, Hit, Pending, TermMatch
 from monitor.store import Store
 
 from . import newsdesk as nd
@@ -191,7 +191,7 @@ def newsroom(store: Store) -> Store:
 
 def test_reserved_hits_carry_their_story(newsroom: Store, clock: FakeClock) -> None:
     record(newsroom, clock, nd.FIRST_POLL)
-    batch = newsroom.reserve("daily:file", None, clock())
+    batch = newsroom.reserve(Pending("daily:file", None, clock()))
     assert batch is not None and all(h.story_id is not None for h in batch.hits)
     by_story: dict[int | None, set[str]] = {}
     for hit in batch.hits:
@@ -206,17 +206,17 @@ def test_a_later_copy_joins_the_story_a_target_had_and_is_not_sent_again(
     newsroom: Store, clock: FakeClock
 ) -> None:
     record(newsroom, clock, nd.FIRST_POLL)
-    first = newsroom.reserve("urgent:email", None, clock())
+    first = newsroom.reserve(Pending("urgent:email", None, clock()))
     assert first is not None
     newsroom.mark_sent(first, clock())
     stories_sent = {h.story_id for h in first.hits}
 
     clock.advance(hours=1)
     record(newsroom, clock, [nd.RECEPTION_LATER, nd.RECEPTION_RU])
-    assert newsroom.reserve("urgent:email", None, clock()) is None
+    assert newsroom.reserve(Pending("urgent:email", None, clock())) is None
     assert newsroom.delivery_counts("urgent:email") == {"sent": len(first.hits), "joined": 2}
     # Another target that never had the story gets it whole, copies included.
-    other = newsroom.peek("daily:file", None, clock())
+    other = newsroom.peek(Pending("daily:file", None, clock()))
     assert {h.story_id for h in other} == stories_sent
     later = {str(nd.RECEPTION_LATER["guid"]), str(nd.RECEPTION_RU["guid"])}
     assert later <= {h.item_id for h in other}
@@ -228,22 +228,22 @@ def test_a_copy_arriving_while_a_send_failed_joins_the_story_once_it_is_sent(
     """A failed message is retried whole and alone; a copy of its story that arrived in
     the meantime joins the story once the retry went out, and is never sent itself."""
     record(newsroom, clock, [nd.RECEPTION_WIRE])
-    batch = newsroom.reserve("urgent:email", None, clock())
+    batch = newsroom.reserve(Pending("urgent:email", None, clock()))
     assert batch is not None
     newsroom.release(batch, "SMTP down", clock())
     record(newsroom, clock, [nd.RECEPTION[2]])
     clock.advance(minutes=5)
-    again = newsroom.reserve("urgent:email", None, clock())
+    again = newsroom.reserve(Pending("urgent:email", None, clock()))
     assert again is not None and again.retry
     assert {h.item_id for h in again.hits} == {str(nd.RECEPTION_WIRE["guid"])}
     newsroom.mark_sent(again, clock())
-    assert newsroom.reserve("urgent:email", None, clock()) is None
+    assert newsroom.reserve(Pending("urgent:email", None, clock())) is None
     assert newsroom.delivery_counts("urgent:email").get("joined") == 1
 
 
 def test_prune_forgets_old_stories(newsroom: Store, clock: FakeClock) -> None:
     record(newsroom, clock, nd.FIRST_POLL)
-    newsroom.peek("daily:file", None, clock())
+    newsroom.peek(Pending("daily:file", None, clock()))
     assert newsroom.story_counts()["stories"] == 5
     newsroom.prune(clock() + timedelta(days=1))
     assert newsroom.story_counts() == {"stories": 0, "story_items": 0}
@@ -257,7 +257,7 @@ def test_the_archive_shows_a_clustered_story_once_with_every_copy(
     record(newsroom, clock, [nd.RECEPTION_WIRE, nd.RECEPTION[2]])
     before = newsroom.stories(Filters(), offset=0, limit=50)
     assert len(before) == 2  # not clustered yet: each item a story of its own
-    assert newsroom.reserve("urgent:email", None, clock()) is not None  # clusters them
+    assert newsroom.reserve(Pending("urgent:email", None, clock())) is not None  # clusters them
     (story,) = newsroom.stories(Filters(), offset=0, limit=50)
     guids = {str(nd.RECEPTION_WIRE["guid"]), str(nd.RECEPTION[2]["guid"])}
     assert {item.guid for item in story.items} == guids

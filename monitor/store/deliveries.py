@@ -9,10 +9,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import Update, func, insert, update
 from sqlmodel import Session, col, select
 
-from monitor.model import Batch, StoredHit
+from monitor.model import Batch, Pending, StoredHit
 from monitor.store.base import StoreBase, chunks, log
 from monitor.store.convert import recipients_from, recipients_json, stored_hit
 from monitor.store.stories import covered, hit_stories
@@ -32,37 +32,19 @@ def delivery_backoff(attempts: int) -> timedelta:
 
 
 class DeliveriesMixin(StoreBase):
-    def peek(
-        self,
-        target: str,
-        rule_ids: Sequence[str] | None,
-        now: datetime,
-        *,
-        limit: int = 500,
-        max_age: timedelta = timedelta(days=7),
-        item_max_age: timedelta | None = None,
-    ) -> list[StoredHit]:
+    def peek(self, pending: Pending) -> list[StoredHit]:
         """What is pending, without taking it (for --dry-run): hits whose failed send is
         due again, and new hits; the items are put into stories, as reserve would."""
+        target = pending.target
         with self._session() as s:
-            retry = set(_retry_ids(s, target, now))
-            fresh = set(_fresh_ids(s, target, rule_ids, now, limit, max_age, item_max_age))
+            retry = set(_retry_ids(s, target, pending.now))
+            fresh = set(_fresh_ids(s, pending))
             ids, _joined = _new_stories(
-                s, target, sorted(retry | fresh)[:limit], postgres=not self.is_sqlite
+                s, target, sorted(retry | fresh)[: pending.limit], postgres=not self.is_sqlite
             )
             return _stored_hits(s, ids)
 
-    def reserve(
-        self,
-        target: str,
-        rule_ids: Sequence[str] | None,
-        now: datetime,
-        *,
-        limit: int = 500,
-        max_age: timedelta = timedelta(days=7),
-        item_max_age: timedelta | None = None,
-        fresh: bool = True,
-    ) -> Batch | None:
+    def reserve(self, pending: Pending, *, fresh: bool = True) -> Batch | None:
         """Take the hits of one target for one message.
 
         A message tried before comes first, whole (``Batch.retry``): one left reserved by a
@@ -75,11 +57,12 @@ class DeliveriesMixin(StoreBase):
         A hit whose story the target has had already (another outlet's copy, a later
         rewrite) is not sent again: it is recorded as joined to that story.
         """
+        target, now = pending.target, pending.now
         with self._session() as s:
             again = _renew_stale(s, target, now) or _renew_failed(s, target, now)
             if again is not None or not fresh:
                 return again
-            ids = _fresh_ids(s, target, rule_ids, now, limit, max_age, item_max_age)
+            ids = _fresh_ids(s, pending)
             ids, joined = _new_stories(s, target, ids, postgres=not self.is_sqlite)
             if joined:
                 _join(s, target, joined, now)
@@ -91,14 +74,7 @@ class DeliveriesMixin(StoreBase):
 
     def mark_sent(self, batch: Batch, now: datetime) -> None:
         with self._session() as s:
-            s.execute(
-                update(DeliveryRow)
-                .where(
-                    col(DeliveryRow.target) == batch.target,
-                    col(DeliveryRow.message_id) == batch.message_id,
-                )
-                .values(status="sent", sent_at=now, last_error=None)
-            )
+            s.execute(_of_message(batch).values(status="sent", sent_at=now, last_error=None))
 
     def release(
         self, batch: Batch, error: str, now: datetime, *, sent_to: Sequence[str] = ()
@@ -108,12 +84,7 @@ class DeliveriesMixin(StoreBase):
         attempts = batch.attempts + 1
         with self._session() as s:
             s.execute(
-                update(DeliveryRow)
-                .where(
-                    col(DeliveryRow.target) == batch.target,
-                    col(DeliveryRow.message_id) == batch.message_id,
-                )
-                .values(
+                _of_message(batch).values(
                     status="failed",
                     attempts=attempts,
                     last_error=error[:2000],
@@ -261,34 +232,33 @@ def _retry_ids(s: Session, target: str, now: datetime) -> list[int]:
     ]
 
 
-def _fresh_ids(
-    s: Session,
-    target: str,
-    rule_ids: Sequence[str] | None,
-    now: datetime,
-    limit: int,
-    max_age: timedelta,
-    item_max_age: timedelta | None,
-) -> list[int]:
-    """Hits never reserved for a target: created within `max_age`, of `rule_ids` if
-    given, of items published (or first seen) within `item_max_age` if given; `limit`
-    at most, oldest first."""
+def _of_message(batch: Batch) -> Update:
+    """An UPDATE of the deliveries of one message."""
+    return update(DeliveryRow).where(
+        col(DeliveryRow.target) == batch.target,
+        col(DeliveryRow.message_id) == batch.message_id,
+    )
+
+
+def _fresh_ids(s: Session, pending: Pending) -> list[int]:
+    """Hits never reserved for the target that ``pending`` allows, oldest first."""
     fresh = (
         select(col(HitRow.id))
         .outerjoin(
             DeliveryRow,
-            (col(DeliveryRow.hit_id) == HitRow.id) & (col(DeliveryRow.target) == target),
+            (col(DeliveryRow.hit_id) == HitRow.id) & (col(DeliveryRow.target) == pending.target),
         )
         .where(col(DeliveryRow.id).is_(None))
-        .where(col(HitRow.created) >= now - max_age)
+        .where(col(HitRow.created) >= pending.now - pending.max_age)
     )
-    if rule_ids is not None:
-        fresh = fresh.where(col(HitRow.rule_id).in_(list(rule_ids)))
-    if item_max_age is not None:
+    if pending.rule_ids is not None:
+        fresh = fresh.where(col(HitRow.rule_id).in_(list(pending.rule_ids)))
+    if pending.item_max_age is not None:
         fresh = fresh.join(ItemRow, col(ItemRow.id) == col(HitRow.item_id)).where(
-            func.coalesce(ItemRow.published, ItemRow.fetched) >= now - item_max_age
+            func.coalesce(ItemRow.published, ItemRow.fetched) >= pending.now - pending.item_max_age
         )
-    return [int(i) for i in s.execute(fresh.order_by(col(HitRow.id)).limit(limit)).scalars()]
+    fresh = fresh.order_by(col(HitRow.id)).limit(pending.limit)
+    return [int(i) for i in s.execute(fresh).scalars()]
 
 
 def _new_stories(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import StoreError
-from monitor.model import Entry, FeedState, FeedUpdate, Hit, TermMatch
+from monitor.model import Entry, FeedState, FeedUpdate, Hit, Pending, TermMatch
 from monitor.store import MIGRATIONS, RESERVATION_LEASE, Store, read_heartbeat
 
 from ..helpers import FakeClock
@@ -89,7 +89,7 @@ def test_datetimes_come_back_aware_utc(store: Store, clock: FakeClock) -> None:
     record(store, clock, [entry(1)], {"guid-1": [hit()]})
     (feed,) = store.feeds()
     assert feed.last_polled == clock() and feed.last_polled.tzinfo is not None
-    batch = store.reserve("d:file", None, clock())
+    batch = store.reserve(Pending("d:file", None, clock()))
     assert batch is not None
     assert batch.hits[0].published == datetime(2025, 12, 15, 10, 1, tzinfo=UTC)
     assert batch.hits[0].matches == (TermMatch("ots", "title", 0, 3),)
@@ -123,26 +123,26 @@ def test_sync_feeds_deactivates_removed_and_resets_changed_url(
 def test_reserve_send_mark_never_twice(store: Store, clock: FakeClock) -> None:
     setup_feed(store)
     record(store, clock, [entry(1), entry(2)], {"guid-1": [hit("r1")], "guid-2": [hit("r2")]})
-    batch = store.reserve("daily:file", None, clock())
+    batch = store.reserve(Pending("daily:file", None, clock()))
     assert batch is not None and len(batch.hits) == 2
     store.mark_sent(batch, clock())
-    assert store.reserve("daily:file", None, clock()) is None
+    assert store.reserve(Pending("daily:file", None, clock())) is None
     # Another target has its own pending set.
-    other = store.reserve("daily:email", ["r2"], clock())
+    other = store.reserve(Pending("daily:email", ["r2"], clock()))
     assert other is not None and [h.rule_id for h in other.hits] == ["r2"]
 
 
 def test_release_keeps_hits_pending_with_backoff(store: Store, clock: FakeClock) -> None:
     setup_feed(store)
     record(store, clock, [entry(1)], {"guid-1": [hit()]})
-    batch = store.reserve("daily:email", None, clock())
+    batch = store.reserve(Pending("daily:email", None, clock()))
     assert batch is not None
     store.release(batch, "SMTP down", clock())
-    assert store.reserve("daily:email", None, clock()) is None  # backing off
+    assert store.reserve(Pending("daily:email", None, clock())) is None  # backing off
     assert store.retry_targets(clock()) == []
     clock.advance(minutes=2)
     assert store.retry_targets(clock()) == ["daily:email"]
-    retry = store.reserve("daily:email", None, clock())
+    retry = store.reserve(Pending("daily:email", None, clock()))
     assert retry is not None and [h.id for h in retry.hits] == [h.id for h in batch.hits]
     assert retry.attempts == 1 and retry.message_id != batch.message_id
     store.mark_sent(retry, clock())
@@ -154,12 +154,12 @@ def test_a_crash_between_send_and_mark_resends_under_the_same_message_id(
 ) -> None:
     setup_feed(store)
     record(store, clock, [entry(1)], {"guid-1": [hit()]})
-    batch = store.reserve("daily:email", None, clock())
+    batch = store.reserve(Pending("daily:email", None, clock()))
     assert batch is not None
     # The process died here: no mark, no release. Within the lease nothing is taken.
-    assert store.reserve("daily:email", None, clock()) is None
+    assert store.reserve(Pending("daily:email", None, clock())) is None
     clock.advance(seconds=RESERVATION_LEASE.total_seconds() + 1)
-    again = store.reserve("daily:email", None, clock())
+    again = store.reserve(Pending("daily:email", None, clock()))
     assert again is not None and again.message_id == batch.message_id
     assert [h.id for h in again.hits] == [h.id for h in batch.hits]
 
@@ -174,26 +174,32 @@ def test_reserve_respects_max_age_limit_and_rule_filter(store: Store, clock: Fak
         [entry(2), entry(3), entry(4)],
         {"guid-2": [hit("r1")], "guid-3": [hit("r1")], "guid-4": [hit("r2")]},
     )
-    assert store.reserve("t:file", [], clock()) is None
-    batch = store.reserve("t:file", ["r1", "old"], clock(), limit=1, max_age=timedelta(days=7))
+    assert store.reserve(Pending("t:file", [], clock())) is None
+    batch = store.reserve(
+        Pending("t:file", ["r1", "old"], clock(), limit=1, max_age=timedelta(days=7))
+    )
     assert batch is not None and [h.rule_id for h in batch.hits] == ["r1"]
-    rest = store.reserve("t:file", ["r1", "old"], clock(), limit=10, max_age=timedelta(days=7))
+    rest = store.reserve(
+        Pending("t:file", ["r1", "old"], clock(), limit=10, max_age=timedelta(days=7))
+    )
     assert rest is not None and [h.rule_id for h in rest.hits] == ["r1"]
-    assert store.reserve("t:file", ["r1", "old"], clock(), max_age=timedelta(days=7)) is None
+    assert (
+        store.reserve(Pending("t:file", ["r1", "old"], clock(), max_age=timedelta(days=7))) is None
+    )
 
 
 def test_peek_takes_nothing(store: Store, clock: FakeClock) -> None:
     setup_feed(store)
     record(store, clock, [entry(1)], {"guid-1": [hit()]})
-    assert len(store.peek("t:file", None, clock())) == 1
-    assert len(store.peek("t:file", None, clock())) == 1
-    assert store.reserve("t:file", None, clock()) is not None
+    assert len(store.peek(Pending("t:file", None, clock()))) == 1
+    assert len(store.peek(Pending("t:file", None, clock()))) == 1
+    assert store.reserve(Pending("t:file", None, clock())) is not None
 
 
 def test_prune_forgets_old_items_with_their_hits(store: Store, clock: FakeClock) -> None:
     setup_feed(store)
     record(store, clock, [entry(1)], {"guid-1": [hit()]})
-    batch = store.reserve("t:file", None, clock())
+    batch = store.reserve(Pending("t:file", None, clock()))
     assert batch is not None
     store.mark_sent(batch, clock())
     clock.advance(days=200)

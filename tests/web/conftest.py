@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from monitor.app import feed_states
 from monitor.config import Settings, load_settings
-from monitor.model import Entry, FeedState, FeedUpdate
+from monitor.model import Entry, FeedState, FeedUpdate, Pending
 from monitor.rules import compile_rules, load_rules
 from monitor.store import Store
 from monitor.web.pages import make_app
@@ -168,7 +168,9 @@ def make_newsroom(folder: Path, url: str, clock: FakeClock) -> tuple[Settings, S
         ids.append(len(ids) + 1)
     store.index_items()
     # The daily digest took every hit so far and sent them; the alert has one reserved.
-    batch = store.reserve("daily:file", None, clock.now, limit=500, max_age=timedelta(days=60))
+    batch = store.reserve(
+        Pending("daily:file", None, clock.now, limit=500, max_age=timedelta(days=60))
+    )
     assert batch is not None
     store.mark_sent(batch, clock.now)
     return settings, store, ids
