@@ -6,6 +6,7 @@ and imports this module as ``bench.common``.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import http.server
 import subprocess
@@ -20,6 +21,13 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     Route = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def internal_options(parser: argparse.ArgumentParser, *names: str) -> None:
+    """Options a script passes to the copies of itself it starts (its server, its
+    contenders): hidden from --help."""
+    for name in names:
+        parser.add_argument(f"--{name}", help=argparse.SUPPRESS)
 
 
 def verdict(ok: bool) -> str:

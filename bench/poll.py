@@ -50,7 +50,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import ServerProcess, serve_routes, verdict  # noqa: E402
+from bench.common import ServerProcess, internal_options, serve_routes, verdict  # noqa: E402
 
 LAST_MODIFIED = "Mon, 15 Dec 2025 08:00:00 GMT"
 #: The words of an item on the beat that the seeded rules follow.
@@ -362,9 +362,7 @@ def main() -> None:
         "--rules", default=str(ROOT / "rules"), help="rule files monitor matches (default rules/)"
     )
     parser.add_argument("--skip-clients", action="store_true")
-    parser.add_argument("--serve", help=argparse.SUPPRESS)
-    parser.add_argument("--contender", help=argparse.SUPPRESS)
-    parser.add_argument("--base", help=argparse.SUPPRESS)
+    internal_options(parser, "serve", "contender", "base")
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.feeds, args.items, args.on_topic)

@@ -45,7 +45,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import ServerProcess, serve_routes, verdict  # noqa: E402
+from bench.common import ServerProcess, internal_options, serve_routes, verdict  # noqa: E402
 from bench.poll import BEAT_WORDS as WORDS  # noqa: E402  (the poll benchmark's beat)
 
 #: Text the rules in rules/ match (and some they do not), one per item in turn.
@@ -336,11 +336,8 @@ def main() -> None:
     parser.add_argument("--change", type=int, default=5)
     parser.add_argument("--claim", type=int, default=CLAIM)
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432")
-    parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--instance", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--db", help=argparse.SUPPRESS)
-    parser.add_argument("--base", help=argparse.SUPPRESS)
-    parser.add_argument("--clock", help=argparse.SUPPRESS)
+    internal_options(parser, "serve", "db", "base", "clock")
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.feeds, args.items, args.change)
