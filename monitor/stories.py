@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ from monitor.minhash import (
 )
 from monitor.model import Entry
 from monitor.rules.amounts import find_amounts
-from monitor.rules.text import fold, tokens
+from monitor.rules.text import category_class, fold, tokens
 
 __all__ = [
     "BANDS",
@@ -137,26 +136,12 @@ _OPENERS = frozenset(" \t\"'“‘«(")
 _ENDS = frozenset(".!?:;…\n")
 
 
-def _upper_ranges() -> str:
-    """A character class body of every upper-case and title-case letter of plane 0."""
-    ranges: list[tuple[int, int]] = []
-    for code in range(0x41, 0x10000):
-        if unicodedata.category(chr(code)) in ("Lu", "Lt"):
-            if ranges and ranges[-1][1] == code - 1:
-                ranges[-1] = (ranges[-1][0], code)
-            else:
-                ranges.append((code, code))
-    return "".join(
-        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
-        for a, b in ranges
-    )
-
-
 @lru_cache(maxsize=1)
 def _capitalised() -> re.Pattern[str]:
     """A word that starts with a capital letter (built when first needed: the store
     imports this module in every process, and only deliveries make stories)."""
-    return re.compile(rf"(?<![^\W_])[{_upper_ranges()}][^\W_'’-]*")
+    upper = category_class(("Lu", "Lt"), 0x41, 0xFFFF)  # every capital of plane 0
+    return re.compile(rf"(?<![^\W_])[{upper}][^\W_'’-]*")
 
 
 _WORDISH = re.compile(r"[^\W_][^\W_'’-]*")
