@@ -125,26 +125,28 @@ AliasRef = tuple[str, int]
 @dataclass(frozen=True, slots=True)
 class AliasGates:
     """Every alias of every entity under one thing an item must hold to hold it: a whole
-    word, or a prefix. An item looks its words and prefixes up once (``candidates``) and
-    then tests in full only the aliases found, not the hundreds of all the entities."""
+    word, or a prefix. An item looks its words up once (``by_words``) and then tests in
+    full only the aliases found, not the hundreds of all the entities; an entity's prefix
+    aliases are tested one by one when the entity is (most entities have few)."""
 
     by_word: dict[str, tuple[AliasRef, ...]]
-    #: Under the prefix of their last word: every one is a prefix the engine's Prefixes
-    #: know (they hold every alias prefix), so an item's ``starts`` answers for them.
-    by_prefix: dict[str, tuple[AliasRef, ...]]
+    #: Per entity, its aliases that need no whole word, under the prefix of their last word.
+    by_prefix: dict[str, tuple[tuple[str, int], ...]]
+    #: Per prefix, the entities that have an alias gated on it.
+    prefix_entities: dict[str, frozenset[str]] = field(default_factory=dict)
 
-    def candidates(self, words: Set[str], starts: Set[str]) -> dict[str, set[int]]:
-        """The aliases, by entity id, whose gate is among an item's words (with their
-        form keys) or the prefixes its words start with."""
+    def by_words(self, words: Set[str]) -> dict[str, set[int]]:
+        """The aliases, by entity id, whose gate word is among an item's words (with
+        their form keys)."""
         out: dict[str, set[int]] = {}
-        for table, keys in ((self.by_word, words), (self.by_prefix, starts)):
-            for key in table.keys() & keys:
-                for entity_id, index in table[key]:
-                    found = out.get(entity_id)
-                    if found is None:
-                        out[entity_id] = {index}
-                    else:
-                        found.add(index)
+        table = self.by_word
+        for key in table.keys() & words:
+            for entity_id, index in table[key]:
+                found = out.get(entity_id)
+                if found is None:
+                    out[entity_id] = {index}
+                else:
+                    found.add(index)
         return out
 
 
@@ -153,7 +155,7 @@ def alias_gates(entities: Iterable[CompiledEntity]) -> AliasGates:
     is never the gate of "Organization of Turkic States"): a whole word, each word or form
     key of an inflected word, or the prefix of its last word."""
     by_word: dict[str, list[AliasRef]] = {}
-    by_prefix: dict[str, list[AliasRef]] = {}
+    by_prefix: dict[str, list[tuple[str, int]]] = {}
     for entity in entities:
         for index, alias in enumerate(entity.aliases):
             # (length of the word, is a prefix, the keys): one key of the set must be there
@@ -168,12 +170,19 @@ def alias_gates(entities: Iterable[CompiledEntity]) -> AliasGates:
             if alias.prefix:
                 choices.append((len(alias.words[-1]), True, frozenset({alias.words[-1]})))
             _, is_prefix, keys = max(choices, key=lambda o: (o[0], not o[1], sorted(o[2])))
-            table = by_prefix if is_prefix else by_word
             for key in keys:
-                table.setdefault(key, []).append((entity.id, index))
+                if is_prefix:
+                    by_prefix.setdefault(entity.id, []).append((key, index))
+                else:
+                    by_word.setdefault(key, []).append((entity.id, index))
+    prefix_entities: dict[str, set[str]] = {}
+    for entity_id, refs in by_prefix.items():
+        for prefix, _ in refs:
+            prefix_entities.setdefault(prefix, set()).add(entity_id)
     return AliasGates(
         {w: tuple(refs) for w, refs in by_word.items()},
-        {p: tuple(refs) for p, refs in by_prefix.items()},
+        {e: tuple(refs) for e, refs in by_prefix.items()},
+        {p: frozenset(ids) for p, ids in prefix_entities.items()},
     )
 
 

@@ -132,8 +132,7 @@ def _any_entity(refs: list[CompiledEntity]) -> Eval:
     ids = frozenset(e.id for e in refs)
 
     def test(item: Item) -> bool:
-        maybe = item.alias_candidates()
-        return not ids.isdisjoint(maybe) and any(item.entity(e) for e in refs if e.id in maybe)
+        return item.maybe_entities(ids) and any(item.entity(e) for e in refs)
 
     return test
 

@@ -79,6 +79,7 @@ class Item:
         "_joined_lower",
         "_lower",
         "_pos",
+        "_prefix_gated",
         "_prefix_hits",
         "_prefixes",
         "_present",
@@ -132,6 +133,7 @@ class Item:
         self._forms = forms
         self._gates = gates
         self._candidates: dict[str, set[int]] | None = None
+        self._prefix_gated: set[str] | None = None
         self._field_forms: dict[str, list[frozenset[str]]] = {}
         self._prefix_hits: set[str] | None = None
         self._sorted: list[str] | None = None
@@ -476,16 +478,38 @@ class Item:
             present = self._present[entity.id] = self._find_aliases(entity)
         return present
 
-    def alias_candidates(self) -> dict[str, set[int]]:
-        """The aliases this item may hold, by entity id, of every entity at once: the ones
-        whose gate word or prefix it has (``AliasGates``)."""
+    def maybe_entities(self, ids: frozenset[str]) -> bool:
+        """Whether the item may hold an alias of one of these entities: one of their gate
+        words, or a prefix of one of their prefix aliases (when the item's prefixes are
+        known; otherwise each entity is tested)."""
+        if not ids.isdisjoint(self._word_gated()):
+            return True
+        if ids.isdisjoint(self._gates.by_prefix):
+            return False  # none of them has a prefix alias
+        starts = self._prefix_hits
+        if starts is None:
+            return True
+        found = self._prefix_gated
+        if found is None:  # the entities one of whose alias prefixes the item has, at once
+            table = self._gates.prefix_entities
+            found = self._prefix_gated = set().union(*(table[p] for p in table.keys() & starts))
+        return not ids.isdisjoint(found)
+
+    def _word_gated(self) -> dict[str, set[int]]:
         found = self._candidates
-        if found is None:
-            found = self._candidates = self._gates.candidates(self.words, self.starts)
+        if found is None:  # the word-gated aliases of every entity, at once
+            found = self._candidates = self._gates.by_words(self.words)
         return found
 
     def _find_aliases(self, entity: CompiledEntity) -> tuple[EntityPhrase, ...]:
-        ids = self.alias_candidates().get(entity.id)
+        ids = self._word_gated().get(entity.id, set())
+        prefixed = self._gates.by_prefix.get(entity.id)
+        if prefixed:
+            if self._prefix_hits is not None:  # known already: set tests
+                starts = self._prefix_hits
+                ids = ids | {i for prefix, i in prefixed if prefix in starts}
+            else:
+                ids = ids | {i for prefix, i in prefixed if self.has_start(prefix)}
         if not ids:
             return ()
         aliases = entity.aliases
