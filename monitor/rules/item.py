@@ -238,33 +238,6 @@ class Item:
                 out.append(("content", at - content_at, at + size - content_at))
         return out
 
-    def prefix_spans(self, prefix: str) -> list[tuple[str, int, int]] | None:
-        """(field, start, end) of every word of the text fields that starts with a folded
-        prefix, in field and text order, from str.find on the lowered text (ASCII); None
-        for other text (then the words' positions answer)."""
-        lowered = self.joined_lower()
-        if lowered is None or not prefix:
-            return None
-        entry = self.entry
-        summary_at = len(entry.title) + 1
-        content_at = summary_at + len(entry.summary) + 1
-        out: list[tuple[str, int, int]] = []
-        size = len(lowered)
-        at = lowered.find(prefix)
-        while at != -1:
-            if at == 0 or not lowered[at - 1].isalnum():
-                end = at + len(prefix)
-                while end < size and lowered[end].isalnum():
-                    end += 1
-                if at < summary_at:
-                    out.append(("title", at, end))
-                elif at < content_at:
-                    out.append(("summary", at - summary_at, end - summary_at))
-                else:
-                    out.append(("content", at - content_at, end - content_at))
-            at = lowered.find(prefix, at + 1)
-        return out
-
     def word_spans(self, name: str, word: str) -> list[tuple[int, int]]:
         """Character spans of every occurrence of a folded word in a field."""
         key = (name, word)

@@ -138,7 +138,7 @@ def _entity_spans(entity: CompiledEntity, item: Item, out: list[TermMatch]) -> N
         if len(alias.words) == 1:  # one word: find it directly
             word = alias.words[0]
             if alias.prefix:
-                found = item.prefix_spans(word)
+                found = _prefix_spans(item, word)
             else:
                 forms = alias.forms[0] if alias.forms else None
                 found = item.term_spans(word, forms) if forms else item.text_spans(word)
@@ -147,3 +147,31 @@ def _entity_spans(entity: CompiledEntity, item: Item, out: list[TermMatch]) -> N
         else:
             for name, where in item.phrase(alias.words, None, 0, alias.prefix, False, alias.forms):
                 out.extend(_phrase_spans("", name, where, item))
+
+
+def _prefix_spans(item: Item, prefix: str) -> list[tuple[str, int, int]] | None:
+    """(field, start, end) of every word of the text fields that starts with a folded
+    prefix, in field and text order, from str.find on the lowered text (ASCII); None
+    for other text (then the words' positions answer)."""
+    lowered = item.joined_lower()
+    if lowered is None or not prefix:
+        return None
+    entry = item.entry
+    summary_at = len(entry.title) + 1
+    content_at = summary_at + len(entry.summary) + 1
+    out: list[tuple[str, int, int]] = []
+    size = len(lowered)
+    at = lowered.find(prefix)
+    while at != -1:
+        if at == 0 or not lowered[at - 1].isalnum():
+            end = at + len(prefix)
+            while end < size and lowered[end].isalnum():
+                end += 1
+            if at < summary_at:
+                out.append(("title", at, end))
+            elif at < content_at:
+                out.append(("summary", at - summary_at, end - summary_at))
+            else:
+                out.append(("content", at - content_at, end - content_at))
+        at = lowered.find(prefix, at + 1)
+    return out
