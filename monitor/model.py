@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 from monitor.errors import FetchError
@@ -212,9 +212,10 @@ class RuleSet:
         return {rule.id: rule for rule in self.rules}
 
 
-@dataclass(frozen=True, slots=True)
-class TermMatch:
-    """One matched term: which term, in which field, at which characters of that field."""
+class TermMatch(NamedTuple):
+    """One matched term: which term, in which field, at which characters of that field.
+    A named tuple: a hit's spans are made, hashed and compared in bulk while matching, and
+    a tuple does that in C (a frozen dataclass's __init__ and __hash__ run in Python)."""
 
     term: str
     field: str
