@@ -155,8 +155,9 @@ def validators(base: str, on: bool) -> None:
 # --------------------------------------------------------------------------- measuring
 
 
-def tree_rss(pid: int) -> int:
-    """RSS in bytes of a process and all its descendants (Linux /proc)."""
+def tree_rss(pid: int) -> tuple[int, int]:
+    """RSS in bytes of a process and all its descendants (Linux /proc), and of the process
+    alone."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -167,26 +168,29 @@ def tree_rss(pid: int) -> int:
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(entry))
-    total, todo, page = 0, [pid], os.sysconf("SC_PAGE_SIZE")
+    total, own, todo, page = 0, 0, [pid], os.sysconf("SC_PAGE_SIZE")
     while todo:
         p = todo.pop()
         try:
             with open(f"/proc/{p}/statm") as f:
-                total += int(f.read().split()[1]) * page
+                rss = int(f.read().split()[1]) * page
         except (OSError, IndexError, ValueError):
-            pass
+            rss = 0
+        total += rss
+        own = own or rss
         todo.extend(children.get(p, ()))
-    return total
+    return total, own
 
 
 def run_contender(args: list[str]) -> tuple[dict[str, Any], float]:
-    """Run `bench/poll.py --contender ...` in a fresh process: (its JSON, peak RSS in MB)."""
+    """Run `bench/poll.py --contender ...` in a fresh process: (its JSON, peak RSS in MB).
+    The JSON gets ``rss_parts``: the process's own RSS and its children's at that peak."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     proc = subprocess.Popen(
         [sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True, env=env
     )
-    peak = 0
+    peak = (0, 0)
     stop = threading.Event()
 
     def sample() -> None:
@@ -203,7 +207,10 @@ def run_contender(args: list[str]) -> tuple[dict[str, Any], float]:
     if proc.returncode:
         raise SystemExit(f"contender {args} failed with status {proc.returncode}")
     lines = [line for line in out.splitlines() if line.startswith("{")]
-    return json.loads(lines[-1]), peak / 2**20
+    total, own = peak
+    found = json.loads(lines[-1])
+    found["rss_parts"] = (own / 2**20, (total - own) / 2**20)
+    return found, total / 2**20
 
 
 # --------------------------------------------------------------------------- contenders
@@ -441,6 +448,8 @@ def main() -> None:
         f"processes = {our_cpu:.0f} us/item"
         + (f"; reader {theirs['cold_cpu']:.1f} s = {their_cpu:.0f} us/item" if theirs else "")
     )
+    own, kids = ours["rss_parts"]
+    print(f"monitor's peak RSS: {own:.0f} MB its process + {kids:.0f} MB its parser processes")
     print(
         "load average (1 min) before monitor, after monitor"
         + (", after reader" if theirs else "")
