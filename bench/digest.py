@@ -251,7 +251,7 @@ def measure_minhash(items: int) -> dict[str, float] | None:
     except ImportError:
         return None
     entries, _ = corpus(items)
-    sets = [[word_hash(w) for w in stories._content_words(e.title, e.summary)] for e in entries]
+    sets = [[word_hash(w) for w in stories.content_words(e.title, e.summary)] for e in entries]
     started = time.perf_counter()
     ours = minhashes(sets)
     ours_s = time.perf_counter() - started

@@ -31,9 +31,11 @@ __all__ = [
     "agreements",
     "band_keys",
     "minhashes",
+    "minhashes_flat",
     "stored_band_keys",
     "word_hash",
     "word_hashes",
+    "word_hashes_of",
 ]
 
 #: MinHash permutations, and the LSH bands of ROWS values each they are cut into. Two
@@ -77,26 +79,40 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
 def minhashes(word_hashes: Sequence[Sequence[int]], chunk: int = 2048) -> np.ndarray:
     """The MinHash values of many sets of 32-bit hashes: an (items, NUM_PERM) uint32 array,
     row for row what ``datasketch.MinHash(num_perm=NUM_PERM).update_batch`` gives (an
-    empty set is taken as {0}). Hashes are permuted ``chunk`` at a time: a block that
-    stays in the CPU's cache (2048 x 60 values, half a megabyte) is three times faster
-    than one big matrix."""
+    empty set is taken as {0})."""
+    return minhashes_flat(
+        list(chain.from_iterable(word_hashes)), [len(h) for h in word_hashes], chunk
+    )
+
+
+def minhashes_flat(hashes: Sequence[int], sizes: Sequence[int], chunk: int = 2048) -> np.ndarray:
+    """``minhashes`` of sets given one after another: ``hashes`` holds the first set's
+    ``sizes[0]`` hashes, then the second's, and so on. Hashes are permuted ``chunk`` at a
+    time: a block that stays in the CPU's cache (2048 x 60 values, half a megabyte) is
+    three times faster than one big matrix."""
     import numpy as np
 
     a, b = _permutations()
-    sets = [h if len(h) else (0,) for h in word_hashes]
-    sizes = [len(h) for h in sets]
-    flat = _fmix32(np.fromiter(chain.from_iterable(sets), dtype=np.uint32, count=sum(sizes)))
-    ends = np.cumsum(sizes)
-    out = np.empty((len(sets), NUM_PERM), dtype=np.uint32)
+    counts = np.asarray(sizes, dtype=np.int64)
+    flat = np.asarray(hashes, dtype=np.uint32)
+    if len(counts) and not counts.all():  # an empty set is {0}
+        flat = np.insert(flat, np.cumsum(counts)[counts == 0], np.uint32(0))
+        counts = np.maximum(counts, 1)
+    flat = _fmix32(flat)
+    ends = np.cumsum(counts)
+    out = np.empty((len(counts), NUM_PERM), dtype=np.uint32)
+    permuted = np.empty((max(chunk, int(counts.max(initial=0))), NUM_PERM), dtype=np.uint32)
     first = 0  # the first item of the chunk
-    while first < len(sets):
+    while first < len(counts):
         begin = int(ends[first - 1]) if first else 0
         # Whole items, as many as fit in a chunk (at least one).
         last = max(first + 1, int(np.searchsorted(ends, begin + chunk, side="right")))
         end = int(ends[last - 1])
-        permuted = flat[begin:end, None] * a + b  # wraps modulo 2^32, as intended
+        block = permuted[: end - begin]
+        np.multiply(flat[begin:end, None], a, out=block)  # wraps modulo 2^32, as intended
+        np.add(block, b, out=block)
         offsets = np.concatenate(([0], ends[first : last - 1] - begin))
-        out[first:last] = np.minimum.reduceat(permuted, offsets, axis=0)
+        out[first:last] = np.minimum.reduceat(block, offsets, axis=0)
         first = last
     return out
 
@@ -152,6 +168,15 @@ def word_hashes() -> Callable[[str], int | None]:
     """The cache's lookup: ``word_hashes()(w) or word_hash(w)`` skips a call for the
     words seen before (most of them)."""
     return _HASHES.get
+
+
+def word_hashes_of(words: Sequence[str]) -> list[int]:
+    """The hashes of many words: one lookup of the cache for all (in C), then ``word_hash``
+    for the words it did not hold."""
+    found = list(map(_HASHES.get, words))
+    if None in found:
+        return [h if h is not None else word_hash(w) for h, w in zip(found, words, strict=True)]
+    return found  # type: ignore[return-value]
 
 
 def word_hash(word: str) -> int:

@@ -26,28 +26,24 @@ amount: its anchor keys make it a candidate and the anchors decide.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
+from monitor.gist import Gist, content_words, gist, skeleton
 from monitor.minhash import (
     BANDS,
     NUM_PERM,
     agreement,
     agreements,
     band_keys,
-    minhashes,
+    minhashes_flat,
     stored_band_keys,
-    word_hash,
-    word_hashes,
+    word_hashes_of,
 )
 from monitor.model import Entry
-from monitor.rules.amounts import find_amounts
-from monitor.rules.text import category_class, fold, tokens
 
 __all__ = [
     "BANDS",
@@ -57,6 +53,7 @@ __all__ = [
     "Signature",
     "cluster",
     "conflict",
+    "content_words",
     "same_story",
     "signatures",
     "similarity",
@@ -65,9 +62,6 @@ __all__ = [
 
 #: Items further apart in time than this are never one story.
 WINDOW = timedelta(days=3)
-#: Words of an item's text that go into its MinHash: the headline and the lead say which
-#: event it is.
-MAX_WORDS = 200
 #: A story is found through its first members' keys, and compared through the first
 #: few of them (a story's copies are alike).
 MAX_MEMBERS = 8
@@ -90,73 +84,30 @@ TITLE_WORDS = 4
 #: Fewer content words than this say too little for a MinHash to decide.
 MIN_WORDS = 6
 
-# Words that say nothing about which event an item reports (English, Turkish, Azerbaijani
-# and Russian function words and the newsroom's own vocabulary), in folded form.
-_STOPWORDS = """
-    a an the and or but of in on at to for from by with without about as into over after
-    before under between during against than then so that this these those there here it
-    its is are was were be been being has have had do does did will would shall should can
-    could may might must not no nor also just only very more most much many some any all
-    each other such own same both few which who whom whose what when where why how he she
-    they them their his her we our you your i me my us said says say told according added
-    new news report reports reported today yesterday tomorrow week year years day days
-    monday tuesday wednesday thursday friday saturday sunday mr mrs ms dr
-    ve ile bir bu da de icin olarak olan gibi daha en cok ise ki mi ne veya
-    i v vo na s so po k o ob ot do za iz u ne chto kak eto dlya pri a no zhe li takzhe
-"""
-_STOP = frozenset(_STOPWORDS.split())
-
-#: Month names as the folded text spells them (English, Turkish, Azerbaijani, Russian).
-_MONTHS: dict[str, int] = {}
-for _number, _spellings in enumerate(
-    (
-        "january jan ocak yanvar yanvarya",
-        "february feb subat fevral fevralya",
-        "march mar mart marta",
-        "april apr nisan aprel aprelya",
-        "may mayis maya",
-        "june jun haziran iyun iyunya",
-        "july jul temmuz iyul iyulya",
-        "august aug agustos avqust avgust avgusta",
-        "september sep sept eylul sentyabr sentyabrya",
-        "october oct ekim oktyabr oktyabrya",
-        "november nov kasim noyabr noyabrya",
-        "december dec aralik dekabr dekabrya",
-    ),
-    start=1,
-):
-    for _name in _spellings.split():
-        _MONTHS.setdefault(_name, _number)
-
-_DIGIT = re.compile(r"\d")
-#: A run of digits (a day of the month has one or two).
-_NUMBER = re.compile(r"\d+")
-#: What may stand between a sentence's end and its first word, and what ends one.
-_OPENERS = frozenset(" \t\"'“‘«(")
-_ENDS = frozenset(".!?:;…\n")
-
-
-@lru_cache(maxsize=1)
-def _capitalised() -> re.Pattern[str]:
-    """A word that starts with a capital letter (built when first needed: the store
-    imports this module in every process, and only deliveries make stories)."""
-    upper = category_class(("Lu", "Lt"), 0x41, 0xFFFF)  # every capital of plane 0
-    return re.compile(rf"(?<![^\W_])[{upper}][^\W_'’-]*")
-
-
-_WORDISH = re.compile(r"[^\W_][^\W_'’-]*")
-
-#: Spellings of one sound across transliterations (Джаббаров / Jabbarov, Ибрагим / Ibrahim,
-#: Вашингтон / Washington), longest first.
-_SOUNDS = (("dzh", "j"), ("zh", "j"), ("kh", "g"), ("sh", "s"), ("ch", "c"), ("ts", "c"))
-_LETTERS = str.maketrans({"w": "v", "y": "i", "h": "g", "q": "k", "x": "g"})
-_DOUBLE = re.compile(r"(.)\1+")
+#: blake2b hashers with each kind of key's personalisation, copied for each key.
+_HASHERS = {
+    kind: hashlib.blake2b(digest_size=8, person=kind.encode())
+    for kind in ("link", "title", "anchor")
+}
+#: An anchor's key by its text: the same names and facts recur all week.
+_ANCHORS: dict[str, int] = {}
+_ANCHORS_SIZE = 50_000
 
 
 def _key(kind: str, value: str) -> int:
     """A signed 64-bit key of a link, a headline or an anchor."""
-    digest = hashlib.blake2b(value.encode("utf-8"), digest_size=8, person=kind.encode()).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    hasher = _HASHERS[kind].copy()
+    hasher.update(value.encode("utf-8"))
+    return int.from_bytes(hasher.digest(), "big", signed=True)
+
+
+def _anchor(value: str) -> int:
+    found = _ANCHORS.get(value)
+    if found is None:
+        if len(_ANCHORS) >= _ANCHORS_SIZE:
+            _ANCHORS.clear()
+        found = _ANCHORS[value] = _key("anchor", value)
+    return found
 
 
 # --------------------------------------------------------------------------- signatures
@@ -182,6 +133,7 @@ class Signature:
     #: The LSH band keys (computed with the hashes).
     bands: tuple[int, ...] = field(default=(), compare=False, repr=False)
     _keys: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    _link_key: int = field(default=0, compare=False, repr=False)
     #: Every name, and the first five letters of each (see ``mentions``).
     all_names: frozenset[str] = field(init=False, compare=False, repr=False)
     stems: frozenset[str] = field(init=False, compare=False, repr=False)
@@ -204,12 +156,15 @@ class Signature:
     def _make_keys(self) -> tuple[int, ...]:
         out = list(self.bands) if self.words >= MIN_WORDS else []
         if self.link:
-            out.append(_key("link", self.link))
+            link = _key("link", self.link)
+            object.__setattr__(self, "_link_key", link)
+            out.append(link)
         if self.title.count(" ") + 1 >= TITLE_WORDS:
             out.append(_key("title", self.title))
-        facts = [f"${a}" for a in sorted(self.amounts)] + [f"@{d}" for d in sorted(self.dates)]
-        names = sorted(n for n in self.title_names if len(n) > 3)[:3]
-        out.extend(_key("anchor", f"{n}|{f}") for n in names for f in facts[:2])
+        if (self.amounts or self.dates) and self.title_names:
+            facts = [f"${a}" for a in sorted(self.amounts)] + [f"@{d}" for d in sorted(self.dates)]
+            names = sorted(n for n in self.title_names if len(n) > 3)[:3]
+            out.extend(_anchor(f"{n}|{f}") for n in names for f in facts[:2])
         return tuple(out)
 
     def features(self) -> dict[str, Any]:
@@ -241,93 +196,6 @@ class Signature:
         )
 
 
-@lru_cache(maxsize=100_000)
-def skeleton(name: str) -> str:
-    """A folded name reduced to how it sounds, so that its Latin and Cyrillic spellings
-    and their case endings meet: Вашингтоне and Washington are both "vasington"."""
-    for spelled, sound in _SOUNDS:
-        name = name.replace(spelled, sound)
-    name = _DOUBLE.sub(r"\1", name.translate(_LETTERS))
-    if len(name) > 5 and name[-1] in "aeiou":
-        name = name[:-1]
-    return name
-
-
-@lru_cache(maxsize=100_000)
-def _name_parts(word: str) -> tuple[str, ...]:
-    """The names a capitalised word holds (no function word, month or number)."""
-    return tuple(
-        skeleton(part)
-        for part in tokens(word)
-        if part not in _STOP and part not in _MONTHS and not part.isdigit()
-    )
-
-
-def _starts_sentence(text: str, start: int) -> bool:
-    """Whether the word at ``start`` opens a sentence (so its capital says nothing)."""
-    i = start - 1
-    while i >= 0 and text[i] in _OPENERS:
-        i -= 1
-    return i < 0 or text[i] in _ENDS
-
-
-def _names(text: str) -> set[str]:
-    """Names: words written with a capital that do not open a sentence."""
-    out: set[str] = set()
-    for m in _capitalised().finditer(text):
-        word = m.group()
-        if len(word) > 1 and not _starts_sentence(text, m.start()):
-            out.update(_name_parts(word))
-    return out
-
-
-def _title_names(title: str, body_names: set[str]) -> set[str]:
-    """The names of a headline. In a Title Case Headline every word has a capital, so
-    only words that the text also writes with one count (and acronyms); otherwise every
-    capitalised word, the first one too: a headline often starts with a name."""
-    words = [w for w in _WORDISH.findall(title) if fold(w) not in _STOP]
-    capitals = [w for w in words if w[0].isupper()]
-    title_case = len(words) >= 3 and len(capitals) >= 0.6 * len(words)
-    out: set[str] = set()
-    for word in capitals:
-        for name in _name_parts(word):
-            if not title_case or name in body_names or word.isupper():
-                out.add(name)
-    return out
-
-
-def _dates(folded: str) -> set[int]:
-    """Calendar dates as month * 100 + day: "15 December", "December 15th", "15 декабря"."""
-    out: set[int] = set()
-    for m in _NUMBER.finditer(folded):
-        start, end = m.span()
-        if end - start > 2 or (start and folded[start - 1] in "$.,"):
-            continue
-        if folded[end : end + 1] in (".", ",") and folded[end + 1 : end + 2].isdigit():
-            continue
-        day = int(m.group())
-        if not 1 <= day <= 31:
-            continue
-        after = folded[end : end + 16].split()
-        if after and after[0] in ("st", "nd", "rd", "th", "of"):
-            after = after[1:]
-        before = folded[max(0, start - 12) : start].split()
-        month = _MONTHS.get(after[0].strip(".,;:")) if after else None
-        if month is None and before:
-            month = _MONTHS.get(before[-1].strip(".,;:"))
-        if month:
-            out.add(month * 100 + day)
-    return out
-
-
-def _round(value: float) -> int:
-    """An amount to three significant digits: "$60 billion" and "60 bn dollars" agree."""
-    if value < 1:
-        return 0
-    unit = 10 ** max(0, len(str(int(value))) - 3)
-    return int(round(value / unit) * unit)
-
-
 def _text(entry: Entry) -> tuple[str, str]:
     """The headline and the text: the summary and the start of the content."""
     body = entry.summary
@@ -336,39 +204,36 @@ def _text(entry: Entry) -> tuple[str, str]:
     return entry.title, body
 
 
-def _content_words(title: str, body: str) -> list[str]:
-    found = tokens(f"{title}\n{body}")[:MAX_WORDS]
-    return [w for w in dict.fromkeys(found) if len(w) > 1 and w not in _STOP]
-
-
 def signatures(entries: Sequence[Entry]) -> list[Signature]:
-    """The signatures of many entries at once (one numpy pass for all their MinHashes)."""
-    texts = [_text(e) for e in entries]
-    words = [_content_words(title, body) for title, body in texts]
-    known = word_hashes()
-    values = minhashes([[known(w) or word_hash(w) for w in ws] for ws in words])
+    """The signatures of many entries at once (one numpy pass for all their MinHashes).
+    Each item's words are hashed as soon as they are found, into one list for all."""
+    hashes: list[int] = []
+    sizes: list[int] = []
+    gists: list[Gist] = []
+    for entry in entries:
+        words, found = gist(*_text(entry))
+        hashes += word_hashes_of(words)
+        sizes.append(len(words))
+        gists.append(found)
+    values = minhashes_flat(hashes, sizes)
+    del hashes
     bands = band_keys(values).tolist()
-    out: list[Signature] = []
-    for i, (entry, (title, body)) in enumerate(zip(entries, texts, strict=True)):
-        body_names = _names(body)
-        whole = f"{title}\n{body}"
-        digits = _DIGIT.search(whole) is not None
-        out.append(
-            Signature(
-                hashes=values[i].astype("<u4").tobytes(),
-                words=len(words[i]),
-                link=entry.url or "",
-                title=" ".join(tokens(title)),
-                names=frozenset(body_names | _names(title)),
-                title_names=frozenset(_title_names(title, body_names)),
-                amounts=frozenset(_round(v) for v, _, _ in find_amounts(whole))
-                if digits
-                else frozenset(),
-                dates=frozenset(_dates(fold(whole))) if digits else frozenset(),
-                bands=tuple(bands[i]),
-            )
+    raw = values.astype("<u4").tobytes()
+    width = 4 * NUM_PERM
+    return [
+        Signature(
+            hashes=raw[i * width : (i + 1) * width],
+            words=g.words,
+            link=entry.url or "",
+            title=g.title,
+            names=g.names,
+            title_names=g.title_names,
+            amounts=g.amounts,
+            dates=g.dates,
+            bands=tuple(b),
         )
-    return out
+        for i, (entry, g, b) in enumerate(zip(entries, gists, bands, strict=True))
+    ]
 
 
 # --------------------------------------------------------------------------- decisions
