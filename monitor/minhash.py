@@ -27,6 +27,7 @@ __all__ = [
     "BANDS",
     "NUM_PERM",
     "ROWS",
+    "SharedKeys",
     "agreement",
     "agreements",
     "band_keys",
@@ -187,3 +188,59 @@ def word_hash(word: str) -> int:
             _HASHES.clear()
         found = _HASHES[word] = zlib.crc32(word.encode("utf-8"))
     return found
+
+
+class SharedKeys:
+    """Which earlier sets of keys share each key of a set. ``keys`` are sets of keys in
+    order; for each set from ``first`` on, its earlier sets are listed key by key (in the
+    order of its keys) and, under each key, in their own order, each as often as it holds
+    the key: what a dict from key to the sets holding it would give, looked up set by set.
+    A key that more than ``crowded`` earlier sets hold is left out (``by_key`` lists them
+    all). Found for every set at once by sorting all the (key, set) pairs."""
+
+    def __init__(self, keys: Sequence[Sequence[int]], first: int, crowded: int) -> None:
+        import numpy as np
+
+        sizes = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
+        ends = np.cumsum(sizes)
+        flat = np.fromiter(chain.from_iterable(keys), dtype=np.int64, count=int(ends[-1:].sum()))
+        owner = np.repeat(np.arange(len(keys), dtype=np.int64), sizes)
+        order = np.argsort(flat, kind="stable")  # by key, then set, then the key's place
+        keyed, owners = flat[order], owner[order]
+        at = np.arange(len(flat), dtype=np.int64)
+        new_key = np.ones(len(flat), dtype=bool)
+        new_key[1:] = keyed[1:] != keyed[:-1]
+        new_owner = new_key.copy()
+        new_owner[1:] |= owners[1:] != owners[:-1]
+        #: Where each key's run starts in the sorted pairs, and where the run of its set.
+        self._group = np.maximum.accumulate(np.where(new_key, at, 0))
+        self._mine = np.maximum.accumulate(np.where(new_owner, at, 0))
+        self._where = np.empty_like(order)
+        self._where[order] = at  # each (key, set) pair's place in the sorted ones
+        self._owners = owners
+        self._first = first
+        self._ends = ends
+        # Each later pair's earlier sets, pair after pair: a run of ``counts`` each.
+        begin = int(ends[first - 1]) if first else 0
+        place = self._where[begin:]
+        counts = self._mine[place] - self._group[place]
+        counts[counts > crowded] = 0
+        total = int(counts.sum())
+        runs = np.repeat(place, counts)
+        offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+        self._earlier: list[int] = owners[self._group[runs] + offsets].tolist()
+        per_set = np.bincount(owner[begin:] - first, weights=counts, minlength=len(keys) - first)
+        self._bounds: list[int] = [0, *np.cumsum(per_set).astype(np.int64).tolist()]
+
+    def earlier(self, n: int) -> list[int]:
+        """The earlier sets sharing set ``n``'s keys (n >= first), crowded keys left out."""
+        at = n - self._first
+        return self._earlier[self._bounds[at] : self._bounds[at + 1]]
+
+    def by_key(self, n: int) -> list[list[int]]:
+        """For each key of set ``n`` (n >= first), every earlier set that holds it."""
+        begin = int(self._ends[n - 1]) if n else 0
+        out = []
+        for place in self._where[begin : int(self._ends[n])].tolist():
+            out.append(self._owners[self._group[place] : self._mine[place]].tolist())
+        return out

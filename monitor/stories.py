@@ -26,16 +26,18 @@ amount: its anchor keys make it a candidate and the anchors decide.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from monitor.gist import Gist, content_words, gist, skeleton
 from monitor.minhash import (
     BANDS,
     NUM_PERM,
+    SharedKeys,
     agreement,
     agreements,
     band_keys,
@@ -291,85 +293,167 @@ def same_story(a: Signature, b: Signature, text: float | None = None) -> float:
     return 0.1 + names / 2 if other_language else 0.0
 
 
-@dataclass
+def _bounds(when: datetime, window: timedelta) -> tuple[datetime, datetime]:
+    """The moments within ``window`` of ``when`` (compared with, rather than subtracted
+    from, each member's time: datetime arithmetic makes an object each time)."""
+    try:
+        lo = when - window
+    except OverflowError:  # a date at the start of the calendar: nothing is earlier
+        lo = datetime.min.replace(tzinfo=when.tzinfo)
+    try:
+        hi = when + window
+    except OverflowError:
+        hi = datetime.max.replace(tzinfo=when.tzinfo)
+    return lo, hi
+
+
+@dataclass(slots=True)
 class _Member:
     sig: Signature
     when: datetime
 
 
 class Index:
-    """Stories near in time, in memory: the store fills it with the candidates it found
-    by key; ``find`` decides a new item, ``add`` records the decision."""
+    """Stories near in time, in memory: the store fills it with the stories it found by
+    key (``add``); ``assign`` puts new items into them, or into new stories, in order."""
 
     def __init__(self, window: timedelta = WINDOW) -> None:
         self.window = window
-        self._by_key: defaultdict[int, list[int]] = defaultdict(list)
         self._members: dict[int, list[_Member]] = {}
         self._last: dict[int, datetime] = {}
+        #: The members kept (a story's first MAX_MEMBERS), in the order they came.
+        self._entries: list[tuple[int, Signature]] = []
 
     def __len__(self) -> int:
         return len(self._members)
 
-    def add(self, story: int, sig: Signature, when: datetime) -> None:
-        members = self._members.setdefault(story, [])
-        self._last[story] = max(self._last.get(story, when), when)
+    def add(self, story: int, sig: Signature, when: datetime) -> bool:
+        """Record an item of a story; whether it is kept as a member (found by its keys)."""
+        members = self._members.get(story)
+        if members is None:
+            members = self._members[story] = []
+            self._last[story] = when
+        elif when > self._last[story]:
+            self._last[story] = when
         if len(members) >= MAX_MEMBERS:
-            return
+            return False
         members.append(_Member(sig, when))
-        by_key = self._by_key
-        for key in sig.search_keys():
-            by_key[key].append(story)
+        self._entries.append((story, sig))
+        return True
 
-    def candidates(self, sig: Signature, when: datetime) -> list[int]:
-        """Stories with a member that shares keys with ``sig`` (MIN_SHARED at least, or
-        its link), those sharing the most first; at most TOP_CANDIDATES of them, each seen
-        within the window."""
-        shared: Counter[int] = Counter()
-        for key in sig.search_keys():
-            bucket = self._by_key.get(key)
-            if bucket and len(bucket) <= CROWDED:
-                shared.update(bucket)
-        if sig.link:  # the same link through another feed: a candidate on its own
-            for story in set(self._by_key.get(_key("link", sig.link), ())):
-                shared[story] += MIN_SHARED
+    def assign(
+        self, items: Sequence[tuple[Signature, datetime]], new_story: Callable[[datetime], int]
+    ) -> list[int]:
+        """The story of each item, deciding them in order (each is added before the next
+        is decided): the one ``_decide`` picks among the candidates, or ``new_story(when)``.
+
+        A candidate is a story with a member that shares keys with the item (MIN_SHARED
+        at least, or its link), those sharing the most first; which members share which
+        keys is found for the whole batch at once (minhash.SharedKeys), so an item costs
+        one count of its earlier members' stories."""
+        if not items:
+            return []
+        first = len(self._entries)
+        keys = [sig.search_keys() for _, sig in self._entries]
+        keys += [sig.search_keys() for sig, _ in items]
+        shared = SharedKeys(keys, first, CROWDED)
+        story_of: list[int | None] = [story for story, _ in self._entries]
+        story_of += [None] * len(items)
+        links: dict[int, list[int]] = {}
+        for story, sig in self._entries:
+            if sig.link:
+                links.setdefault(sig._link_key, []).append(story)
+        # The keys of items not kept as members: their buckets hold fewer stories than
+        # SharedKeys counted, so an item with one of them is counted key by key.
+        unkept: set[int] = set()
         out: list[int] = []
-        for story, count in shared.most_common():
-            if count < MIN_SHARED:
-                break
-            if when - self._last[story] <= self.window:
+        for n, (sig, when) in enumerate(items, start=first):
+            if unkept and not unkept.isdisjoint(keys[n]):
+                found: list[int] = []
+                for earlier in shared.by_key(n):
+                    stories = [s for s in map(story_of.__getitem__, earlier) if s is not None]
+                    if len(stories) <= CROWDED:
+                        found += stories
+                counts = Counter(found)
+            else:
+                counts = Counter(map(story_of.__getitem__, shared.earlier(n)))  # type: ignore[arg-type]
+                counts.pop(None, None)  # type: ignore[call-overload]
+            if sig.link:  # the same link through another feed: a candidate on its own
+                for story in set(links.get(sig._link_key, ())):
+                    counts[story] += MIN_SHARED
+            chosen = self._decide(sig, when, self._candidates(counts, when))
+            story = new_story(when) if chosen is None else chosen
+            if self.add(story, sig, when):
+                story_of[n] = story
+                if sig.link:
+                    links.setdefault(sig._link_key, []).append(story)
+            else:
+                unkept.update(keys[n])
+            out.append(story)
+        return out
+
+    def _candidates(self, shared: Counter[int], when: datetime) -> list[int]:
+        """The stories sharing MIN_SHARED keys at least, those sharing the most first; at
+        most TOP_CANDIDATES of them, each seen within the window."""
+        # Most stories share one key by chance: those are left out before the sort (a
+        # stable one, as most_common's: ties stay in the order they were first found).
+        often = [(story, n) for story, n in shared.items() if n >= MIN_SHARED]
+        often.sort(key=itemgetter(1), reverse=True)
+        out: list[int] = []
+        last = self._last
+        since = _bounds(when, self.window)[0]
+        for story, _ in often:
+            if last[story] >= since:
                 out.append(story)
                 if len(out) == TOP_CANDIDATES:
                     break
         return out
 
-    def find(self, sig: Signature, when: datetime) -> int | None:
-        """The story this item belongs to, or None for a new one. Its text is compared
-        with every candidate member's in one go."""
+    def _decide(self, sig: Signature, when: datetime, found: list[int]) -> int | None:
+        """The story among the candidates that this item belongs to, or None. Its text is
+        compared with every candidate member's in one go; only the members that the text,
+        the link, the headline or the facts bring near are scored."""
+        if not found:
+            return None
+        lo, hi = _bounds(when, self.window)
         members = [
-            (story, m)
-            for story in self.candidates(sig, when)
+            (story, m.sig)
+            for story in found
             for m in self._members[story][:MAX_COMPARED]
-            if abs(m.when - when) <= self.window
+            if lo <= m.when <= hi
         ]
-        texts = agreements(sig.hashes, [m.sig.hashes for _, m in members])
-        best: tuple[float, int] | None = None
-        for (story, m), text in zip(members, texts, strict=True):
-            if best is not None and best[0] >= SURE and story != best[1]:
+        texts = agreements(sig.hashes, [other.hashes for _, other in members])
+        link, title, amounts, dates, names = (
+            sig.link,
+            sig.title,
+            sig.amounts,
+            sig.dates,
+            sig.title_names,
+        )
+        best_score = 0.0
+        best: int | None = None
+        for (story, other), text in zip(members, texts, strict=True):
+            if best_score >= SURE and story != best:
                 break  # candidates come most keys first: a sure match is not beaten
-            score = same_story(sig, m.sig, text)
-            if score > 0 and (best is None or (score, -story) > (best[0], -best[1])):
-                best = (score, story)
-        return best[1] if best else None
+            if (
+                text < NEAR_TEXT
+                and title != other.title
+                and not (link and link == other.link)
+                and not (
+                    (not amounts.isdisjoint(other.amounts) or not dates.isdisjoint(other.dates))
+                    and len(names & other.title_names) >= 2
+                )
+            ):
+                continue  # same_story would say 0: neither text, link, headline nor facts
+            score = same_story(sig, other, text)
+            if score > 0 and (
+                best is None or score > best_score or (score == best_score and story < best)
+            ):
+                best_score, best = score, story
+        return best
 
 
 def cluster(items: Iterable[tuple[Signature, datetime]], window: timedelta = WINDOW) -> list[int]:
     """Stories for items in time order, numbered from 0: what the store does, in memory."""
     index = Index(window)
-    out: list[int] = []
-    for sig, when in items:
-        story = index.find(sig, when)
-        if story is None:
-            story = len(index)
-        index.add(story, sig, when)
-        out.append(story)
-    return out
+    return index.assign(list(items), lambda when: len(index))

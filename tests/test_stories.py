@@ -7,13 +7,14 @@ copy of it.
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
-from monitor import stories
-from monitor.minhash import NUM_PERM, minhashes, word_hash
+from monitor import gist, stories
+from monitor.minhash import NUM_PERM, SharedKeys, minhashes, minhashes_flat, word_hash
 from monitor.model import Entry, FeedState, FeedUpdate, Hit, Pending, TermMatch
 from monitor.store import Store
 
@@ -57,6 +58,56 @@ def test_minhash_values_are_datasketchs_value_for_value() -> None:
 def test_minhash_in_chunks_equals_one_pass() -> None:
     sets = [[word_hash(f"w{i}-{j}") for j in range(i % 7 + 1)] for i in range(50)]
     assert (minhashes(sets, chunk=5) == minhashes(sets)).all()
+
+
+def test_minhashes_of_one_flat_list_equal_those_of_the_sets() -> None:
+    sets = [[word_hash(f"w{i}-{j}") for j in range(i % 5)] for i in range(30)]  # some empty
+    flat = [h for s in sets for h in s]
+    assert (minhashes_flat(flat, [len(s) for s in sets], chunk=7) == minhashes(sets)).all()
+    assert minhashes_flat([], []).shape == (0, NUM_PERM)
+
+
+def _buckets_by_dict(
+    keys: list[list[int]], first: int, crowded: int
+) -> tuple[list[list[int]], list[list[list[int]]]]:
+    """SharedKeys the slow way: a dict from key to the sets holding it, filled set by set."""
+    by_key: dict[int, list[int]] = {}
+    earlier: list[list[int]] = []
+    every: list[list[list[int]]] = []
+    for n, ks in enumerate(keys):
+        if n >= first:
+            buckets = [list(by_key.get(k, [])) for k in ks]
+            every.append(buckets)
+            earlier.append([s for b in buckets if len(b) <= crowded for s in b])
+        for k in ks:
+            by_key.setdefault(k, []).append(n)
+    return earlier, every
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_shared_keys_are_what_a_dict_of_keys_gives(seed: int) -> None:
+    """Key by key in each set's order, earlier sets in theirs, crowded keys left out (here
+    a few keys are in many sets, and a set may hold a key twice)."""
+    rng = random.Random(seed)
+    keys = [
+        [
+            rng.choice([rng.randrange(8), rng.randrange(400), -(2**62) + rng.randrange(5)])
+            for _ in range(rng.randrange(12))
+        ]
+        for _ in range(300)
+    ]
+    for first in (0, 1, 120, 300):
+        shared = SharedKeys(keys, first, crowded=4)
+        earlier, every = _buckets_by_dict(keys, first, crowded=4)
+        assert [shared.earlier(n) for n in range(first, len(keys))] == earlier
+        assert [shared.by_key(n) for n in range(first, len(keys))] == every
+
+
+def test_shared_keys_of_no_sets_and_empty_sets() -> None:
+    assert SharedKeys([], 0, crowded=4).earlier  # built without error
+    shared = SharedKeys([[], [5], [], [5, 5]], 1, crowded=4)
+    assert [shared.earlier(n) for n in (1, 2, 3)] == [[], [], [1, 1]]
+    assert shared.by_key(3) == [[1], [1]]
 
 
 # --------------------------------------------------------------------------- decisions
@@ -141,6 +192,54 @@ def test_a_stored_signature_finds_what_the_fresh_one_finds() -> None:
     (sig,) = stories.signatures([nd.entry(nd.SUMMIT[1])])
     stored = stories.Signature.from_stored(sig.hashes, sig.features())
     assert stored == sig and stored.search_keys() == sig.search_keys()
+
+
+def test_a_big_story_keeps_its_first_members_and_every_later_copy_joins() -> None:
+    """Only a story's first MAX_MEMBERS copies are found by their keys; the copies after
+    them still join it (through the first ones), and the other events stay apart."""
+    copies = [
+        replace(
+            nd.entry(nd.SUMMIT[n % 3]), feed_id=f"feed{n}", id=f"copy{n}", url=f"https://{n}.x/"
+        )
+        for n in range(3 * stories.MAX_MEMBERS)
+    ]
+    others = [nd.entry(i) for i in [*nd.TRADE, *nd.BUDAPEST]]
+    sigs = stories.signatures([*copies, *others])
+    start = copies[0].published
+    assert start is not None
+    whens = [start + timedelta(minutes=n) for n in range(len(sigs))]
+    found = stories.cluster(zip(sigs, whens, strict=True))
+    assert len(set(found[: len(copies)])) == 1
+    assert found[0] not in found[len(copies) :]
+    # A store's index filled with the stories it had decides the same way.
+    index = stories.Index()
+    for sig, when, story in zip(sigs[:10], whens[:10], found[:10], strict=True):
+        index.add(story, sig, when)
+    rest = index.assign(list(zip(sigs[10:], whens[10:], strict=True)), lambda when: -1)
+    assert rest[: len(copies) - 10] == [found[0]] * (len(copies) - 10)
+    assert stories.Index().assign([], lambda when: 0) == []
+
+
+def test_names_are_capitalised_words_that_do_not_open_a_sentence() -> None:
+    text = (
+        "Tokayev met Aliyev in Baku. The talks ended; Erdogan said “Ankara” would host "
+        '(Japarov agreed). eBay and foo_Bar. "Mirziyoyev left." Then Budapest: Orban.'
+    )
+    sk = stories.skeleton
+    expected = {sk(w) for w in ("aliyev", "baku", "ankara", "japarov", "bar", "budapest")}
+    assert gist._names(text) == expected
+    # A name that also opens a sentence is a name where it does not.
+    assert gist._names("Baku hosts it. Talks in Baku.") == {sk("baku")}
+    assert gist._names("") == gist._names("... ") == set()
+
+
+def test_the_gist_of_empty_or_odd_text() -> None:
+    for title, body in [("", ""), (" ", "\n\t"), ("$", "15"), ("日本", "Ⓐ 15 декабря $5bn")]:
+        words, found = gist.gist(title, body)
+        assert found.words == len(words) and isinstance(found.dates, frozenset)
+    assert gist.gist("x", "on 15 December, $60 billion")[1].dates == {1215}
+    assert gist.gist("x", "on 15 December, $60 billion")[1].amounts == {60_000_000_000}
+    assert gist.gist("x", "$15.5 or 3.15 december")[1].dates == set()
 
 
 def test_skeleton_meets_latin_and_cyrillic_spellings() -> None:

@@ -148,15 +148,13 @@ def _assign(s: Session, item_ids: list[int]) -> dict[int, int]:
     index = _candidates(s, sigs, min(whens), max(whens))
     # New stories get provisional ids (below zero) while the batch is decided, and their
     # rows in one INSERT after.
-    chosen: list[int] = []
     created: list[datetime] = []
-    for sig, when in zip(sigs, whens, strict=True):
-        story = index.find(sig, when)
-        if story is None:
-            created.append(when)
-            story = -len(created)
-        index.add(story, sig, when)
-        chosen.append(story)
+
+    def new_story(when: datetime) -> int:
+        created.append(when)
+        return -len(created)
+
+    chosen = index.assign(list(zip(sigs, whens, strict=True)), new_story)
     real: dict[int, int] = {}
     if created:
         ids = (
