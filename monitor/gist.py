@@ -48,6 +48,7 @@ _STOP = frozenset(_STOPWORDS.split())
 #: What a content word may not be: a function word, or one letter or digit (ASCII text's
 #: single letters are taken out with the function words; others one by one).
 _NOT_CONTENT = _STOP | frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_NOT_CONTENT_ASCII = frozenset(w.encode("ascii") for w in _NOT_CONTENT)
 
 #: Month names as the folded text spells them (English, Turkish, Azerbaijani, Russian).
 _MONTHS: dict[str, int] = {}
@@ -78,6 +79,12 @@ _NUMBER = re.compile(r"\d+")
 #: of digits (many times faster than a pattern over the text).
 _ASCII_DIGITS = bytes.maketrans(
     bytes(range(128)), bytes(48 if 48 <= c <= 57 else 46 for c in range(128))
+)
+#: ASCII bytes: letters to lower case, everything else to a space, so that split() finds
+#: the folded words (rules.text's tokens, as bytes).
+_ASCII_WORDS = bytes.maketrans(
+    bytes(range(128)),
+    "".join(c.lower() if c.isalnum() else " " for c in map(chr, range(128))).encode("ascii"),
 )
 #: What may stand between a sentence's end and its first word, and what ends one.
 _OPENERS = " \t\"'“‘«("
@@ -227,13 +234,13 @@ def _round(value: float) -> int:
 
 def content_words(title: str, body: str) -> list[str]:
     """The distinct content words of a headline and its text (in no particular order)."""
-    return _content(f"{title}\n{body}")
+    return list(_content(f"{title}\n{body}"))
 
 
-def _content(whole: str) -> list[str]:
+def _content(whole: str) -> set[str]:
     found = set(tokens(whole)[:MAX_WORDS])
     found.difference_update(_NOT_CONTENT)
-    return list(found) if whole.isascii() else [w for w in found if len(w) > 1]
+    return found if whole.isascii() else {w for w in found if len(w) > 1}
 
 
 class Gist(NamedTuple):
@@ -250,25 +257,29 @@ class Gist(NamedTuple):
     dates: frozenset[int]
 
 
-def gist(title: str, body: str) -> tuple[list[str], Gist]:
-    """The content words of a headline and its text, and the rest of its gist."""
+def gist(title: str, body: str) -> tuple[set[bytes], Gist]:
+    """The content words of a headline and its text (UTF-8), and the rest of its gist."""
     whole = f"{title}\n{body}"
     body_names = _names(body)
     amounts: frozenset[int] = _NONE
     dates: frozenset[int] = _NONE
     if whole.isascii():
-        # Folding is lower(); the amounts' markers and the dates' digits are looked for
-        # first (bytes.find and str.find), which most texts end at.
-        folded = whole.lower()
-        shape = folded.encode("ascii").translate(_ASCII_DIGITS)
+        # The words as bytes (split without making a str of each), the digits found with
+        # bytes.find; folding is lower(), and amounts are looked for only by their markers.
+        raw = whole.encode("ascii")
+        words = set(raw.translate(_ASCII_WORDS).split()[:MAX_WORDS])
+        words.difference_update(_NOT_CONTENT_ASCII)
+        shape = raw.translate(_ASCII_DIGITS)
         if b"0" in shape:
+            folded = whole.lower()
             if "$" in whole or "usd" in folded or "dol" in folded:
                 amounts = frozenset(_round(v) for v, _, _ in find_amounts(whole))
             dates = frozenset(_ascii_dates(folded, shape))
-    elif _DIGIT.search(whole):
-        amounts = frozenset(_round(v) for v, _, _ in find_amounts(whole))
-        dates = frozenset(_dates(fold(whole)))
-    words = _content(whole)
+    else:
+        words = {w.encode("utf-8") for w in _content(whole)}
+        if _DIGIT.search(whole):
+            amounts = frozenset(_round(v) for v, _, _ in find_amounts(whole))
+            dates = frozenset(_dates(fold(whole)))
     return words, Gist(
         len(words),
         " ".join(tokens(title)),

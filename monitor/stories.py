@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
-from monitor.gist import Gist, content_words, gist, skeleton
+from monitor.gist import content_words, gist, skeleton
 from monitor.minhash import (
     BANDS,
     NUM_PERM,
@@ -136,18 +136,29 @@ class Signature:
     bands: tuple[int, ...] = field(default=(), compare=False, repr=False)
     _keys: tuple[int, ...] = field(default=(), compare=False, repr=False)
     _link_key: int = field(default=0, compare=False, repr=False)
-    #: Every name, and the first five letters of each (see ``mentions``).
-    all_names: frozenset[str] = field(init=False, compare=False, repr=False)
-    stems: frozenset[str] = field(init=False, compare=False, repr=False)
+    #: Every name, and the first five letters of each (see ``mentions``): made when
+    #: first asked for (most signatures are never scored against another).
+    _all: frozenset[str] | None = field(default=None, init=False, compare=False, repr=False)
+    _stems: frozenset[str] = field(default=frozenset(), init=False, compare=False, repr=False)
 
-    def __post_init__(self) -> None:
-        every = self.names | self.title_names
-        object.__setattr__(self, "all_names", every)
-        object.__setattr__(self, "stems", frozenset(n[:5] for n in every if len(n) >= 4))
+    @property
+    def all_names(self) -> frozenset[str]:
+        every = self._all
+        if every is None:
+            every = self.names | self.title_names
+            object.__setattr__(self, "_all", every)
+            object.__setattr__(self, "_stems", frozenset(n[:5] for n in every if len(n) >= 4))
+        return every
+
+    @property
+    def stems(self) -> frozenset[str]:
+        if self._all is None:
+            self.all_names  # noqa: B018 (made together)
+        return self._stems
 
     def mentions(self, name: str) -> bool:
         """Whether the item names ``name`` in some form (the same first five letters)."""
-        return name in self.all_names or (len(name) >= 4 and name[:5] in self.stems)
+        return name in self.all_names or (len(name) >= 4 and name[:5] in self._stems)
 
     def search_keys(self) -> tuple[int, ...]:
         """The keys under which candidates are found: LSH bands, link, headline, anchors."""
@@ -208,34 +219,34 @@ def _text(entry: Entry) -> tuple[str, str]:
 
 def signatures(entries: Sequence[Entry]) -> list[Signature]:
     """The signatures of many entries at once (one numpy pass for all their MinHashes).
-    Each item's words are hashed as soon as they are found, into one list for all."""
+    Each item's words are hashed as soon as they are found, into one list for all, and
+    its signature made; the hashes and bands are filled in once they are known."""
     hashes: list[int] = []
     sizes: list[int] = []
-    gists: list[Gist] = []
+    out: list[Signature] = []
     for entry in entries:
         words, found = gist(*_text(entry))
         hashes += word_hashes_of(words)
-        sizes.append(len(words))
-        gists.append(found)
+        sizes.append(found.words)
+        out.append(
+            Signature(
+                words=found.words,
+                link=entry.url or "",
+                title=found.title,
+                names=found.names,
+                title_names=found.title_names,
+                amounts=found.amounts,
+                dates=found.dates,
+            )
+        )
     values = minhashes_flat(hashes, sizes)
     del hashes
-    bands = band_keys(values).tolist()
     raw = values.astype("<u4").tobytes()
     width = 4 * NUM_PERM
-    return [
-        Signature(
-            hashes=raw[i * width : (i + 1) * width],
-            words=g.words,
-            link=entry.url or "",
-            title=g.title,
-            names=g.names,
-            title_names=g.title_names,
-            amounts=g.amounts,
-            dates=g.dates,
-            bands=tuple(b),
-        )
-        for i, (entry, g, b) in enumerate(zip(entries, gists, bands, strict=True))
-    ]
+    for i, (sig, bands) in enumerate(zip(out, band_keys(values).tolist(), strict=True)):
+        object.__setattr__(sig, "hashes", raw[i * width : (i + 1) * width])
+        object.__setattr__(sig, "bands", tuple(bands))
+    return out
 
 
 # --------------------------------------------------------------------------- decisions
