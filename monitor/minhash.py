@@ -27,6 +27,7 @@ __all__ = [
     "BANDS",
     "NUM_PERM",
     "ROWS",
+    "HashTable",
     "SharedKeys",
     "agreement",
     "agreements",
@@ -155,6 +156,31 @@ def agreements(one: bytes, many: Sequence[bytes]) -> list[float]:
     table = np.frombuffer(b"".join(rows), dtype="<u4").reshape(len(rows), width // 4)
     same = np.count_nonzero(table == np.frombuffer(one, dtype="<u4"), axis=1)
     return [float(n) / (width // 4) for n in same.tolist()]
+
+
+class HashTable:
+    """The MinHash values of many signatures as one matrix: ``agreements`` of one row
+    with others takes one gather and one comparison."""
+
+    def __init__(self, rows: Sequence[bytes]) -> None:
+        import numpy as np
+
+        self._np = np
+        self._rows = rows
+        self._values = None
+        if all(len(row) == 4 * NUM_PERM for row in rows):  # else compared as agreements does
+            joined = b"".join(rows)
+            self._values = np.frombuffer(joined, dtype="<u4").reshape(len(rows), NUM_PERM)
+
+    def agreements(self, one: int, others: Sequence[int]) -> list[float]:
+        """``agreements`` of row ``one`` with rows ``others``."""
+        values = self._values
+        if values is None:
+            return agreements(self._rows[one], [self._rows[n] for n in others])
+        if not others:
+            return []
+        same = self._np.add.reduce(values.take(others, 0) == values[one], 1)
+        return (same / NUM_PERM).tolist()
 
 
 def stored_band_keys(hashes: bytes) -> tuple[int, ...]:

@@ -37,9 +37,9 @@ from monitor.gist import content_words, gist, skeleton
 from monitor.minhash import (
     BANDS,
     NUM_PERM,
+    HashTable,
     SharedKeys,
     agreement,
-    agreements,
     band_keys,
     minhashes_flat,
     stored_band_keys,
@@ -158,7 +158,8 @@ class Signature:
 
     def mentions(self, name: str) -> bool:
         """Whether the item names ``name`` in some form (the same first five letters)."""
-        return name in self.all_names or (len(name) >= 4 and name[:5] in self._stems)
+        every = self._all if self._all is not None else self.all_names
+        return name in every or (len(name) >= 4 and name[:5] in self._stems)
 
     def search_keys(self) -> tuple[int, ...]:
         """The keys under which candidates are found: LSH bands, link, headline, anchors."""
@@ -272,10 +273,12 @@ def conflict(a: Signature, b: Signature) -> str | None:
         return "amounts differ"
     if a.dates and b.dates and not a.dates & b.dates:
         return "dates differ"
-    only_a = sorted(n for n in a.title_names if not b.mentions(n))
-    only_b = sorted(n for n in b.title_names if not a.mentions(n))
-    if only_a and only_b:
-        return f"headline names differ ({', '.join(only_a)} / {', '.join(only_b)})"
+    only_a = [n for n in a.title_names if not b.mentions(n)]
+    if not only_a:
+        return None
+    only_b = [n for n in b.title_names if not a.mentions(n)]
+    if only_b:
+        return f"headline names differ ({', '.join(sorted(only_a))} / {', '.join(sorted(only_b))})"
     return None
 
 
@@ -322,6 +325,8 @@ def _bounds(when: datetime, window: timedelta) -> tuple[datetime, datetime]:
 class _Member:
     sig: Signature
     when: datetime
+    #: Its place among the Index's entries (a row of the batch's HashTable).
+    at: int
 
 
 class Index:
@@ -333,13 +338,16 @@ class Index:
         self._members: dict[int, list[_Member]] = {}
         self._last: dict[int, datetime] = {}
         #: The members kept (a story's first MAX_MEMBERS), in the order they came.
-        self._entries: list[tuple[int, Signature]] = []
+        self._entries: list[tuple[int, _Member]] = []
 
     def __len__(self) -> int:
         return len(self._members)
 
     def add(self, story: int, sig: Signature, when: datetime) -> bool:
         """Record an item of a story; whether it is kept as a member (found by its keys)."""
+        return self._add(story, sig, when) is not None
+
+    def _add(self, story: int, sig: Signature, when: datetime) -> _Member | None:
         members = self._members.get(story)
         if members is None:
             members = self._members[story] = []
@@ -347,10 +355,11 @@ class Index:
         elif when > self._last[story]:
             self._last[story] = when
         if len(members) >= MAX_MEMBERS:
-            return False
-        members.append(_Member(sig, when))
-        self._entries.append((story, sig))
-        return True
+            return None
+        member = _Member(sig, when, len(self._entries))
+        members.append(member)
+        self._entries.append((story, member))
+        return member
 
     def assign(
         self, items: Sequence[tuple[Signature, datetime]], new_story: Callable[[datetime], int]
@@ -365,15 +374,19 @@ class Index:
         if not items:
             return []
         first = len(self._entries)
-        keys = [sig.search_keys() for _, sig in self._entries]
-        keys += [sig.search_keys() for sig, _ in items]
+        sigs = [member.sig for _, member in self._entries]
+        sigs += [sig for sig, _ in items]
+        keys = [sig.search_keys() for sig in sigs]
         shared = SharedKeys(keys, first, CROWDED)
-        story_of: list[int | None] = [story for story, _ in self._entries]
-        story_of += [None] * len(items)
+        table = HashTable([sig.hashes for sig in sigs])
+        story_of: list[int | None] = []
         links: dict[int, list[int]] = {}
-        for story, sig in self._entries:
-            if sig.link:
-                links.setdefault(sig._link_key, []).append(story)
+        for at, (story, member) in enumerate(self._entries):
+            member.at = at  # its row in the table
+            story_of.append(story)
+            if member.sig.link:
+                links.setdefault(member.sig._link_key, []).append(story)
+        story_of += [None] * len(items)
         # The keys of items not kept as members: their buckets hold fewer stories than
         # SharedKeys counted, so an item with one of them is counted key by key.
         unkept: set[int] = set()
@@ -392,9 +405,11 @@ class Index:
             if sig.link:  # the same link through another feed: a candidate on its own
                 for story in set(links.get(sig._link_key, ())):
                     counts[story] += MIN_SHARED
-            chosen = self._decide(sig, when, self._candidates(counts, when))
+            chosen = self._decide(n, sig, when, self._candidates(counts, when), table)
             story = new_story(when) if chosen is None else chosen
-            if self.add(story, sig, when):
+            kept = self._add(story, sig, when)
+            if kept is not None:
+                kept.at = n
                 story_of[n] = story
                 if sig.link:
                     links.setdefault(sig._link_key, []).append(story)
@@ -420,7 +435,9 @@ class Index:
                     break
         return out
 
-    def _decide(self, sig: Signature, when: datetime, found: list[int]) -> int | None:
+    def _decide(
+        self, n: int, sig: Signature, when: datetime, found: list[int], table: HashTable
+    ) -> int | None:
         """The story among the candidates that this item belongs to, or None. Its text is
         compared with every candidate member's in one go; only the members that the text,
         the link, the headline or the facts bring near are scored."""
@@ -428,12 +445,12 @@ class Index:
             return None
         lo, hi = _bounds(when, self.window)
         members = [
-            (story, m.sig)
+            (story, m)
             for story in found
             for m in self._members[story][:MAX_COMPARED]
             if lo <= m.when <= hi
         ]
-        texts = agreements(sig.hashes, [other.hashes for _, other in members])
+        texts = table.agreements(n, [m.at for _, m in members])
         link, title, amounts, dates, names = (
             sig.link,
             sig.title,
@@ -443,7 +460,8 @@ class Index:
         )
         best_score = 0.0
         best: int | None = None
-        for (story, other), text in zip(members, texts, strict=True):
+        for (story, member), text in zip(members, texts, strict=True):
+            other = member.sig
             if best_score >= SURE and story != best:
                 break  # candidates come most keys first: a sure match is not beaten
             if (

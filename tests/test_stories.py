@@ -14,7 +14,15 @@ from datetime import timedelta
 import pytest
 
 from monitor import gist, stories
-from monitor.minhash import NUM_PERM, SharedKeys, minhashes, minhashes_flat, word_hash
+from monitor.minhash import (
+    NUM_PERM,
+    HashTable,
+    SharedKeys,
+    agreements,
+    minhashes,
+    minhashes_flat,
+    word_hash,
+)
 from monitor.model import Entry, FeedState, FeedUpdate, Hit, Pending, TermMatch
 from monitor.store import Store
 
@@ -65,6 +73,16 @@ def test_minhashes_of_one_flat_list_equal_those_of_the_sets() -> None:
     flat = [h for s in sets for h in s]
     assert (minhashes_flat(flat, [len(s) for s in sets], chunk=7) == minhashes(sets)).all()
     assert minhashes_flat([], []).shape == (0, NUM_PERM)
+
+
+def test_a_hash_table_agrees_as_agreements_does() -> None:
+    rows = [bytes(v.astype("<u4").tobytes()) for v in minhashes([[1, 2, 3], [2, 3, 4], [9]])]
+    table = HashTable(rows)
+    assert table.agreements(0, [1, 2, 0]) == agreements(rows[0], [rows[1], rows[2], rows[0]])
+    assert table.agreements(1, []) == []
+    odd = [*rows, b"", b"\x01\x00\x00\x00"]  # a stored signature cut short, or none
+    assert HashTable(odd).agreements(0, [1, 3, 4]) == agreements(odd[0], [odd[1], b"", odd[4]])
+    assert HashTable(odd).agreements(3, [0]) == [0.0]
 
 
 def _buckets_by_dict(
