@@ -293,18 +293,30 @@ def same_story(a: Signature, b: Signature, text: float | None = None) -> float:
     elif text is None:
         text = similarity(a, b)
     # Another language: few words in common, but both headlines name the same two (or
-    # more) people or places, and a date or an amount agrees.
-    other_language = bool(
-        (a.amounts & b.amounts or a.dates & b.dates) and len(a.title_names & b.title_names) >= 2
-    )
-    if not (same_title or text >= NEAR_TEXT or other_language) or conflict(a, b):
+    # more) people or places, and a date or an amount agrees (looked at only when the
+    # headline or the text does not decide).
+    other_language: bool | None = None
+    if not (same_title or text >= NEAR_TEXT):
+        other_language = _other_language(a, b)
+        if not other_language:
+            return 0.0
+    if conflict(a, b):
         return 0.0
     if same_title:
         return 1.5
     names = _overlap(a.all_names, b.all_names)
     if text >= SAME_TEXT or (text >= NEAR_TEXT and names >= 0.5):
         return text + names / 2
+    if other_language is None:
+        other_language = _other_language(a, b)
     return 0.1 + names / 2 if other_language else 0.0
+
+
+def _other_language(a: Signature, b: Signature) -> bool:
+    """Whether an amount or a date agrees and the headlines share two names."""
+    return (not a.amounts.isdisjoint(b.amounts) or not a.dates.isdisjoint(b.dates)) and len(
+        a.title_names & b.title_names
+    ) >= 2
 
 
 def _bounds(when: datetime, window: timedelta) -> tuple[datetime, datetime]:
