@@ -147,10 +147,11 @@ def _headline_word(word: str) -> tuple[bool, bool, bool, tuple[str, ...]]:
     return fold(word) not in _STOP, capital, word.isupper(), names
 
 
-def _names(text: str) -> set[str]:
-    """Names: words written with a capital that do not open a sentence."""
+def _names(text: str, capitalised: list[str] | None = None) -> set[str]:
+    """Names: words written with a capital that do not open a sentence (``capitalised``:
+    every word of the text written with one, when they are known)."""
     every, opening, lead = _patterns()
-    words = every.findall(text)
+    words = every.findall(text) if capitalised is None else capitalised.copy()
     if not words:
         return set()
     first = lead.match(text)
@@ -177,6 +178,23 @@ def _title_names(title: str, body_names: set[str]) -> set[str]:
         else:
             out.update(n for n in names if n in body_names)
     return out
+
+
+def _ascii_headline(title: str, body_names: set[str]) -> tuple[str, set[str], set[str]]:
+    """An ASCII headline's folded words, its names and ``_title_names``: its words are its
+    tokens, and those with a capital the ones the names' pattern finds (each once)."""
+    folded = tokens(title)
+    capitalised = _patterns()[0].findall(title)
+    words = len(folded) - sum(map(_STOP.__contains__, folded))
+    capitals = [w for w in capitalised if w.lower() not in _STOP]
+    title_case = words >= 3 and len(capitals) >= 0.6 * words
+    out: set[str] = set()
+    for word in capitals:
+        if not title_case or word.isupper():
+            out.update(_name_parts(word))
+        else:
+            out.update(n for n in _name_parts(word) if n in body_names)
+    return " ".join(folded), _names(title, capitalised), out
 
 
 def _date_at(folded: str, start: int, end: int) -> int | None:
@@ -280,13 +298,14 @@ def gist(title: str, body: str) -> tuple[set[bytes], Gist]:
         if _DIGIT.search(whole):
             amounts = frozenset(_round(v) for v, _, _ in find_amounts(whole))
             dates = frozenset(_dates(fold(whole)))
+    if title.isascii():
+        folded_title, names, title_names = _ascii_headline(title, body_names)
+    else:
+        folded_title = " ".join(tokens(title))
+        names, title_names = _names(title), _title_names(title, body_names)
+    names |= body_names
     return words, Gist(
-        len(words),
-        " ".join(tokens(title)),
-        frozenset(body_names | _names(title)),
-        frozenset(_title_names(title, body_names)),
-        amounts,
-        dates,
+        len(words), folded_title, frozenset(names), frozenset(title_names), amounts, dates
     )
 
 

@@ -251,6 +251,28 @@ def test_names_are_capitalised_words_that_do_not_open_a_sentence() -> None:
     assert gist._names("") == gist._names("... ") == set()
 
 
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Gabala Hosts 12th OTS Summit of Turkic Leaders",
+        "Erdogan in Gabala: Turkic states must act together. Aliyev Agrees",
+        'the OTS and NATO\'s eBay foo_Bar U.S. (Baku) "Astana" December 15',
+        "",
+        "A B C",
+        "IN CAPITALS: TOKAYEV MEETS ORBAN",
+    ],
+)
+def test_an_ascii_headline_has_the_names_any_headline_has(title: str) -> None:
+    from monitor.rules.text import tokens
+
+    body = gist._names("Erdogan met Tokayev and Orban in Gabala with Aliyev and the OTS.")
+    assert gist._ascii_headline(title, body) == (
+        " ".join(tokens(title)),
+        gist._names(title),
+        gist._title_names(title, body),
+    )
+
+
 def test_the_gist_of_empty_or_odd_text() -> None:
     for title, body in [("", ""), (" ", "\n\t"), ("$", "15"), ("日本", "Ⓐ 15 декабря $5bn")]:
         words, found = gist.gist(title, body)
