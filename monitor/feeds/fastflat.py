@@ -61,44 +61,64 @@ _ABOUT = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}about"
 def _value(text: str, relative: bool = False) -> str:
     """Core.pop's steps for a text: strip, fix a URI, repair UTF-8 read as Latin-1."""
     out = text.strip()
-    if relative and out:
+    if relative and ":///" in out:  # only a slash after the first "://" is fixed
         out = _urljoin(out)
     if not out.isascii():
-        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
-            out = out.encode("iso-8859-1").decode("utf-8")
-        out = out.translate(_CP1252)
+        out = _repaired(out)
     return out
 
 
-def _plan(m: Core, item: Any) -> list[tuple[str, Any]] | None:
-    """The item's children as (kind, element), or None when the item is not flat."""
-    keys = item.keys()
+def _repaired(out: str) -> str:
+    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+        out = out.encode("iso-8859-1").decode("utf-8")
+    return out.translate(_CP1252)
+
+
+#: Element tag -> its kind in a flat item ("" for an element that makes an item not
+#: flat), for the tags whose _Info every document shares.
+_KIND_OF: dict[str, str] = {}
+
+
+def _kind(m: Core, child: Any) -> str:
+    tag = child.tag
+    shared = m.infos.get(tag)
+    info = shared or m.info(child)
+    kind = KINDS.get(info.key)
+    if kind is None:
+        # An element feedparser has no handler for: nothing is read (a "skip").
+        kind = "" if info.start is not None or info.end is not None else "skip"
+    if shared is not None and len(_KIND_OF) < 4096:
+        _KIND_OF[tag] = kind
+    return kind
+
+
+def _plan(m: Core, item: Any, keys: list[str]) -> list[tuple[str, str, Any]] | None:
+    """The item's children that are read, as (kind, text, element), or None when the item
+    is not flat. A child that is read for nothing (a "skip") is checked and left out."""
     if keys and keys != [_ABOUT]:
         return None
     plan = []
     summary = content = False
+    kind_of = _KIND_OF
     for child in item:
-        if len(child):
+        kind = kind_of.get(child.tag) or _kind(m, child)
+        if not kind or len(child):
             return None
-        info = m.infos.get(child.tag) or m.info(child)
-        kind = KINDS.get(info.key)
-        if kind is None:
-            if info.start is not None or info.end is not None:
-                return None
-            kind = "skip"  # an element feedparser has no handler for: nothing read
         names = child.keys()
         if names:
             allowed = ALLOWED.get(kind, set())
             lowered = {n.lower() for n in names}
             if len(lowered) != len(names) or not lowered <= allowed:
                 return None
+        if kind == "skip":
+            continue
         if kind == "description":
             if summary and not content and not m.has_content:
                 return None  # feedparser takes this one for content
             summary = True
         elif kind == "content":
             summary = content = True
-        plan.append((kind, child))
+        plan.append((kind, child.text or "", child))
     return plan
 
 
@@ -107,60 +127,63 @@ def read_item(m: Core, item: Any, lang: str | None) -> bool:
     when the item is not flat. The walk has counted the item's depth and set its lang."""
     if m.inentry or m.incontent or m.insource:
         return False
-    plan = _plan(m, item)
+    keys = item.keys()
+    plan = _plan(m, item, keys)
     if plan is None:
         return False
-    # start_item
+    # start_item (its push of "item" and end_item's pop of it leave the stack as it was)
     entry: dict[str, Any] = {}
     m.entries.append(entry)
     m.depthmap = {}
-    m.push("item", 0)
     m.inentry = 1
     m.guidislink = False
-    m.title_depth = -1
-    about = item.get(_ABOUT)
-    if about:
-        entry["id"] = about
+    title_depth = -1
+    if keys:
+        about = item.get(_ABOUT)
+        if about:
+            entry["id"] = about
     depth = m.depth + 1
     language = lang.replace("_", "-") if lang else lang
-    for kind, child in plan:
-        text = child.text or ""
+    for kind, text, child in plan:
+        out = text.strip()
+        if not out.isascii():
+            out = _repaired(out)
         if kind == "title":
-            out = _value(text)
-            if not -1 < m.title_depth <= depth:
+            if not -1 < title_depth <= depth:
                 entry["title"] = out
                 entry["title_detail"] = {"language": language}
             if out:
-                m.title_depth = depth
+                title_depth = depth
         elif kind == "link":
-            out = _value(text, relative=True)
+            if ":///" in out:
+                out = _value(text, relative=True)
             if "&" in out:
                 out = out.replace("&amp;", "&")
                 if ";" in out:
                     out = _LINK_AMP.sub(r"&\g<1>", out)
             entry["link"] = out
         elif kind == "guid":
-            permalink = (child.get(child.keys()[0]) if child.keys() else "true") == "true"
+            names = child.keys()
+            permalink = (child.get(names[0]) if names else "true") == "true"
             m.guidislink = permalink
-            out = _value(text, relative=permalink)
+            if permalink and ":///" in out:
+                out = _value(text, relative=True)
             entry["id"] = out
             entry.setdefault("guidislink", permalink and "link" not in entry)
             if permalink:
                 entry.setdefault("link", out)
         elif kind == "published" or kind == "updated":
-            out = _value(text)
             entry[f"{kind}_parsed"] = m.parse_date(out) if out else None
         elif kind == "description":
-            entry["summary"] = _value(text)
-        elif kind == "content":
+            entry["summary"] = out
+        elif kind == "author":
+            entry["author"] = out
+        else:  # content
             m.has_content = 1
-            out = _value(text)
             entry.setdefault("content", []).append({"value": out})
             entry.setdefault("summary", out)
-        elif kind == "author":
-            entry["author"] = _value(text)
+    m.title_depth = title_depth
     # end_item
-    m.pop("item")
     m.inentry = 0
     m.has_content = 0
     return True

@@ -24,6 +24,7 @@ from __future__ import annotations
 import codecs
 import datetime
 import re
+import time
 from typing import Any
 
 from lxml import etree
@@ -181,11 +182,20 @@ _MONTHS = {
 }
 _ZONES = {"gmt": 0, "ut": 0, "z": 0, "edt": -4, "est": -5, "cdt": -5, "cst": -6}
 _ZONES.update({"mdt": -6, "mst": -7, "pdt": -7, "pst": -8})
+_ZONE_SECONDS = {zone: hours * 3600 for zone, hours in _ZONES.items()}
+#: The seconds since 1970 of datetime's first and last second (years 1 to 9999).
+_FIRST, _LAST = -62_135_596_800, 253_402_300_799
+_EPOCH_ORDINAL = 719_163  # datetime.date(1970, 1, 1).toordinal()
 
 
 def dates(fallback: DateParser) -> DateParser:
     """feedparser's date reader with its RFC 822 case done here: the same arithmetic as
-    feedparser/datetimes/rfc822.py on the usual form, the reader itself on anything else."""
+    feedparser/datetimes/rfc822.py on the usual form, the reader itself on anything else.
+
+    feedparser builds a datetime, subtracts the zone and takes its UTC time tuple; here the
+    fields are checked as datetime checks them and the seconds since 1970 go to gmtime,
+    which gives the same tuple (a date outside datetime's years is feedparser's to read).
+    """
 
     def parse(value: str) -> Any:
         found = _RFC822.fullmatch(value.strip())
@@ -194,18 +204,22 @@ def dates(fallback: DateParser) -> DateParser:
         day, month, year, hour, minute, second, zone = found.groups()
         zone = zone.lower()
         if zone[0] in "+-":
-            hours, minutes = int(zone[1:3]), int(zone[3:])
+            offset = int(zone[1:3]) * 3600 + int(zone[3:]) * 60
             if zone[0] == "-":
-                hours, minutes = -hours, -minutes
+                offset = -offset
         else:
-            hours, minutes = _ZONES[zone], 0
+            offset = _ZONE_SECONDS[zone]
+        hours, minutes, seconds = int(hour), int(minute), int(second)
         try:
-            stamp = datetime.datetime(
-                int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute), int(second)
-            )
-            return (stamp - datetime.timedelta(minutes=minutes, hours=hours)).utctimetuple()
-        except (ValueError, OverflowError):
+            days = datetime.date(int(year), _MONTHS[month.lower()], int(day)).toordinal()
+        except ValueError:
             return fallback(value)  # feedparser's other readers may still take it
+        if hours > 23 or minutes > 59 or seconds > 59:
+            return fallback(value)
+        stamp = (days - _EPOCH_ORDINAL) * 86400 + hours * 3600 + minutes * 60 + seconds - offset
+        if not _FIRST <= stamp <= _LAST:
+            return fallback(value)
+        return time.gmtime(stamp)
 
     return parse
 

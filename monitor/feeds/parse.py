@@ -138,6 +138,13 @@ def _when(raw: dict[str, Any], *keys: str) -> datetime | None:
         value = raw.get(key)
         if value:
             try:
+                # The fields as they are, when datetime takes them: the same instant as
+                # timegm's seconds; timegm carries fields out of range (60 seconds...).
+                year, month, day, hour, minute, second = value[:6]
+                return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+            except (ValueError, TypeError):
+                pass
+            try:
                 return datetime.fromtimestamp(calendar.timegm(value), UTC)
             except (OverflowError, ValueError, TypeError):
                 continue
