@@ -125,6 +125,19 @@ def test_what_the_fast_path_declines(body: bytes, why: str) -> None:
     assert fast == slow  # feedparser read it instead
 
 
+def test_a_body_its_declared_encoding_cannot_read_is_left_to_feedparser() -> None:
+    """text/xml without a charset means US-ASCII; a body that is not ASCII then has its
+    encoding guessed by feedparser (chardet), which the fast path cannot know."""
+    body = (
+        "<rss><channel><item><title>a</title><title>\u015f</title></item></channel></rss>"
+    ).encode()
+    with pytest.raises(Decline, match="would guess"):
+        fastparse.read(body, "text/xml", _parse_date)
+    assert accepted(body, "text/xml; charset=utf-8")
+    fast, slow = both(body, "text/xml")
+    assert fast == slow
+
+
 def test_garbage_is_still_one_parse_error() -> None:
     with pytest.raises(ParseError, match="not a feed"):
         parse_feed("junk", b"\x00\x01 this is no feed", url=FEED_URL)
