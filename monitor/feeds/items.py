@@ -29,8 +29,6 @@ _BLOCKS = re.compile(rf"</?(?:{_BLOCK_TAGS})\b{_ATTRS}>", re.I)
 _TAGS = re.compile(rf"</?[A-Za-z][A-Za-z0-9:-]*\b{_ATTRS}>|<![^>]*>|<\?[^>]*>")
 _SKIP_HINT = re.compile(rf"<(?:{_SKIP_TAGS})", re.I)
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
-#: The spaces _SPACES folds other than the plain one.
-_ODD_SPACES = ("\t", "\r", "\f", "\v", "\u00a0", "\u200b")
 _NEWLINE_SPACE = re.compile(r"\n\s*")
 _TRACKING = re.compile(
     r"^(utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|yclid|mc_cid|mc_eid|_hsenc|_hsmi|"
@@ -46,6 +44,13 @@ _PLAIN_QUERY = re.compile(rf"{_PAIR}(?:&{_PAIR})*")
 #: Each tracking name, as it appears in a query that holds it (utm_\w+ as its prefix).
 _TRACKING_HINT = re.compile(
     _TRACKING.pattern.removeprefix("^(").removesuffix(")$").replace(r"\w+", ""), re.I
+)
+
+
+#: An absolute URL with a netloc, in printable ASCII: scheme, netloc, path, query (and
+#: a fragment, dropped), split as urlsplit splits it.
+_SIMPLE_URL = re.compile(
+    r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#\[\]]+)((?:/[^?#]*)?)(?:\?([^#]*))?(?:#.*)?", re.S
 )
 
 
@@ -65,7 +70,15 @@ def html_to_text(value: str) -> str:
         value = _TAGS.sub("", value)
     if "&" in value:
         value = html.unescape(value)
-    if "  " in value or any(space in value for space in _ODD_SPACES):
+    if (
+        "  " in value
+        or "\t" in value
+        or "\r" in value
+        or "\f" in value
+        or "\v" in value
+        or "\xa0" in value
+        or "\u200b" in value
+    ):  # one search each for _SPACES's characters (a loop over them costs more)
         value = _SPACES.sub(" ", value)
     if "\n" in value:
         # _LINES (" ?\n\s*" -> "\n") in two quick steps: spaces come single here.
@@ -84,11 +97,25 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     if base and "://" not in url[:12]:
         with contextlib.suppress(ValueError):
             url = urljoin(base, url)
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    query = parts.query
+    simple = _SIMPLE_URL.fullmatch(url) if url.isascii() and url.isprintable() else None
+    if simple is not None:
+        # What urlsplit makes of it: no character it strips or removes, a netloc without
+        # brackets (nothing it checks), so the groups are its scheme, netloc, path, query.
+        scheme, netloc, path, query = simple.groups()
+        scheme = scheme.lower()
+        netloc = netloc.lower()
+        query = query or ""
+    else:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return url
+        scheme, netloc, path, query = (
+            parts.scheme.lower(),
+            parts.netloc.lower(),
+            parts.path,
+            parts.query,
+        )
     # parse_qsl only where a tracking parameter can be: its name, or an escape, in the query.
     if query and ("%" in query or _TRACKING_HINT.search(query)):
         if _PLAIN_QUERY.fullmatch(query):
@@ -102,18 +129,17 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
             kept = [(k, v) for k, v in pairs if not _TRACKING.match(k)]
             if len(kept) != len(pairs):
                 query = urlencode(kept)
-    scheme = parts.scheme.lower()
-    path = parts.path or ("/" if scheme in ("http", "https") else "")
-    return urlunsplit((scheme, parts.netloc.lower(), path, query, ""))
+    path = path or ("/" if scheme in ("http", "https") else "")
+    if simple is not None:
+        # urlunsplit's answer when there is a netloc (the path starts with "/" or is empty).
+        return f"{scheme}://{netloc}{path}?{query}" if query else f"{scheme}://{netloc}{path}"
+    return urlunsplit((scheme, netloc, path, query, ""))
 
 
 def content_hash(*parts: str) -> str:
     """SHA-1 of the parts, each followed by a NUL: a short stable key for item text."""
-    h = hashlib.sha1(usedforsecurity=False)
-    for part in parts:
-        h.update(part.encode("utf-8", "surrogatepass"))
-        h.update(b"\x00")
-    return h.hexdigest()
+    data = "\x00".join(parts) + "\x00" if parts else ""
+    return hashlib.sha1(data.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()
 
 
 def _folded(value: str) -> str:
@@ -151,6 +177,47 @@ def stable_id(guid: object, url: str | None, title: str, text: str) -> str:
     return guid or url or "sha1:" + content_hash(title, text)
 
 
+#: An entry as a tuple: the fields of Entry, in their order (entry_row's answer).
+EntryRow = tuple[str, str, str | None, str, str, str, str, datetime | None, str, str, str]
+
+
+def entry_row(
+    feed_id: str,
+    feed_title: str,
+    guid: object,
+    link: str | None,
+    title: str,
+    summary: str,
+    content: str,
+    author: str,
+    published: datetime | None,
+    lang: str,
+    base: str | None,
+) -> EntryRow:
+    """make_entry's Entry as a tuple of its fields (Entry(*row) is the Entry): what a parser
+    process sends, without building the Entry it would take apart again."""
+    title = html_to_text(title) if title else ""
+    summary = html_to_text(summary) if summary else ""
+    content = html_to_text(content) if content else ""
+    if content == summary:
+        content = ""
+    url = canonical_url(link, base)
+    text = content or summary
+    return (
+        feed_id,
+        stable_id(guid, url, title, text),
+        url,
+        title,
+        summary,
+        content,
+        html_to_text(author) if author else "",
+        published,
+        lang or "",
+        fingerprint(title, text, url),
+        feed_title,
+    )
+
+
 def make_entry(
     feed_id: str,
     feed_title: str,
@@ -166,23 +233,8 @@ def make_entry(
     base: str | None = None,
 ) -> Entry:
     """An Entry from one item's raw fields (HTML allowed in title, summary, content)."""
-    title = html_to_text(title)
-    summary = html_to_text(summary)
-    content = html_to_text(content) if content else ""
-    if content == summary:
-        content = ""
-    url = canonical_url(link, base)
-    text = content or summary
     return Entry(
-        feed_id=feed_id,
-        id=stable_id(guid, url, title, text),
-        url=url,
-        title=title,
-        summary=summary,
-        content=content,
-        author=html_to_text(author) if author else "",
-        published=published,
-        lang=lang or "",
-        fingerprint=fingerprint(title, text, url),
-        feed_title=feed_title,
+        *entry_row(
+            feed_id, feed_title, guid, link, title, summary, content, author, published, lang, base
+        )
     )

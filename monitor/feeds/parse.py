@@ -30,16 +30,17 @@ from __future__ import annotations
 import calendar
 import io
 import re
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
 from monitor.errors import ParseError
 from monitor.feeds import fastparse
-from monitor.feeds.items import canonical_url, fingerprint, html_to_text, make_entry
+from monitor.feeds.items import EntryRow, canonical_url, entry_row, fingerprint, html_to_text
 from monitor.feeds.jsonfeed import looks_like_json, parse_json_feed
 from monitor.model import Entry, ParsedFeed
 
-__all__ = ["ParseError", "canonical_url", "fingerprint", "html_to_text", "parse_feed"]
+__all__ = ["ParseError", "canonical_url", "fingerprint", "html_to_text", "parse_feed", "parse_rows"]
 
 _CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
 _IMAGE = re.compile(rb"<image\b.*?</image\s*>", re.I | re.S)
@@ -49,6 +50,7 @@ _XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?\sencoding\s*=\s*[\"']([^\"']*)[\"
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\s;\"']*)", re.I)
 _BOMS = (b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff")  # UTF-16, UTF-32: not ours
 _REPLACEMENT = "\ufffd".encode()
+_ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
 
 
 def _valid_charref(match: re.Match[bytes]) -> bytes:
@@ -151,25 +153,25 @@ def _when(raw: dict[str, Any], *keys: str) -> datetime | None:
     return None
 
 
-def _entry(feed_id: str, feed_title: str, raw: dict[str, Any], base: str | None) -> Entry:
+def _row(feed_id: str, feed_title: str, raw: dict[str, Any], base: str | None) -> EntryRow:
     # feedparser's dicts remap keys on every lookup; plain dict.get is several times faster
     # and the keys it stores are the canonical ones read here.
     get = dict.get
-    contents = get(raw, "content") or ()
+    contents = get(raw, "content")
     content = "\n".join(dict.get(c, "value", "") for c in contents) if contents else ""
     detail = get(raw, "title_detail")
-    return make_entry(
+    return entry_row(
         feed_id,
         feed_title,
-        guid=get(raw, "id"),
-        link=get(raw, "link"),
-        title=get(raw, "title", ""),
-        summary=get(raw, "summary", ""),
-        content=content,
-        author=get(raw, "author", ""),
-        published=_when(raw, "published_parsed", "updated_parsed"),
-        lang=(dict.get(detail, "language") or "") if detail else "",
-        base=base,
+        get(raw, "id"),
+        get(raw, "link"),
+        get(raw, "title", ""),
+        get(raw, "summary", ""),
+        content,
+        get(raw, "author", ""),
+        _when(raw, "published_parsed", "updated_parsed"),
+        (dict.get(detail, "language") or "") if detail else "",
+        base,
     )
 
 
@@ -184,8 +186,24 @@ def parse_feed(
     """Parse one feed body. Raises ParseError, naming the feed, when nothing usable is in
     it. `url` (where the body came from) makes relative item links absolute and names the
     feed in a ParseError. `fast=False` skips fastparse (the differential test)."""
+    title, ttl, rows = parse_rows(feed_id, body, content_type=content_type, url=url, fast=fast)
+    return ParsedFeed(title=title, entries=tuple(Entry(*row) for row in rows), ttl_minutes=ttl)
+
+
+def parse_rows(
+    feed_id: str,
+    body: bytes,
+    *,
+    content_type: str | None = None,
+    url: str | None = None,
+    fast: bool = True,
+) -> tuple[str | None, int | None, list[EntryRow]]:
+    """parse_feed's answer as (title, ttl in minutes, entries as tuples of their fields):
+    what a parser process sends back, without building Entry values to take apart."""
     if looks_like_json(body, content_type):
-        return parse_json_feed(feed_id, body, url=url)
+        parsed_json = parse_json_feed(feed_id, body, url=url)
+        rows = [tuple(getattr(e, name) for name in _ENTRY_FIELDS) for e in parsed_json.entries]
+        return parsed_json.title, parsed_json.ttl_minutes, rows
     body = utf8_repaired(body, content_type)
     try:
         parsed = (fast and fastparse.parse(body, content_type, _parse_date)) or _feedparser(
@@ -218,5 +236,5 @@ def parse_feed(
         except ValueError:
             ttl = None
     base = url if url and url.startswith(("http:", "https:")) else None
-    entries = tuple(_entry(feed_id, feed_title or "", raw, base) for raw in entries_raw)
-    return ParsedFeed(title=feed_title, entries=entries, ttl_minutes=ttl or None)
+    title = feed_title or ""
+    return feed_title, ttl or None, [_row(feed_id, title, raw, base) for raw in entries_raw]
