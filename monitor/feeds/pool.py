@@ -1,7 +1,7 @@
 """Parser processes: feed bodies go in, ParsedFeed values come out, off the fetching path.
 
-Parsing and building entries is much of a poll's CPU (about ten thousand items a second
-on one core through the fast path, one to two thousand through feedparser), so a big
+Parsing and building entries is much of a poll's CPU (about twenty-five thousand items a
+second on one core through the fast path, one to two thousand through feedparser), so a big
 cycle parses in worker processes, one per core, while the poller keeps fetching and
 storing.
 Each worker is a fresh interpreter running ``python -m monitor.feeds.pool``: it imports
@@ -10,9 +10,11 @@ never the database or HTTP stacks of the job, and it does not re-run the program
 started it the way multiprocessing's spawn and forkserver modes do.
 
 Bodies and results travel over the worker's stdin and stdout as length-prefixed pickles
-(entries as plain tuples, which halves the cost of moving them). A worker that dies is
-replaced and its feed gets a ParseError; a feed that takes longer than ``timeout`` to
-parse has its worker killed and gets a ParseError too, so no body can stall a cycle.
+(entries as plain tuples of their fields, made as tuples by parse.parse_rows: the worker
+never builds an Entry only to take it apart). A worker that dies is replaced and its feed
+gets a ParseError; a feed that takes longer than ``timeout`` to parse has its worker
+killed (by one watch thread for the pool) and gets a ParseError too, so no body can stall
+a cycle.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import Future
-from dataclasses import fields
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,7 +39,6 @@ from monitor.model import Entry, ParsedFeed
 log = logging.getLogger(__name__)
 
 _HEADER = 4
-_ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
 #: The folder that holds the `monitor` package, so that a worker can import it.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -70,11 +71,6 @@ def _read_frame(stream: IO[bytes]) -> bytes | None:
     return _read_exact(stream, int.from_bytes(head, "big"))
 
 
-def _to_wire(parsed: ParsedFeed) -> tuple[Any, ...]:
-    rows = [tuple(getattr(e, name) for name in _ENTRY_FIELDS) for e in parsed.entries]
-    return ("ok", parsed.title, parsed.ttl_minutes, rows)
-
-
 def _from_wire(job: _Job, message: tuple[Any, ...]) -> ParsedFeed:
     kind = message[0]
     if kind == "ok":
@@ -83,6 +79,56 @@ def _from_wire(job: _Job, message: tuple[Any, ...]) -> ParsedFeed:
     if kind == "error":
         raise ParseError(job.feed_id, job.url, message[1])
     raise RuntimeError(f"the parser failed on feed {job.feed_id} (a bug):\n{message[1]}")
+
+
+class _Watch:
+    """Kills a worker whose job outlasts the timeout: one thread watches every worker of a
+    pool (a timer thread per job cost more CPU than moving the job's frames).
+
+    It never sleeps longer than the timeout, so a job armed while it sleeps is looked at
+    no later than the job's deadline, and arming needs no wake-up."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._deadlines: dict[subprocess.Popen[bytes], float] = {}
+        self._fired: set[subprocess.Popen[bytes]] = set()
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._loop, name="monitor-parse-watch", daemon=True)
+        self._thread.start()
+
+    def arm(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._cond:
+            self._deadlines[proc] = time.monotonic() + self.timeout
+
+    def disarm(self, proc: subprocess.Popen[bytes]) -> bool:
+        """Stop watching the worker's job; True when the worker was killed for it."""
+        with self._cond:
+            self._deadlines.pop(proc, None)
+            if proc in self._fired:
+                self._fired.discard(proc)
+                return True
+            return False
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        with self._cond:
+            while not self._stopped:
+                now = time.monotonic()
+                wait = self.timeout
+                for proc, deadline in list(self._deadlines.items()):
+                    if deadline <= now:
+                        del self._deadlines[proc]
+                        self._fired.add(proc)
+                        with contextlib.suppress(OSError):
+                            proc.kill()
+                    else:
+                        wait = min(wait, deadline - now)
+                self._cond.wait(wait)
 
 
 class _Job:
@@ -117,6 +163,7 @@ class ParsePool:
         self._lock = threading.Lock()
         self._closed = False
         self._warned = False
+        self._watch: _Watch | None = None
 
     def __enter__(self) -> ParsePool:
         return self
@@ -140,6 +187,7 @@ class ParsePool:
         self._jobs.put(_Job(feed_id, url, payload, future))
         with self._lock:
             if not self._threads:
+                self._watch = _Watch(self.timeout)
                 for i in range(self.workers):
                     thread = threading.Thread(
                         target=self._serve, name=f"monitor-parse-{i}", daemon=True
@@ -168,6 +216,8 @@ class ParsePool:
             self._jobs.put(None)
         for thread in self._threads:
             thread.join(timeout=30)
+        if self._watch is not None:
+            self._watch.stop()
 
     # ------------------------------------------------------------------ workers
 
@@ -247,25 +297,17 @@ class ParsePool:
     def _run(self, proc: subprocess.Popen[bytes], job: _Job) -> subprocess.Popen[bytes] | None:
         """One job on one worker; returns the worker, or None when it had to go."""
         assert proc.stdin is not None and proc.stdout is not None
-        timed_out = threading.Event()
-
-        def expire() -> None:
-            timed_out.set()
-            proc.kill()
-
-        timer = threading.Timer(self.timeout, expire)
-        timer.daemon = True
-        timer.start()
+        watch = self._watch
+        assert watch is not None
+        watch.arm(proc)
         try:
-            try:
-                _write_frame(proc.stdin, job.payload)
-                frame = _read_frame(proc.stdout)
-            except (OSError, ValueError):
-                frame = None
-        finally:
-            timer.cancel()
+            _write_frame(proc.stdin, job.payload)
+            frame = _read_frame(proc.stdout)
+        except (OSError, ValueError):
+            frame = None
+        timed_out = watch.disarm(proc)
         if frame is None:
-            if timed_out.is_set():
+            if timed_out:
                 reason = f"parsing took longer than {self.timeout:g} s; the parser was stopped"
             elif self._closed:
                 reason = "cancelled, the job is stopping"
@@ -281,6 +323,9 @@ class ParsePool:
             job.future.set_result(_from_wire(job, pickle.loads(frame)))
         except Exception as e:  # ParseError, or a bug reported by the worker
             job.future.set_exception(e)
+        if timed_out:  # killed as it answered: the next job needs another worker
+            self._stop(proc, kill=True)
+            return None
         return proc
 
 
@@ -292,7 +337,7 @@ def _worker() -> None:
     import gc
     import traceback
 
-    from monitor.feeds.parse import parse_feed
+    from monitor.feeds.parse import parse_rows
 
     # feedparser makes many short-lived containers; collecting them less often is a
     # measurable gain and refcounting frees nearly all of them anyway.
@@ -310,8 +355,9 @@ def _worker() -> None:
             return
         feed_id, body, content_type, url = pickle.loads(frame)
         try:
-            message: tuple[Any, ...] = _to_wire(
-                parse_feed(feed_id, body, content_type=content_type, url=url)
+            message: tuple[Any, ...] = (
+                "ok",
+                *parse_rows(feed_id, body, content_type=content_type, url=url),
             )
         except ParseError as e:
             message = ("error", e.reason)

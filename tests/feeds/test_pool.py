@@ -68,10 +68,10 @@ def test_a_dead_worker_is_replaced(pool: ParsePool) -> None:
 
 def test_a_feed_that_takes_too_long_is_stopped() -> None:
     with ParsePool(1, timeout=0.3) as slow_pool:
-        too_long = slow_pool.submit("huge", big_feed(20_000))
+        too_long = slow_pool.submit("huge", big_feed(100_000))
         with pytest.raises(ParseError, match=r"^feed huge: parsing took longer than 0\.3 s"):
             too_long.result()
-        late = slow_pool.submit("late", big_feed(20_000), None, "https://example.org/late")
+        late = slow_pool.submit("late", big_feed(100_000), None, "https://example.org/late")
         with pytest.raises(ParseError) as caught:
             late.result()
         assert caught.value.url == "https://example.org/late"
@@ -94,3 +94,31 @@ def test_without_worker_processes_bodies_are_parsed_here(tmp_path: Path) -> None
     with ParsePool(1, executable=str(tmp_path / "no-such-python")) as broken:
         parsed = broken.submit("cw", (POLL / "rss.xml").read_bytes()).result()
     assert len(parsed.entries) == 3
+
+
+def test_one_watch_kills_only_the_workers_whose_job_outlasts_the_timeout() -> None:
+    import subprocess
+    import sys
+    import time
+
+    from monitor.feeds.pool import _Watch
+
+    watch = _Watch(0.2)
+    sleepers = [
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) for _ in range(2)
+    ]
+    try:
+        slow, quick = sleepers
+        watch.arm(slow)
+        watch.arm(quick)
+        assert watch.disarm(quick) is False  # answered in time
+        assert slow.wait(timeout=10) != 0  # killed at its deadline
+        assert watch.disarm(slow) is True
+        assert quick.poll() is None
+        time.sleep(0.3)
+        assert quick.poll() is None  # a disarmed worker is left alone
+    finally:
+        watch.stop()
+        for proc in sleepers:
+            proc.kill()
+            proc.wait()
