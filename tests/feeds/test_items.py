@@ -92,7 +92,17 @@ _URL = st.tuples(
     st.sampled_from(["Example.ORG", "a.org:8080", "[::1]", "a[b", "x]", "", "é.org", "a b"]),
     st.sampled_from(["", "/", "/Path/x", "//x", "/a b", "/é", "/a\tb", "rel/x", "/%7e"]),
     st.sampled_from(["", "?", "?a=1", "?utm_source=x&b=2", "?b=1&fbclid=2", "?a=%20&gclid=1"])
-    | st.sampled_from(["?a=1&a=2&utm_medium", "?x=é&utm_source=1", "?a?b=1", "?q=1#f"]),
+    | st.sampled_from(["?a=1&a=2&utm_medium", "?x=é&utm_source=1", "?a?b=1", "?q=1#f"])
+    | st.lists(
+        st.tuples(
+            st.sampled_from(["a", "utm_source", "UTM_Medium", "utm_", "utm_a.b", "fbclid", "_ga"])
+            | st.sampled_from(["_gax", "xgclid", "x~y", "mc_cid", "s_cid", ""]),
+            st.sampled_from(["=", "==", ""]),
+            st.sampled_from(["", "1", "a.b~c-d_e", "%41", "a+b", "é"]),
+        ).map("".join),
+        min_size=1,
+        max_size=5,
+    ).map(lambda pairs: "?" + "&".join(pairs)),
     st.sampled_from(["", "#", "#frag", "#a?b", "#utm_source=1"]),
     st.sampled_from(["", " ", "\x00", "\n", "\x7f"]),
 )
@@ -104,6 +114,20 @@ def test_canonical_url_is_its_definition(parts: tuple[str, ...], base: str | Non
     scheme, sep, netloc, path, query, fragment, edge = parts
     url = f"{edge}{scheme}{sep}{netloc}{path}{query}{fragment}{edge}"
     assert canonical_url(url, base) == defined_canonical_url(url, base)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [*" \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u200b\u3000\u2028abİẞ", "<p>", "&nbsp;"]
+        ),
+        max_size=30,
+    ).map("".join)
+)
+def test_a_text_as_html_to_text_leaves_it_is_folded_as_defined(value: str) -> None:
+    text = html_to_text(value)
+    assert items._folded_text(text) == items._folded(text) == " ".join(text.lower().split())
 
 
 def test_content_hash_is_the_hash_of_the_parts_each_ended_by_a_nul() -> None:
