@@ -190,6 +190,20 @@ _FIRST, _LAST = -62_135_596_800, 253_402_300_799
 _EPOCH_ORDINAL = 719_163  # datetime.date(1970, 1, 1).toordinal()
 
 
+#: The date and zone parts of RFC 822 dates seen, read: a feed's items share a few days.
+_DAYS: dict[tuple[str, str, str], int] = {}
+_OFFSETS: dict[str, int] = {}
+
+
+def _offset(zone: str) -> int:
+    """A zone's offset from UTC in seconds."""
+    zone = zone.lower()
+    if zone[0] in "+-":
+        offset = int(zone[1:3]) * 3600 + int(zone[3:]) * 60
+        return -offset if zone[0] == "-" else offset
+    return _ZONE_SECONDS[zone]
+
+
 def dates(fallback: DateParser) -> DateParser:
     """feedparser's date reader with its RFC 822 case done here: the same arithmetic as
     feedparser/datetimes/rfc822.py on the usual form, the reader itself on anything else.
@@ -204,18 +218,20 @@ def dates(fallback: DateParser) -> DateParser:
         if found is None:
             return fallback(value)
         day, month, year, hour, minute, second, zone = found.groups()
-        zone = zone.lower()
-        if zone[0] in "+-":
-            offset = int(zone[1:3]) * 3600 + int(zone[3:]) * 60
-            if zone[0] == "-":
-                offset = -offset
-        else:
-            offset = _ZONE_SECONDS[zone]
+        offset = _OFFSETS.get(zone)
+        if offset is None:
+            offset = _offset(zone)
+            if len(_OFFSETS) < 1024:
+                _OFFSETS[zone] = offset
+        days = _DAYS.get((day, month, year))
+        if days is None:
+            try:
+                days = datetime.date(int(year), _MONTHS[month.lower()], int(day)).toordinal()
+            except ValueError:
+                return fallback(value)  # feedparser's other readers may still take it
+            if len(_DAYS) < 4096:
+                _DAYS[day, month, year] = days
         hours, minutes, seconds = int(hour), int(minute), int(second)
-        try:
-            days = datetime.date(int(year), _MONTHS[month.lower()], int(day)).toordinal()
-        except ValueError:
-            return fallback(value)  # feedparser's other readers may still take it
         if hours > 23 or minutes > 59 or seconds > 59:
             return fallback(value)
         stamp = (days - _EPOCH_ORDINAL) * 86400 + hours * 3600 + minutes * 60 + seconds - offset

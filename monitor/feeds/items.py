@@ -12,9 +12,11 @@ import hashlib
 import html
 import re
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from monitor.model import Entry
+if TYPE_CHECKING:
+    from monitor.model import Entry
 
 _BLOCK_TAGS = (
     "p|div|br|hr|li|ul|ol|dl|dt|dd|h[1-6]|tr|td|th|table|thead|tbody|blockquote|pre|section|"
@@ -262,6 +264,8 @@ def make_entry(
     base: str | None = None,
 ) -> Entry:
     """An Entry from one item's raw fields (HTML allowed in title, summary, content)."""
+    from monitor.model import Entry  # here: a parser process makes rows, never an Entry
+
     return Entry(
         *entry_row(
             feed_id, feed_title, guid, link, title, summary, content, author, published, lang, base

@@ -8,11 +8,13 @@ from __future__ import annotations
 import html
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.errors import ParseError
 from monitor.feeds.items import make_entry
-from monitor.model import ParsedFeed
+
+if TYPE_CHECKING:
+    from monitor.model import ParsedFeed
 
 VERSION_PREFIX = "https://jsonfeed.org/version/"
 
@@ -59,6 +61,8 @@ def _authors(item: dict[str, Any], feed: dict[str, Any]) -> str:
 
 def parse_json_feed(feed_id: str, body: bytes, *, url: str | None = None) -> ParsedFeed:
     """Parse a JSON Feed. Raises ParseError, naming the feed, when the body is not one."""
+    from monitor.model import ParsedFeed  # here: a parser process may never need it
+
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:

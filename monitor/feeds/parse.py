@@ -30,15 +30,16 @@ from __future__ import annotations
 import calendar
 import io
 import re
-from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.errors import ParseError
 from monitor.feeds import fastparse
 from monitor.feeds.items import EntryRow, canonical_url, entry_row, fingerprint, html_to_text
 from monitor.feeds.jsonfeed import looks_like_json, parse_json_feed
-from monitor.model import Entry, ParsedFeed
+
+if TYPE_CHECKING:
+    from monitor.model import ParsedFeed
 
 __all__ = ["ParseError", "canonical_url", "fingerprint", "html_to_text", "parse_feed", "parse_rows"]
 
@@ -50,7 +51,6 @@ _XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?\sencoding\s*=\s*[\"']([^\"']*)[\"
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\s;\"']*)", re.I)
 _BOMS = (b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff")  # UTF-16, UTF-32: not ours
 _REPLACEMENT = "\ufffd".encode()
-_ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
 
 
 def _valid_charref(match: re.Match[bytes]) -> bytes:
@@ -186,6 +186,8 @@ def parse_feed(
     """Parse one feed body. Raises ParseError, naming the feed, when nothing usable is in
     it. `url` (where the body came from) makes relative item links absolute and names the
     feed in a ParseError. `fast=False` skips fastparse (the differential test)."""
+    from monitor.model import Entry, ParsedFeed  # here: a parser process makes rows only
+
     title, ttl, rows = parse_rows(feed_id, body, content_type=content_type, url=url, fast=fast)
     return ParsedFeed(title=title, entries=tuple(Entry(*row) for row in rows), ttl_minutes=ttl)
 
@@ -201,8 +203,10 @@ def parse_rows(
     """parse_feed's answer as (title, ttl in minutes, entries as tuples of their fields):
     what a parser process sends back, without building Entry values to take apart."""
     if looks_like_json(body, content_type):
+        from dataclasses import astuple
+
         parsed_json = parse_json_feed(feed_id, body, url=url)
-        rows = [tuple(getattr(e, name) for name in _ENTRY_FIELDS) for e in parsed_json.entries]
+        rows = [astuple(e) for e in parsed_json.entries]
         return parsed_json.title, parsed_json.ttl_minutes, rows
     body = utf8_repaired(body, content_type)
     try:

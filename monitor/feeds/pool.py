@@ -4,17 +4,17 @@ Parsing and building entries is much of a poll's CPU (about twenty-five thousand
 second on one core through the fast path, one to two thousand through feedparser), so a big
 cycle parses in worker processes, one per core, while the poller keeps fetching and
 storing.
-Each worker is a fresh interpreter running ``python -m monitor.feeds.pool``: it imports
+Each worker is a fresh interpreter running ``python -m monitor.feeds.worker``: it imports
 the parse module (lxml; feedparser once a body needs it) and nothing else (about 25 MB),
 never the database or HTTP stacks of the job, and it does not re-run the program that
 started it the way multiprocessing's spawn and forkserver modes do.
 
 Bodies and results travel over the worker's stdin and stdout as length-prefixed pickles
-(entries as plain tuples of their fields, made as tuples by parse.parse_rows: the worker
-never builds an Entry only to take it apart). A worker that dies is replaced and its feed
-gets a ParseError; a feed that takes longer than ``timeout`` to parse has its worker
-killed (by one watch thread for the pool) and gets a ParseError too, so no body can stall
-a cycle.
+(worker.py's frames; entries as plain tuples of their fields, made as tuples by
+parse.parse_rows: the worker never builds an Entry only to take it apart). A worker that
+dies is replaced and its feed gets a ParseError; a feed that takes longer than ``timeout``
+to parse has its worker killed (by one watch thread for the pool) and gets a ParseError
+too, so no body can stall a cycle.
 """
 
 from __future__ import annotations
@@ -22,23 +22,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import pickle
 import queue
-import signal
 import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from monitor.errors import ParseError
+from monitor.feeds.worker import dumps, loads, read_frame, write_frame
 from monitor.model import Entry, ParsedFeed
 
 log = logging.getLogger(__name__)
 
-_HEADER = 4
 #: The folder that holds the `monitor` package, so that a worker can import it.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -50,25 +48,6 @@ def default_workers() -> int:
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     return max(1, min(cores, 4))
-
-
-def _read_exact(stream: IO[bytes], size: int) -> bytes | None:
-    data = stream.read(size)
-    if data is None or len(data) < size:
-        return None
-    return data
-
-
-def _write_frame(stream: IO[bytes], payload: bytes) -> None:
-    stream.write(len(payload).to_bytes(_HEADER, "big") + payload)
-    stream.flush()
-
-
-def _read_frame(stream: IO[bytes]) -> bytes | None:
-    head = _read_exact(stream, _HEADER)
-    if head is None:
-        return None
-    return _read_exact(stream, int.from_bytes(head, "big"))
 
 
 def _from_wire(job: _Job, message: tuple[Any, ...]) -> ParsedFeed:
@@ -183,7 +162,7 @@ class ParsePool:
         if self._closed:
             raise RuntimeError("the parser pool is closed")
         future: Future[ParsedFeed] = Future()
-        payload = pickle.dumps((feed_id, body, content_type, url), protocol=5)
+        payload = dumps((feed_id, body, content_type, url))
         self._jobs.put(_Job(feed_id, url, payload, future))
         with self._lock:
             if not self._threads:
@@ -227,7 +206,7 @@ class ParsePool:
             p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p
         )
         proc = subprocess.Popen(
-            [self.executable, "-m", "monitor.feeds.pool"],
+            [self.executable, "-m", "monitor.feeds.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -236,7 +215,7 @@ class ParsePool:
         with self._lock:
             self._procs.add(proc)
         assert proc.stdout is not None
-        if _read_frame(proc.stdout) is None:  # the worker says it is ready once imported
+        if read_frame(proc.stdout) is None:  # the worker says it is ready once imported
             self._stop(proc, kill=True)
             raise OSError(f"the parser process exited while starting (status {proc.returncode})")
         return proc
@@ -288,7 +267,7 @@ class ParsePool:
     def _here(self, job: _Job) -> None:
         from monitor.feeds.parse import parse_feed
 
-        feed_id, body, content_type, url = pickle.loads(job.payload)
+        feed_id, body, content_type, url = loads(job.payload)
         try:
             job.future.set_result(parse_feed(feed_id, body, content_type=content_type, url=url))
         except Exception as e:  # ParseError, or a bug: the caller raises it
@@ -301,8 +280,8 @@ class ParsePool:
         assert watch is not None
         watch.arm(proc)
         try:
-            _write_frame(proc.stdin, job.payload)
-            frame = _read_frame(proc.stdout)
+            write_frame(proc.stdin, job.payload)
+            frame = read_frame(proc.stdout)
         except (OSError, ValueError):
             frame = None
         timed_out = watch.disarm(proc)
@@ -320,51 +299,10 @@ class ParsePool:
             self._stop(proc, kill=True)
             return None
         try:
-            job.future.set_result(_from_wire(job, pickle.loads(frame)))
+            job.future.set_result(_from_wire(job, loads(frame)))
         except Exception as e:  # ParseError, or a bug reported by the worker
             job.future.set_exception(e)
         if timed_out:  # killed as it answered: the next job needs another worker
             self._stop(proc, kill=True)
             return None
         return proc
-
-
-# --------------------------------------------------------------------------- the worker
-
-
-def _worker() -> None:
-    """Parse bodies from stdin until it closes; answer each on stdout."""
-    import gc
-    import traceback
-
-    from monitor.feeds.parse import parse_rows
-
-    # feedparser makes many short-lived containers; collecting them less often is a
-    # measurable gain and refcounting frees nearly all of them anyway.
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
-
-    # Ctrl-C reaches the whole process group; the parent decides when workers stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    source, sink = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # a stray print must not corrupt the protocol
-    _write_frame(sink, pickle.dumps(("ready",), protocol=5))
-    while True:
-        frame = _read_frame(source)
-        if frame is None:
-            return
-        feed_id, body, content_type, url = pickle.loads(frame)
-        try:
-            message: tuple[Any, ...] = (
-                "ok",
-                *parse_rows(feed_id, body, content_type=content_type, url=url),
-            )
-        except ParseError as e:
-            message = ("error", e.reason)
-        except Exception:
-            message = ("bug", traceback.format_exc())
-        _write_frame(sink, pickle.dumps(message, protocol=5))
-
-
-if __name__ == "__main__":
-    _worker()

@@ -122,3 +122,32 @@ def test_one_watch_kills_only_the_workers_whose_job_outlasts_the_timeout() -> No
         for proc in sleepers:
             proc.kill()
             proc.wait()
+
+
+def test_a_parser_process_imports_parse_and_little_else() -> None:
+    """Every cycle that parses in processes starts them, so their imports are paid each
+    time: not the job's models, logging, threads or subprocesses."""
+    import subprocess
+    import sys
+
+    job = (
+        "import sys, monitor.feeds.worker, monitor.feeds.parse; print(' '.join(sorted("
+        "m for m in ('monitor.model', 'logging', 'threading', 'subprocess', 'dataclasses',"
+        " 'monitor.feeds.pool', 'feedparser') if m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", job], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_a_cut_frame_reads_as_the_end() -> None:
+    import io
+
+    from monitor.feeds.worker import dumps, loads, read_frame, write_frame
+
+    stream = io.BytesIO()
+    write_frame(stream, dumps(("ok", "T", None, [])))
+    whole = stream.getvalue()
+    assert loads(read_frame(io.BytesIO(whole)) or b"") == ("ok", "T", None, [])
+    assert read_frame(io.BytesIO(whole[:-1])) is None
+    assert read_frame(io.BytesIO(whole[:2])) is None
+    assert read_frame(io.BytesIO(b"")) is None
