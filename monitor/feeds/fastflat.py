@@ -92,59 +92,43 @@ def _kind(m: Core, child: Any) -> str:
     return kind
 
 
-def _plan(m: Core, item: Any, keys: list[str]) -> list[tuple[str, str, Any]] | None:
-    """The item's children that are read, as (kind, text, element), or None when the item
-    is not flat. A child that is read for nothing (a "skip") is checked and left out."""
+def read_item(m: Core, item: Any, lang: str | None) -> bool:
+    """Read a flat <item> into a new entry as the machine would; False (nothing done)
+    when the item is not flat. The walk has counted the item's depth and set its lang.
+
+    One pass over the children builds the entry aside; the machine takes it (and the
+    state that start_item and end_item leave) only once the last child proved the item
+    flat. A child that is read for nothing (a "skip") is only checked."""
+    if m.inentry or m.incontent or m.insource:
+        return False
+    keys = item.keys()
     if keys and keys != [_ABOUT]:
-        return None
-    plan = []
+        return False
+    # start_item (its push of "item" and end_item's pop of it leave the stack as it was)
+    entry: dict[str, Any] = {}
+    if keys:
+        about = item.get(_ABOUT)
+        if about:
+            entry["id"] = about
+    title_depth = -1
+    guidislink = False
     summary = content = False
+    depth = m.depth + 1
+    language = lang.replace("_", "-") if lang else lang
     kind_of = _KIND_OF
     for child in item:
         kind = kind_of.get(child.tag) or _kind(m, child)
         if not kind or len(child):
-            return None
+            return False
         names = child.keys()
         if names:
             allowed = ALLOWED.get(kind, set())
             lowered = {n.lower() for n in names}
             if len(lowered) != len(names) or not lowered <= allowed:
-                return None
+                return False
         if kind == "skip":
             continue
-        if kind == "description":
-            if summary and not content and not m.has_content:
-                return None  # feedparser takes this one for content
-            summary = True
-        elif kind == "content":
-            summary = content = True
-        plan.append((kind, child.text or "", child))
-    return plan
-
-
-def read_item(m: Core, item: Any, lang: str | None) -> bool:
-    """Read a flat <item> into a new entry as the machine would; False (nothing done)
-    when the item is not flat. The walk has counted the item's depth and set its lang."""
-    if m.inentry or m.incontent or m.insource:
-        return False
-    keys = item.keys()
-    plan = _plan(m, item, keys)
-    if plan is None:
-        return False
-    # start_item (its push of "item" and end_item's pop of it leave the stack as it was)
-    entry: dict[str, Any] = {}
-    m.entries.append(entry)
-    m.depthmap = {}
-    m.inentry = 1
-    m.guidislink = False
-    title_depth = -1
-    if keys:
-        about = item.get(_ABOUT)
-        if about:
-            entry["id"] = about
-    depth = m.depth + 1
-    language = lang.replace("_", "-") if lang else lang
-    for kind, text, child in plan:
+        text = child.text or ""
         out = text.strip()
         if not out.isascii():
             out = _repaired(out)
@@ -163,25 +147,29 @@ def read_item(m: Core, item: Any, lang: str | None) -> bool:
                     out = _LINK_AMP.sub(r"&\g<1>", out)
             entry["link"] = out
         elif kind == "guid":
-            names = child.keys()
-            permalink = (child.get(names[0]) if names else "true") == "true"
-            m.guidislink = permalink
-            if permalink and ":///" in out:
+            guidislink = (child.get(names[0]) if names else "true") == "true"
+            if guidislink and ":///" in out:
                 out = _value(text, relative=True)
             entry["id"] = out
-            entry.setdefault("guidislink", permalink and "link" not in entry)
-            if permalink:
+            entry.setdefault("guidislink", guidislink and "link" not in entry)
+            if guidislink:
                 entry.setdefault("link", out)
         elif kind == "published" or kind == "updated":
             entry[f"{kind}_parsed"] = m.parse_date(out) if out else None
         elif kind == "description":
+            if summary and not content and not m.has_content:
+                return False  # feedparser takes this one for content: the machine reads it
+            summary = True
             entry["summary"] = out
         elif kind == "author":
             entry["author"] = out
         else:  # content
-            m.has_content = 1
+            summary = content = True
             entry.setdefault("content", []).append({"value": out})
             entry.setdefault("summary", out)
+    m.entries.append(entry)
+    m.depthmap = {}
+    m.guidislink = guidislink
     m.title_depth = title_depth
     # end_item
     m.inentry = 0
