@@ -27,9 +27,24 @@ _SKIP_TAGS = "script|style|noscript|template|iframe|svg|object|head|title"
 _ATTRS = r"""(?:"[^"]*"|'[^']*'|[^'">])*"""
 _SKIPPED = re.compile(rf"<({_SKIP_TAGS})\b{_ATTRS}>.*?</\1\s*>", re.I | re.S)
 _COMMENTS = re.compile(r"<!--.*?(?:-->|$)|<!\[CDATA\[|\]\]>", re.S)
-_BLOCKS = re.compile(rf"</?(?:{_BLOCK_TAGS})\b{_ATTRS}>", re.I)
+#: The characters other than its two cases that IGNORECASE matches to an ASCII letter.
+_FOLDS = {"i": "\u0130\u0131", "k": "\u212a", "s": "\u017f"}
+
+
+def _anycase(pattern: str) -> str:
+    """A pattern of ASCII letters that matches what it matches under IGNORECASE, without
+    the flag: with it, re tries the pattern at every position of the text instead of
+    searching for its first character."""
+    return re.sub(
+        "[A-Za-z]",
+        lambda m: f"[{m[0].lower()}{m[0].upper()}{_FOLDS.get(m[0].lower(), '')}]",
+        pattern,
+    )
+
+
+_BLOCKS = re.compile(rf"</?(?:{_anycase(_BLOCK_TAGS)})\b{_ATTRS}>")
 _TAGS = re.compile(rf"</?[A-Za-z][A-Za-z0-9:-]*\b{_ATTRS}>|<![^>]*>|<\?[^>]*>")
-_SKIP_HINT = re.compile(rf"<(?:{_SKIP_TAGS})", re.I)
+_SKIP_HINT = re.compile(rf"<(?:{_anycase(_SKIP_TAGS)})")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
 _NEWLINE_SPACE = re.compile(r"\n\s*")
 _TRACKING = re.compile(

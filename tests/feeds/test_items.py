@@ -21,6 +21,19 @@ from monitor.model import Entry
 
 from ..helpers import DATA
 
+# html_to_text's definition, written out here as it was first written (the module's own
+# patterns may be rewritten for speed, so they cannot be the oracle).
+_BLOCK_TAGS = (
+    "p|div|br|hr|li|ul|ol|dl|dt|dd|h[1-6]|tr|td|th|table|thead|tbody|blockquote|pre|section|"
+    "article|aside|header|footer|nav|main|figure|figcaption|address|details|summary"
+)
+_SKIP_TAGS = "script|style|noscript|template|iframe|svg|object|head|title"
+_ATTRS = r"""(?:"[^"]*"|'[^']*'|[^'">])*"""
+_SKIPPED = re.compile(rf"<({_SKIP_TAGS})\b{_ATTRS}>.*?</\1\s*>", re.I | re.S)
+_COMMENTS = re.compile(r"<!--.*?(?:-->|$)|<!\[CDATA\[|\]\]>", re.S)
+_BLOCKS = re.compile(rf"</?(?:{_BLOCK_TAGS})\b{_ATTRS}>", re.I)
+_TAGS = re.compile(rf"</?[A-Za-z][A-Za-z0-9:-]*\b{_ATTRS}>|<![^>]*>|<\?[^>]*>")
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
 _LINES = re.compile(r" ?\n[\s]*")
 
 
@@ -29,13 +42,13 @@ def defined_html_to_text(value: str) -> str:
     if not value:
         return ""
     if "<" in value:
-        value = items._SKIPPED.sub(" ", value)
-        value = items._COMMENTS.sub(" ", value)
-        value = items._BLOCKS.sub("\n", value)
-        value = items._TAGS.sub("", value)
+        value = _SKIPPED.sub(" ", value)
+        value = _COMMENTS.sub(" ", value)
+        value = _BLOCKS.sub("\n", value)
+        value = _TAGS.sub("", value)
     if "&" in value:
         value = html.unescape(value)
-    value = items._SPACES.sub(" ", value)
+    value = _SPACES.sub(" ", value)
     if "\n" in value:
         value = _LINES.sub("\n", value)
     return value.strip()
@@ -74,6 +87,9 @@ _HTML = st.lists(
             *["<script>x</script>", "<STYLE a=1>y</style >", "<!-- c -->", "<!--", "-->"],
             *["<![CDATA[", "]]>", "<?pi?>", "<!DOCTYPE x>", "&amp;", "&nbsp;", "&#233;"],
             *["&bogus;", "<h1>", "<li", "<td x='1'>", "<a-", "<x:y>", "  ", "\n \n"],
+            # what IGNORECASE matches to ASCII letters: d\u0130v is a div to it
+            *["<d\u0130v>", "<L\u0131>", "<\u017fcript>x</\u017fcript>", "<bloc\u212aquote>"],
+            *["<TITLE>t</title>", "<\u017ftyle>", "<P-x>", "<pre>", "<Hr/>", "</TBODY >"],
         ]
     ),
     max_size=25,
