@@ -6,7 +6,6 @@ feedparser does not read JSON Feed, so this module does. Pure: bytes in, values 
 from __future__ import annotations
 
 import html
-import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +60,9 @@ def _authors(item: dict[str, Any], feed: dict[str, Any]) -> str:
 
 def parse_json_feed(feed_id: str, body: bytes, *, url: str | None = None) -> ParsedFeed:
     """Parse a JSON Feed. Raises ParseError, naming the feed, when the body is not one."""
-    from monitor.model import ParsedFeed  # here: a parser process may never need it
+    import json  # here, with the models: a parser process may never need them
+
+    from monitor.model import ParsedFeed
 
     try:
         doc = json.loads(body)

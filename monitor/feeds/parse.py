@@ -27,7 +27,6 @@ imports nothing heavier than lxml, and feedparser only once a body needs it.
 
 from __future__ import annotations
 
-import calendar
 import io
 import re
 from datetime import UTC, datetime
@@ -147,6 +146,8 @@ def _when(raw: dict[str, Any], *keys: str) -> datetime | None:
             except (ValueError, TypeError):
                 pass
             try:
+                import calendar  # here: it imports locale, which a parser process skips
+
                 return datetime.fromtimestamp(calendar.timegm(value), UTC)
             except (OverflowError, ValueError, TypeError):
                 continue
