@@ -396,7 +396,7 @@ class Core:
             self.pop(info.key)
         self.depth -= 1
 
-    def flat(self, el: Any, lang: str | None) -> bool:  # fasthandlers.Machine reads it
+    def flat(self, item: Any, lang: str | None) -> bool:  # fasthandlers.Machine reads it
         return False  # False: walk the item
 
     # ------------------------------------------------------------------ the stack

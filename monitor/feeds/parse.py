@@ -21,8 +21,9 @@ Well-formed RSS 2.0, RSS 1.0 and Atom 1.0 go first to fastparse (lxml and a port
 feedparser's own rules, many times faster); what it declines, feedparser reads. Both give
 the same entries (tests/feeds/test_fastparse.py holds them to it).
 
-This module is also what a parser worker process imports (see feeds/pool.py), so it
-imports nothing heavier than lxml, and feedparser only once a body needs it.
+This module is also what a parser process imports (see feeds/worker.py), so it imports
+nothing heavier than lxml, feedparser only once a body needs it, and the models only where
+parse_feed builds them (a parser process sends parse_rows' tuples).
 """
 
 from __future__ import annotations
