@@ -15,7 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.feeds import items
-from monitor.feeds.items import canonical_url, content_hash, entry_row, html_to_text, make_entry
+from monitor.feeds.items import (
+    canonical_url,
+    content_hash,
+    entry_row,
+    fingerprint,
+    html_to_text,
+    make_entry,
+    stable_id,
+)
 from monitor.feeds.parse import parse_feed, parse_rows
 from monitor.model import Entry
 
@@ -35,6 +43,7 @@ _BLOCKS = re.compile(rf"</?(?:{_BLOCK_TAGS})\b{_ATTRS}>", re.I)
 _TAGS = re.compile(rf"</?[A-Za-z][A-Za-z0-9:-]*\b{_ATTRS}>|<![^>]*>|<\?[^>]*>")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
 _LINES = re.compile(r" ?\n[\s]*")
+FEED = "https://feeds.example.org/news/feed.xml"
 
 
 def defined_html_to_text(value: str) -> str:
@@ -173,6 +182,25 @@ def test_an_entry_row_is_the_entry_as_a_tuple() -> None:
     assert Entry(*row) == entry
     assert astuple(entry) == row
     assert len(row) == len(fields(Entry))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.sampled_from([None, "", "  ", " g1 ", 7, "http://a.org/x"]),
+    st.sampled_from([None, "", "http://A.org/b?utm_source=x", "rel/y"]),
+    _HTML,
+    _HTML,
+    _HTML,
+)
+def test_an_entry_row_has_the_id_and_fingerprint_of_its_texts(
+    guid: object, link: str | None, title: str, summary: str, content: str
+) -> None:
+    row = entry_row("f", "F", guid, link, title, summary, content, "", None, "", FEED)
+    url = canonical_url(link, FEED)
+    title, summary, content = html_to_text(title), html_to_text(summary), html_to_text(content)
+    text = ("" if content == summary else content) or summary
+    assert row[1] == stable_id(guid, url, title, text)
+    assert row[9] == fingerprint(title, text, url)
 
 
 def test_parse_rows_is_parse_feed_as_tuples() -> None:
