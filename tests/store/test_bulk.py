@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import insert, select
+from sqlalchemy.dialects import sqlite
 
 from monitor.errors import StoreError
 from monitor.store import Store
 from monitor.store.base import bulk_insert
-from monitor.store.tables import FeedRow, ItemRow
+from monitor.store.tables import FeedRow, ItemRow, UTCDateTime, sqlite_text
 
 ITEMS = ItemRow.__table__  # type: ignore[attr-defined]
 
@@ -65,3 +67,29 @@ def test_a_row_without_a_required_column_is_refused_as_a_store_error(store: Stor
     with pytest.raises(StoreError, match="feed_id"), store._session() as s:
         bulk_insert(s, insert(ITEMS), [{"guid": "g"}])
     assert store.counts()["items"] == 0
+
+
+def test_sqlite_datetimes_are_the_text_sqlalchemy_stores() -> None:
+    """UTCDateTime writes SQLite's text in one step: the same text as SQLAlchemy's DATETIME
+    of the UTC time, whatever the offset, microseconds or year."""
+    dialect = sqlite.dialect()
+    stored = sqlite.DATETIME().bind_processor(dialect)
+    assert stored is not None
+    assert UTCDateTime()._cached_bind_processor(dialect) is sqlite_text
+    rng = random.Random(7)
+    for _ in range(2000):
+        offset = timezone(timedelta(minutes=rng.randint(-14 * 60, 14 * 60)))
+        value = datetime(
+            rng.randint(2, 9998),
+            rng.randint(1, 12),
+            rng.randint(1, 28),
+            rng.randint(0, 23),
+            rng.randint(0, 59),
+            rng.randint(0, 59),
+            rng.choice([0, rng.randint(0, 999_999)]),
+            tzinfo=offset,
+        )
+        assert sqlite_text(value) == stored(value.astimezone(UTC).replace(tzinfo=None))
+    assert sqlite_text(None) is None
+    with pytest.raises(ValueError, match="naive datetime"):
+        sqlite_text(datetime(2026, 3, 1, 6, 0))
