@@ -4,24 +4,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from operator import itemgetter
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Table, event, insert, inspect, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
-from sqlalchemy.schema import ColumnDefault
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, create_engine
 
 from monitor.errors import StoreError
-from monitor.store.tables import Meta
+from monitor.store.tables import Meta, UTCDateTime
 
 #: One logger for the whole store, whichever part speaks.
 log = logging.getLogger("monitor.store")
@@ -48,33 +47,111 @@ def insert_new(table: Table, dialect: str) -> Insert:
     return insert(table)
 
 
-def bulk_insert(s: Session, statement: Insert, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Run a bulk INSERT as one executemany at the driver: the statement compiled once,
-    and each column's bind processor (UTCDateTime, SQLite's datetime text) applied here.
+class BulkInsert:
+    """An INSERT of many rows, each a tuple of the values of ``columns`` in that order,
+    run as one executemany at the driver: the SQL is written once per dialect, and each
+    column's bind processor (UTCDateTime, SQLite's datetime text) is applied here.
     SQLAlchemy's own executemany builds every row's parameters through its compiled
-    statement, which cost a cold poll more CPU than SQLite's insert itself (profiled on
-    10,000 items). Every row has the keys of the first; the rows written are the same."""
-    if not rows:
-        return
+    statement, which cost a cold poll more CPU than SQLite's insert itself. With
+    ``skip_existing``, a row whose key is there already is left out (ON CONFLICT DO
+    NOTHING, on SQLite and PostgreSQL alike)."""
+
+    def __init__(self, table: Table, columns: Sequence[str], *, skip_existing: bool = False):
+        missing = [c for c in columns if c not in table.c]
+        if missing or not columns:
+            raise ValueError(f"bulk statement on {table.name}: no column {missing or columns}")
+        self.table = table
+        self.columns = tuple(columns)
+        self.skip_existing = skip_existing
+        self._compiled: dict[tuple[str, str], tuple[str, list[tuple[int, Any]]]] = {}
+
+    def run(self, s: Session, rows: Sequence[tuple[Any, ...]], *, converted: bool = False) -> None:
+        """Run the statement once per row, in the session's transaction. ``converted``: the
+        rows hold the driver's values already (their datetimes made by ``datetimes``)."""
+        if not rows:
+            return
+        width = len(self.columns)
+        if any(len(row) != width for row in rows):
+            raise ValueError(f"bulk statement on {self.table.name}: rows of {width} values")
+        connection = s.connection()
+        sql, convert = self._compile(connection.dialect)
+        params = list(rows)
+        if convert and not converted:
+            converters = [(i, _memo(process)) for i, process in convert]
+            for n, row in enumerate(params):
+                found = list(row)
+                for i, process in converters:
+                    found[i] = process(found[i])
+                params[n] = tuple(found)
+        connection.exec_driver_sql(sql, params)
+
+    def sql(self, quote: Callable[[str], str]) -> str:
+        """The statement, with a ``?`` for each column in order."""
+        sql = (
+            f"INSERT INTO {quote(self.table.name)} "
+            f"({', '.join(quote(c) for c in self.columns)}) VALUES ({marks(len(self.columns))})"
+        )
+        return sql + " ON CONFLICT DO NOTHING" if self.skip_existing else sql
+
+    def _compile(self, dialect: Dialect) -> tuple[str, list[tuple[int, Any]]]:
+        found = self._compiled.get((dialect.name, dialect.paramstyle))
+        if found is None:
+            convert = [
+                (i, process)
+                for i, name in enumerate(self.columns)
+                if (process := self.table.c[name].type._cached_bind_processor(dialect))
+            ]
+            sql = driver_sql(self.sql(dialect.identifier_preparer.quote), dialect.paramstyle)
+            found = self._compiled[(dialect.name, dialect.paramstyle)] = (sql, convert)
+        return found
+
+
+class BulkUpdate(BulkInsert):
+    """An UPDATE of many rows by their primary key: each row is the new values of
+    ``columns`` followed by the key, run as BulkInsert runs its rows."""
+
+    def __init__(self, table: Table, columns: Sequence[str], key: str = "id"):
+        super().__init__(table, [*columns, key])
+
+    def sql(self, quote: Callable[[str], str]) -> str:
+        *names, key = self.columns
+        changes = ", ".join(f"{quote(name)} = ?" for name in names)
+        return f"UPDATE {quote(self.table.name)} SET {changes} WHERE {quote(key)} = ?"
+
+
+def marks(count: int) -> str:
+    """``count`` placeholders, for a VALUES or IN list of SQL passed to run_sql."""
+    return ", ".join("?" * count)
+
+
+@lru_cache(maxsize=512)
+def driver_sql(sql: str, paramstyle: str) -> str:
+    """SQL written with ``?`` placeholders, in the driver's own style: sqlite3's is "?",
+    psycopg's "%s" (a literal % doubled)."""
+    if paramstyle == "qmark":
+        return sql
+    if paramstyle in ("format", "pyformat"):
+        return sql.replace("%", "%%").replace("?", "%s")
+    raise ValueError(f"no placeholders for the paramstyle {paramstyle!r}")
+
+
+def run_sql(s: Session, sql: str, params: Any = None) -> Iterable[Any]:
+    """Run SQL written with ``?`` placeholders at the driver, in the session's transaction:
+    nothing is compiled and no value converted (hand the driver's values: ``datetimes``
+    converts datetimes). A list of parameter tuples is one executemany. Errors come out as
+    SQLAlchemy's, which ``_session`` turns into StoreErrors."""
     connection = s.connection()
-    dialect = connection.dialect
-    keys = list(rows[0])
-    compiled = statement.compile(dialect=dialect, column_keys=keys)
-    names = list(compiled.positiontup or ()) if dialect.positional else list(compiled.binds)
-    missing = [name for name in names if name not in rows[0]]
-    if missing:  # columns the rows leave to their scalar defaults
-        defaults = {name: _scalar_default(statement.table.c[name]) for name in missing}
-        rows = [{**defaults, **row} for row in rows]
-    types = [compiled.binds[name].type.dialect_impl(dialect) for name in names]
-    convert = [(i, _memo(f)) for i, t in enumerate(types) if (f := t.bind_processor(dialect))]
-    values = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
-    params: list[Any] = []
-    for row in rows:
-        found = list(values(row))
-        for i, process in convert:
-            found[i] = process(found[i])
-        params.append(tuple(found) if dialect.positional else dict(zip(names, found, strict=True)))
-    connection.exec_driver_sql(compiled.string, params)
+    return connection.exec_driver_sql(driver_sql(sql, connection.dialect.paramstyle), params)
+
+
+def datetimes(s: Session) -> Callable[[datetime | None], Any]:
+    """The driver's value of an aware datetime (or None) on the session's database, as
+    UTCDateTime writes it (text on SQLite); each value converted once."""
+    return _memo(_UTC._cached_bind_processor(s.connection().dialect) or (lambda value: value))
+
+
+#: The type every datetime column has.
+_UTC = UTCDateTime()
 
 
 def _memo(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -92,13 +169,6 @@ def _memo(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
         return found
 
     return convert
-
-
-def _scalar_default(column: Any) -> Any:
-    default = column.default
-    if not isinstance(default, ColumnDefault) or not default.is_scalar:
-        raise ValueError(f"bulk_insert: column {column.name} needs a value in every row")
-    return default.arg
 
 
 class StoreBase:

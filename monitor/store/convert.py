@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -52,13 +52,9 @@ def feed_state(row: FeedRow) -> FeedState:
     )
 
 
-def polled_values(feed: FeedState, items_per_week: int) -> dict[str, Any]:
-    """A bulk UPDATE's parameters for one polled feed."""
-    return {
-        "id": feed.id,
-        **{name: getattr(feed, name) for name in POLLED_FIELDS},
-        "items_per_week": float(items_per_week),
-    }
+def polled_row(feed: FeedState, items_per_week: int) -> tuple[Any, ...]:
+    """A bulk UPDATE's values for one polled feed: POLLED_FIELDS, items per week, its id."""
+    return (*[getattr(feed, name) for name in POLLED_FIELDS], float(items_per_week), feed.id)
 
 
 def add_notices(row: FeedRow, notices: Sequence[str], now: datetime) -> None:
@@ -85,25 +81,52 @@ def notices_json(pending: Sequence[Sequence[str]]) -> str | None:
 # ---------------------------------------------------------------------- items and hits
 
 
-def item_values(
-    feed_id: str, entry: Entry, fetched: datetime | None, *, awaiting: bool = False
-) -> dict[str, Any]:
-    """A bulk INSERT's parameters for one new item; `awaiting` its article's text."""
-    return {
-        "text_state": "waiting" if awaiting else "",
-        "text_next": fetched if awaiting else None,
-        "feed_id": feed_id,
-        "guid": entry.id,
-        "url": entry.url,
-        "title": entry.title,
-        "summary": entry.summary,
-        "content": entry.content,
-        "author": entry.author,
-        "lang": entry.lang,
-        "published": entry.published,
-        "fetched": fetched,
-        "fingerprint": entry.fingerprint,
-    }
+#: The columns of a new item's row, in the order of ``item_row``'s values.
+ITEM_COLUMNS = (
+    "feed_id",
+    "guid",
+    "url",
+    "title",
+    "summary",
+    "content",
+    "author",
+    "lang",
+    "published",
+    "fetched",
+    "fingerprint",
+    "text_state",
+    "text_attempts",
+    "text_next",
+)
+
+
+def item_row(
+    feed_id: str,
+    entry: Entry,
+    fetched: datetime | None,
+    *,
+    awaiting: bool = False,
+    when: Callable[[datetime | None], Any] = lambda value: value,
+) -> tuple[Any, ...]:
+    """A bulk INSERT's values (ITEM_COLUMNS) for one new item; `awaiting` its article's
+    text. ``when`` makes each datetime the value the row holds: the driver's (see
+    base.datetimes), or the datetime itself."""
+    return (
+        feed_id,
+        entry.id,
+        entry.url,
+        entry.title,
+        entry.summary,
+        entry.content,
+        entry.author,
+        entry.lang,
+        when(entry.published),
+        when(fetched),
+        entry.fingerprint,
+        "waiting" if awaiting else "",
+        0,
+        when(fetched) if awaiting else None,
+    )
 
 
 def entry(row: ItemRow, feed_title: str = "") -> Entry:
@@ -125,12 +148,8 @@ def seen_keys(feed_id: str, guid: str, fingerprint: str) -> tuple[str, ...]:
     return (seen_key(feed_id, "g", guid), seen_key(feed_id, "t", fingerprint))
 
 
-def seen_values(
-    feed_id: str, guid: str, fingerprint: str, when: datetime
-) -> Iterator[dict[str, Any]]:
-    """A bulk INSERT's parameters for the keys of one item first seen ``when``."""
-    for key in seen_keys(feed_id, guid, fingerprint):
-        yield {"key": key, "feed_id": feed_id, "first_seen": when, "last_seen": when}
+#: The columns of a seen key's row: the key, its feed, when it was first and last seen.
+SEEN_COLUMNS = ("key", "feed_id", "first_seen", "last_seen")
 
 
 def recipients_json(recipients: Sequence[str]) -> str | None:
@@ -143,14 +162,16 @@ def recipients_from(text: str | None) -> tuple[str, ...]:
 
 def hit_values(item_id: int, hit: Hit, created: datetime | None) -> dict[str, Any]:
     """A bulk INSERT's parameters for one new hit."""
-    return {
-        "item_id": item_id,
-        "rule_id": hit.rule_id,
-        "rule_version": hit.rule_version,
-        "priority": hit.priority,
-        "matches": matches_json(hit),
-        "created": created,
-    }
+    return dict(zip(HIT_COLUMNS, hit_row(item_id, hit, created), strict=True))
+
+
+#: The columns of a new hit's row, in the order of ``hit_row``'s values.
+HIT_COLUMNS = ("item_id", "rule_id", "rule_version", "priority", "matches", "created")
+
+
+def hit_row(item_id: int, hit: Hit, created: datetime | None) -> tuple[Any, ...]:
+    """A bulk INSERT's values (HIT_COLUMNS) for one new hit."""
+    return (item_id, hit.rule_id, hit.rule_version, hit.priority, matches_json(hit), created)
 
 
 def matches_json(hit: Hit) -> str:

@@ -6,21 +6,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from monitor.errors import StoreError
 from monitor.model import FeedState, FeedUpdate
-from monitor.store.base import StoreBase, chunks
+from monitor.store.base import BulkUpdate, StoreBase, chunks, datetimes, marks, run_sql
 from monitor.store.convert import (
+    POLLED_FIELDS,
     add_notices,
     feed_row,
     feed_state,
     notices_from,
     notices_json,
-    polled_values,
+    polled_row,
 )
-from monitor.store.tables import FeedRow, ItemRow
+from monitor.store.tables import FeedRow
 
 #: How long a claimed feed is hidden from other workers while it is polled.
 CLAIM_LEASE = timedelta(minutes=5)
@@ -157,10 +158,15 @@ def check_known(s: Session, feed_ids: list[str]) -> None:
     """Refuse a write for a feed the database does not have."""
     known: set[str] = set()
     for chunk in chunks(feed_ids, 500):
-        known.update(s.execute(select(col(FeedRow.id)).where(col(FeedRow.id).in_(chunk))).scalars())
+        sql = f"SELECT id FROM feed WHERE id IN ({marks(len(chunk))})"
+        known.update(feed_id for (feed_id,) in run_sql(s, sql, tuple(chunk)))
     missing = sorted(set(feed_ids) - known)
     if missing:
         raise StoreError(f"feed {missing[0]!r} is not in the database")
+
+
+#: A polled feed's new state (POLLED_FIELDS, then its items per week), by its id.
+UPDATE_POLLED = BulkUpdate(FeedRow.__table__, (*POLLED_FIELDS, "items_per_week"))  # type: ignore[attr-defined]
 
 
 def write_states(s: Session, updates: Sequence[FeedUpdate], now: datetime, *, lock: bool) -> None:
@@ -169,9 +175,8 @@ def write_states(s: Session, updates: Sequence[FeedUpdate], now: datetime, *, lo
     taking them at the same time)."""
     by_id = {u.feed.id: u for u in updates}
     per_week = _per_week(s, list(by_id), now)
-    s.execute(
-        update(FeedRow),
-        [polled_values(u.feed, per_week.get(feed_id, 0)) for feed_id, u in by_id.items()],
+    UPDATE_POLLED.run(
+        s, [polled_row(u.feed, per_week.get(feed_id, 0)) for feed_id, u in by_id.items()]
     )
     noted = [u for u in updates if u.notices]
     if noted:
@@ -185,16 +190,13 @@ def write_states(s: Session, updates: Sequence[FeedUpdate], now: datetime, *, lo
 
 def _per_week(s: Session, feed_ids: list[str], now: datetime) -> dict[str, int]:
     """Items each feed published (or we first saw) in the week before `now`."""
-    week_ago = now - timedelta(days=7)
+    week_ago = datetimes(s)(now - timedelta(days=7))
     out: dict[str, int] = {}
     for chunk in chunks(feed_ids, 500):
-        rows = s.execute(
-            select(col(ItemRow.feed_id), func.count())
-            .where(
-                col(ItemRow.feed_id).in_(chunk),
-                func.coalesce(ItemRow.published, ItemRow.fetched) >= week_ago,
-            )
-            .group_by(col(ItemRow.feed_id))
-        ).all()
+        sql = (
+            f"SELECT feed_id, count(*) FROM item WHERE feed_id IN ({marks(len(chunk))}) "
+            "AND coalesce(published, fetched) >= ? GROUP BY feed_id"
+        )
+        rows = run_sql(s, sql, (*chunk, week_ago))
         out.update({str(feed_id): int(n) for feed_id, n in rows})
     return out

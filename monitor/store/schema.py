@@ -11,6 +11,7 @@ know its tables.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -40,7 +41,6 @@ from sqlalchemy.pool import NullPool
 
 from monitor.errors import StoreError
 from monitor.store.base import StoreBase, insert_new, log
-from monitor.store.convert import seen_values
 from monitor.store.tables import (
     DeliveryRow,
     FeedRow,
@@ -192,12 +192,20 @@ def _seen_ids(conn: Connection) -> None:
         if not page:
             break
         rows = {
-            row["key"]: row
+            key: {"key": key, "feed_id": feed_id, "first_seen": fetched, "last_seen": fetched}
             for _id, feed_id, guid, fingerprint, fetched in page
-            for row in seen_values(feed_id, guid, fingerprint or "", fetched)
+            for key in _first_seen_keys(feed_id, guid, fingerprint or "")
         }
         conn.execute(insert_new(table, conn.dialect.name), list(rows.values()))
         last = page[-1][0]
+
+
+def _first_seen_keys(feed_id: str, guid: str, fingerprint: str) -> list[str]:
+    """The seen keys of an item as this step made them (32 hex digits of SHA-256 over
+    the feed, the kind and the value), whatever seen_keys makes later."""
+    kinds = [("g", guid)] + ([("t", fingerprint)] if fingerprint else [])
+    raws = [f"{feed_id}\0{kind}\0{value}".encode("utf-8", "surrogatepass") for kind, value in kinds]
+    return [hashlib.sha256(raw).hexdigest()[:32] for raw in raws]
 
 
 def _delivery_sent_to(conn: Connection) -> None:
