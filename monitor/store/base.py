@@ -202,10 +202,12 @@ class StoreBase:
                     raise ValueError(
                         f"cannot create the folder {Path(path).parent}: {e.strerror or e}"
                     ) from e
+            # Connections are kept in a pool: closing the last connection to a WAL database
+            # checkpoints it whole, which every transaction paid for while each had its own
+            # connection (and each began with an empty page cache).
             engine = create_engine(
                 url,
                 echo=echo,
-                poolclass=NullPool,
                 connect_args={"check_same_thread": False, "timeout": 30},
             )
 

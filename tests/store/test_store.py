@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -237,3 +239,38 @@ def test_a_database_folder_that_cannot_be_made_is_one_clear_error(tmp_path: Path
     blocker.write_text("not a folder")
     with pytest.raises(StoreError, match="cannot create the folder"):
         Store(f"sqlite:///{blocker / 'sub' / 'monitor.db'}")
+
+
+def test_threads_share_a_sqlite_store_and_closing_it_leaves_a_whole_file(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """SQLite connections are pooled: threads take turns with them, and closing the
+    store checkpoints the write-ahead log into the database file."""
+    path = tmp_path / "monitor.db"
+    store = Store(f"sqlite:///{path}")
+    store.migrate()
+    feeds = [setup_feed(store, f"f{n}") for n in range(4)]
+    store.sync_feeds(feeds)
+    errors: list[BaseException] = []
+
+    def poll(feed_id: str) -> None:
+        try:
+            for n in range(5):
+                item = entry(n, feed=feed_id, id=f"{feed_id}-{n}")
+                assert store.unseen(feed_id, [item]) == [item]
+                record(store, clock, [item], {item.id: [hit()]}, feed_id=feed_id)
+                assert store.unseen(feed_id, [item]) == []
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=poll, args=(f.id,)) for f in feeds]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert store.counts() == {"feeds": 4, "items": 20, "hits": 20}
+    store.close()
+    assert not (tmp_path / "monitor.db-wal").exists()
+    with sqlite3.connect(path) as conn:  # the items are in the file itself
+        assert conn.execute("SELECT count(*) FROM item").fetchone() == (20,)
