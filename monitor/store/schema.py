@@ -202,7 +202,7 @@ def _seen_ids(conn: Connection) -> None:
 
 def _first_seen_keys(feed_id: str, guid: str, fingerprint: str) -> list[str]:
     """The seen keys of an item as this step made them (32 hex digits of SHA-256 over
-    the feed, the kind and the value), whatever seen_keys makes later."""
+    the feed, the kind and the value); ``_seen_keys_by_feed`` gives them today's form."""
     kinds = [("g", guid)] + ([("t", fingerprint)] if fingerprint else [])
     raws = [f"{feed_id}\0{kind}\0{value}".encode("utf-8", "surrogatepass") for kind, value in kinds]
     return [hashlib.sha256(raw).hexdigest()[:32] for raw in raws]
@@ -268,6 +268,37 @@ def _add_stories(bind: Connection) -> None:
         row.__table__.create(bind, checkfirst=True)  # type: ignore[union-attr]
 
 
+def _seen_keys_by_feed(conn: Connection) -> None:
+    """seen: each key starts with 8 hex digits of SHA-256 over its feed id, followed by
+    the first 24 of the key it had, so the keys of a feed sort together (a poll's new keys
+    fall on a few pages of the index). A key's hash is the same: nothing known is lost."""
+    feed_ids = [row[0] for row in conn.execute(text("SELECT DISTINCT feed_id FROM seen"))]
+    if not feed_ids:
+        return
+    conn.execute(
+        text(
+            "CREATE TEMPORARY TABLE seen_prefix "
+            "(feed_id VARCHAR PRIMARY KEY, prefix VARCHAR NOT NULL)"
+        )
+    )
+    conn.execute(
+        text("INSERT INTO seen_prefix (feed_id, prefix) VALUES (:feed_id, :prefix)"),
+        [{"feed_id": feed_id, "prefix": _v8_feed_prefix(feed_id)} for feed_id in feed_ids],
+    )
+    conn.execute(
+        text(
+            "UPDATE seen SET key = (SELECT prefix FROM seen_prefix "
+            "WHERE seen_prefix.feed_id = seen.feed_id) || substr(key, 1, 24)"
+        )
+    )
+    conn.execute(text("DROP TABLE seen_prefix"))
+
+
+def _v8_feed_prefix(feed_id: str) -> str:
+    """The feed's part of a seen key, as ``_seen_keys_by_feed`` made it."""
+    return hashlib.sha256(feed_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
 #: Migrations in order; the schema's version is their count. Append, never edit.
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
@@ -277,6 +308,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _full_text_and_host_waits,
     _archive_search,
     _add_stories,
+    _seen_keys_by_feed,
 )
 
 _META = Meta.__table__  # type: ignore[attr-defined]

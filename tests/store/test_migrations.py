@@ -11,11 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import MetaData, create_engine, inspect
+from sqlalchemy import MetaData, create_engine, inspect, text
 
 from monitor.errors import StoreError
-from monitor.model import FeedState, FeedUpdate
+from monitor.model import Entry, FeedState, FeedUpdate
 from monitor.store import MIGRATIONS, Store
+from monitor.store.convert import seen_keys
+from monitor.store.schema import _first_seen_keys
 from monitor.store.tables import Meta
 
 from ..helpers import DATA
@@ -152,4 +154,49 @@ def test_threads_migrating_one_database_at_once(db_url: str) -> None:
     tables = MetaData()
     tables.reflect(store.engine)
     assert {"feed", "item", "hit", "delivery", "meta"} <= set(tables.tables)
+    store.close()
+
+
+def test_seen_keys_of_an_older_database_take_the_feed_first_and_stay_known(
+    db_url: str,
+) -> None:
+    """Version 8 gives every seen key its feed's 8 hex digits first: the ids of items
+    pruned long ago are still known afterwards, on SQLite and PostgreSQL alike."""
+    store = Store(db_url)
+    store.migrate()
+    feeds = [FeedState(id=f, url=f"https://example.org/{f}.xml") for f in ("f1", "f 2 ü")]
+    store.sync_feeds(feeds)
+    entries = {
+        f.id: [Entry(feed_id=f.id, id=f"g{n}", title=f"t{n}", fingerprint=f"fp{n}") for n in (1, 2)]
+        + [Entry(feed_id=f.id, id="no-text", title="x")]
+        for f in feeds
+    }
+    with store.engine.begin() as conn:  # the keys as version 7 had them, of items pruned
+        for feed_id, items in entries.items():
+            for e in items:
+                for key in _first_seen_keys(feed_id, e.id, e.fingerprint):
+                    conn.execute(
+                        text(
+                            "INSERT INTO seen (key, feed_id, first_seen, last_seen) "
+                            "VALUES (:key, :feed_id, :when, :when)"
+                        ),
+                        {"key": key, "feed_id": feed_id, "when": "2025-12-01 06:00:00.000000"},
+                    )
+    store.set_meta("schema_version", "7")
+    assert store.migrate() == len(MIGRATIONS)
+    assert store.seen_count() == 10
+    for feed_id, items in entries.items():
+        assert store.unseen(feed_id, items) == []
+        # the same text under a new guid is known too; a new item is new
+        again = Entry(feed_id=feed_id, id="g9", title="t1", fingerprint="fp1")
+        assert store.unseen(feed_id, [again]) == []
+    assert [e.id for e in store.unseen("f1", [Entry(feed_id="f1", id="g3")])] == ["g3"]
+    with store.engine.connect() as conn:
+        keys = {row[0] for row in conn.execute(text("SELECT key FROM seen"))}
+    assert keys == {
+        key
+        for feed_id, items in entries.items()
+        for e in items
+        for key in seen_keys(feed_id, e.id, e.fingerprint)
+    }
     store.close()
