@@ -299,6 +299,14 @@ def _v8_feed_prefix(feed_id: str) -> str:
     return hashlib.sha256(feed_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
+def _drop_unused_indexes(conn: Connection) -> None:
+    """item: no ix_item_feed_fingerprint (no query has looked items up by their text since
+    the seen table holds the text keys); hit: no ix_hit_item_id (uq_hit_item_rule begins
+    with the item). Each new item and hit had paid for an entry in them."""
+    for index in ("ix_item_feed_fingerprint", "ix_hit_item_id"):
+        conn.execute(text(f"DROP INDEX IF EXISTS {index}"))
+
+
 #: Migrations in order; the schema's version is their count. Append, never edit.
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
@@ -309,6 +317,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _archive_search,
     _add_stories,
     _seen_keys_by_feed,
+    _drop_unused_indexes,
 )
 
 _META = Meta.__table__  # type: ignore[attr-defined]

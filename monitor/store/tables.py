@@ -102,7 +102,6 @@ class ItemRow(SQLModel, table=True):
     __tablename__ = "item"
     __table_args__ = (
         UniqueConstraint("feed_id", "guid", name="uq_item_feed_guid"),
-        Index("ix_item_feed_fingerprint", "feed_id", "fingerprint"),
         Index("ix_item_text_state_next", "text_state", "text_next"),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -142,7 +141,8 @@ class HitRow(SQLModel, table=True):
     __tablename__ = "hit"
     __table_args__ = (UniqueConstraint("item_id", "rule_id", name="uq_hit_item_rule"),)
     id: int | None = Field(default=None, primary_key=True)
-    item_id: int = Field(foreign_key="item.id", index=True)
+    #: Looked up through uq_hit_item_rule, which begins with it.
+    item_id: int = Field(foreign_key="item.id")
     rule_id: str = Field(index=True)
     rule_version: str = ""
     priority: str = "normal"

@@ -182,6 +182,8 @@ def test_seen_keys_of_an_older_database_take_the_feed_first_and_stay_known(
                         ),
                         {"key": key, "feed_id": feed_id, "when": "2025-12-01 06:00:00.000000"},
                     )
+        conn.execute(text("CREATE INDEX ix_item_feed_fingerprint ON item (feed_id, fingerprint)"))
+        conn.execute(text("CREATE INDEX ix_hit_item_id ON hit (item_id)"))
     store.set_meta("schema_version", "7")
     assert store.migrate() == len(MIGRATIONS)
     assert store.seen_count() == 10
@@ -193,10 +195,12 @@ def test_seen_keys_of_an_older_database_take_the_feed_first_and_stay_known(
     assert [e.id for e in store.unseen("f1", [Entry(feed_id="f1", id="g3")])] == ["g3"]
     with store.engine.connect() as conn:
         keys = {row[0] for row in conn.execute(text("SELECT key FROM seen"))}
+        indexes = {i["name"] for t in ("item", "hit") for i in inspect(conn).get_indexes(t)}
     assert keys == {
         key
         for feed_id, items in entries.items()
         for e in items
         for key in seen_keys(feed_id, e.id, e.fingerprint)
     }
+    assert not indexes & {"ix_item_feed_fingerprint", "ix_hit_item_id"}
     store.close()
