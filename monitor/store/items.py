@@ -61,26 +61,23 @@ class ItemsMixin(StoreBase):
     ) -> dict[str, list[Entry]]:
         """unseen() for several feeds at once (one bulk query): feed id -> its new entries.
         With ``now``, the ids found are marked as still carried by their feeds."""
-        keys = {
-            (feed_id, e.id): seen_keys(feed_id, e.id, e.fingerprint)
+        keyed = [
+            (feed_id, e, seen_keys(feed_id, e.id, e.fingerprint))
             for feed_id, entries in batch.items()
             for e in entries
-        }
+        ]
+        wanted = list({key: None for _, _, keys in keyed for key in keys})
         with self._session() as s:
             stale_before = None if now is None else now - SEEN_REFRESH
-            known = _known_keys(s, list({k for ks in keys.values() for k in ks}), stale_before)
+            known = _known_keys(s, wanted, stale_before)
             if now is not None:
                 _refresh(s, [key for key, stale in known.items() if stale], now)
         taken = set(known)
-        out: dict[str, list[Entry]] = {}
-        for feed_id, entries in batch.items():
-            fresh = out.setdefault(feed_id, [])
-            for e in entries:
-                item_keys = keys[(feed_id, e.id)]
-                if taken.intersection(item_keys):
-                    continue
-                taken.update(item_keys)  # the same item twice in one batch: once
-                fresh.append(e)
+        out: dict[str, list[Entry]] = {feed_id: [] for feed_id in batch}
+        for feed_id, e, keys in keyed:
+            if taken.isdisjoint(keys):
+                taken.update(keys)  # the same item twice in one batch: once
+                out[feed_id].append(e)
         return out
 
     def record(self, update: FeedUpdate) -> list[tuple[int, Hit]]:
