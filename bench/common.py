@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import http.server
 import subprocess
 import sys
@@ -21,6 +22,13 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     Route = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def compiled() -> None:
+    """Bytecode for monitor's modules, as an installed package has it. An editable install
+    run with PYTHONDONTWRITEBYTECODE has none, and then every process a bench starts (the
+    job, its parser processes) compiles monitor's modules again: not what a job costs."""
+    compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "monitor"), quiet=1)
 
 
 def internal_options(parser: argparse.ArgumentParser, *names: str) -> None:

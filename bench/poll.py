@@ -17,13 +17,15 @@ one run this measures
   with `update_feeds(scheduled=False, workers=N)`;
 - a side table: aiohttp and httpx on 500 requests at concurrency 50 (the client choice).
 
-Each contender's peak RSS is the sum over its process and every child it starts (parser
-workers), sampled every 20 ms from outside. CPU per item of a cold poll counts every
-process: monitor's own (all its threads) and its parser processes; reader's process (its
-threads). CPU per item moves less than items/s when other work shares the machine, so the
-load average is printed next to each contender. Goals (issue 13): CPU per item at most a
-fifth of reader's, cold at least 4x reader's items/s, warm in at most half of reader's warm
-time, unchanged within 4 s, peak RSS of all processes at most 150 MB.
+monitor's modules are compiled to bytecode first, as an installed package's are (reader's
+were when pip installed it). Each contender's peak RSS is the sum over its process and
+every child it starts (parser workers), sampled every 20 ms from outside. CPU per item of
+a cold poll counts every process: monitor's own (all its threads) and its parser
+processes; reader's process (its threads). CPU per item moves less than items/s when
+other work shares the machine, so the load average is printed next to each contender.
+Goals (issue 13): CPU per item at most a fifth of reader's, cold at least 4x reader's
+items/s, warm in at most half of reader's warm time, unchanged within 4 s, peak RSS of all
+processes at most 150 MB.
 
 The last line is machine-readable:
 RESULT cold_items_per_s=N reader_items_per_s=N warm_s=N reader_warm_s=N unchanged_s=N
@@ -50,7 +52,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import ServerProcess, internal_options, serve_routes, verdict  # noqa: E402
+from bench.common import ServerProcess, compiled, internal_options, serve_routes, verdict  # noqa: E402
 
 LAST_MODIFIED = "Mon, 15 Dec 2025 08:00:00 GMT"
 #: The words of an item on the beat that the seeded rules follow.
@@ -389,6 +391,7 @@ def main() -> None:
         f"(its own process), {args.on_topic:.0%} of them on the rules' beat, "
         f"{os.cpu_count()} CPU cores, Python {sys.version.split()[0]}"
     )
+    compiled()
     server = ServerProcess(
         __file__,
         [f"--feeds={args.feeds}", f"--items={args.items}", f"--on-topic={args.on_topic}"],

@@ -45,7 +45,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import ServerProcess, internal_options, serve_routes, verdict  # noqa: E402
+from bench.common import ServerProcess, compiled, internal_options, serve_routes, verdict  # noqa: E402
 from bench.poll import BEAT_WORDS as WORDS  # noqa: E402  (the poll benchmark's beat)
 
 #: Text the rules in rules/ match (and some they do not), one per item in turn.
@@ -357,6 +357,7 @@ def main() -> None:
         f"{args.claim} feeds; load average {os.getloadavg()[0]:.1f}"
     )
     want_hits = expected_hits(args.feeds, args.items, args.change)
+    compiled()
     server = ServerProcess(
         __file__,
         [f"--feeds={args.feeds}", f"--items={args.items}", f"--change={args.change}"],
