@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import Row
+
 from monitor.model import Entry, FeedState, Hit, StoredHit, TermMatch, copied
 from monitor.store.tables import FeedRow, HitRow, ItemRow
 
@@ -42,7 +44,8 @@ def feed_row(feed: FeedState) -> FeedRow:
     return FeedRow(config_url=feed.url, **{name: getattr(feed, name) for name in CONFIG_FIELDS})
 
 
-def feed_state(row: FeedRow) -> FeedState:
+def feed_state(row: FeedRow | Row[Any]) -> FeedState:
+    """A feed's state from its row: an ORM object or a Core row of the feed table."""
     return copied(
         FeedState,
         row,
