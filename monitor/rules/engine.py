@@ -33,6 +33,7 @@ from monitor.rules.query import (
     without_forms,
 )
 from monitor.rules.spans import collect, explain, explain_plain
+from monitor.rules.spans import leaves as unique_leaves
 from monitor.rules.tables import Forms, Prefixes
 
 __all__ = ["RuleMatcher", "compile_rules"]
@@ -40,8 +41,8 @@ __all__ = ["RuleMatcher", "compile_rules"]
 #: Every word some rule tests -> (the rules it is a key of, the gated rules it is a gate key
 #: of); None for none. See _Index.vocab.
 _Vocab = dict[str, tuple[frozenset[int] | None, frozenset[int] | None]]
-#: A query compiled once: its test, and the _Compiled fields may_nest and plain.
-_Query = tuple[Eval, bool, tuple[tuple[str, str], ...] | None]
+#: A query compiled once: its test, and the _Compiled fields may_nest, plain and leaves.
+_Query = tuple[Eval, bool, tuple[tuple[str, str], ...] | None, tuple[Node, ...]]
 
 
 @dataclass(slots=True)
@@ -61,6 +62,8 @@ class _Compiled:
     #: field, each written once: the spans are then those of the words present, in query
     #: order, found without walking the tree (see explain_plain).
     plain: tuple[tuple[str, str], ...] | None = None
+    #: The leaves whose spans explain a hit, each once (see spans.leaves).
+    leaves: tuple[Node, ...] = ()
 
 
 @dataclass(slots=True)
@@ -178,7 +181,7 @@ def _compile_query(
         if not may_nest and all(plain_word(leaf) for leaf in leaves)
         else None
     )
-    return evaluator(node, entities, memo), may_nest, plain
+    return evaluator(node, entities, memo), may_nest, plain, unique_leaves(node)
 
 
 class RuleMatcher:
@@ -233,10 +236,12 @@ class RuleMatcher:
             found = seen.get(id(node))
             if found is None:
                 found = seen[id(node)] = _compile_query(node, entities, memo, terms)
-            test, may_nest, plain = found
+            test, may_nest, plain, explained = found
             number = len(self._compiled)
             self._compiled.append(
-                _Compiled(number, rule, node, test, frozenset(rule.feeds), may_nest, plain)
+                _Compiled(
+                    number, rule, node, test, frozenset(rule.feeds), may_nest, plain, explained
+                )
             )
             index.add(number, keys, gate(node, keys, entities, memo))
 
@@ -331,7 +336,7 @@ class RuleMatcher:
                 if plain is not None:
                     matches = explain_plain(plain, item)
                 elif c.may_nest:
-                    matches = explain(c.node, item, self.entities)
+                    matches = explain(c.leaves, item, self.entities)
                 else:
                     matches = []
                     collect(c.node, item, self.entities, matches)

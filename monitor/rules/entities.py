@@ -134,6 +134,8 @@ class AliasGates:
     by_prefix: dict[str, tuple[tuple[str, int], ...]]
     #: Per prefix, the entities that have an alias gated on it.
     prefix_entities: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: The entities themselves, by id.
+    entities: dict[str, CompiledEntity] = field(default_factory=dict)
 
     def by_words(self, words: Set[str]) -> dict[str, set[int]]:
         """The aliases, by entity id, whose gate word is among an item's words (with
@@ -156,7 +158,9 @@ def alias_gates(entities: Iterable[CompiledEntity]) -> AliasGates:
     key of an inflected word, or the prefix of its last word."""
     by_word: dict[str, list[AliasRef]] = {}
     by_prefix: dict[str, list[tuple[str, int]]] = {}
+    table: dict[str, CompiledEntity] = {}
     for entity in entities:
+        table[entity.id] = entity
         for index, alias in enumerate(entity.aliases):
             # (length of the word, is a prefix, the keys): one key of the set must be there
             choices: list[tuple[int, bool, frozenset[str]]] = [
@@ -183,6 +187,7 @@ def alias_gates(entities: Iterable[CompiledEntity]) -> AliasGates:
         {w: tuple(refs) for w, refs in by_word.items()},
         {e: tuple(refs) for e, refs in by_prefix.items()},
         {p: frozenset(ids) for p, ids in prefix_entities.items()},
+        table,
     )
 
 

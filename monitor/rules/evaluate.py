@@ -54,10 +54,10 @@ def evaluator(
             and bool(item.phrase(words, fld, slop, prefix, True, forms))
         )
     if isinstance(node, EntityRef):
-        entity = entities.get(node.name)
-        if entity is None:  # the loader rejects this; a hand-made RuleSet may hold it
+        name = node.name
+        if name not in entities:  # the loader rejects this; a hand-made RuleSet may hold it
             return lambda item: False
-        return lambda item: item.entity(entity)
+        return lambda item: name in item.entity_ids()
     if isinstance(node, Amount):
         amount = node
         return lambda item: any(amount.contains(a[0]) for a in item.amounts())
@@ -65,7 +65,62 @@ def evaluator(
         inner = evaluator(node.child, entities, memo)
         return lambda item: not inner(item)
     assert isinstance(node, And | Or)
+    refs = _entity_refs(node)
+    if refs is not None:
+        return _entities_only(node, refs.intersection(entities))
     return _junction(node, entities, memo)
+
+
+def _entity_refs(node: Node) -> frozenset[str] | None:
+    """The entities a query names, if it tests nothing but entities; else None."""
+    if isinstance(node, EntityRef):
+        return frozenset({node.name})
+    if isinstance(node, Not):
+        return _entity_refs(node.child)
+    if isinstance(node, And | Or):
+        found: set[str] = set()
+        for child in node.children:
+            refs = _entity_refs(child)
+            if refs is None:
+                return None
+            found |= refs
+        return frozenset(found)
+    return None
+
+
+#: An entity-only test forgets its answers past this many sets of entities.
+_MEMO_SIZE = 4096
+
+
+def _entities_only(node: Node, refs: frozenset[str]) -> Eval:
+    """A query of entities only (``(entity:a OR entity:b) AND entity:c``): its answer
+    depends only on which of its entities the item holds (``Item.entity_ids``), so it is
+    worked out once per such set and then looked up; most items hold none of them."""
+    memo: dict[frozenset[str], bool] = {}
+
+    def test(item: Item) -> bool:
+        held = refs & item.entity_ids()
+        found = memo.get(held)
+        if found is None:
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            found = memo[held] = _holds(node, held)
+        return found
+
+    return test
+
+
+def _holds(node: Node, held: frozenset[str]) -> bool:
+    """Whether an entity-only query holds when the item holds exactly the ``held``
+    entities (of the ones it names)."""
+    if isinstance(node, EntityRef):
+        return node.name in held
+    if isinstance(node, Not):
+        return not _holds(node.child, held)
+    if isinstance(node, And):
+        return all(_holds(child, held) for child in node.children)
+    assert isinstance(node, Or)
+    return any(_holds(child, held) for child in node.children)
 
 
 def _junction(node: And | Or, entities: dict[str, CompiledEntity], memo: KeyMemo | None) -> Eval:
@@ -116,25 +171,14 @@ def _junction(node: And | Or, entities: dict[str, CompiledEntity], memo: KeyMemo
         tests.append(lambda item: not negated <= item.words)
     refs = [entities[c.name] for c in others if type(c) is EntityRef and c.name in entities]
     if len(refs) > 1:  # one set test for them all, among the others by cost
-        ids = {e.id for e in refs}
+        ids = frozenset(e.id for e in refs)
         others = [c for c in others if not (type(c) is EntityRef and c.name in ids)]
         cheaper = [c for c in others if _cost(c) < _ENTITY_COST]
         tests.extend(evaluator(c, entities, memo) for c in cheaper)
-        tests.append(_any_entity(refs))
+        tests.append(lambda item: not ids.isdisjoint(item.entity_ids()))
         others = others[len(cheaper) :]
     tests.extend(evaluator(c, entities, memo) for c in others)
     return _joined(tests, every=False)
-
-
-def _any_entity(refs: list[CompiledEntity]) -> Eval:
-    """``entity:a OR entity:b OR ...``: most items hold no alias gate of any of them (see
-    AliasGates), which one set test tells; the others test only the entities they may hold."""
-    ids = frozenset(e.id for e in refs)
-
-    def test(item: Item) -> bool:
-        return item.maybe_entities(ids) and any(item.entity(e) for e in refs)
-
-    return test
 
 
 def _inflected(word: str, fld: str | None, forms: frozenset[str]) -> Eval:

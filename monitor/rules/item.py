@@ -70,6 +70,7 @@ class Item:
         "_candidates",
         "_distinct",
         "_entities",
+        "_entity_ids",
         "_entity_spans",
         "_field_forms",
         "_formed",
@@ -147,6 +148,7 @@ class Item:
         self._spans: dict[str, list[tuple[int, int]]] = {}
         self._amounts: list[tuple[float, str, int, int]] | None = None
         self._entities: dict[str, bool] = {}
+        self._entity_ids: frozenset[str] | None = None
         #: Per entity, its aliases whose words are all in the item (see present_aliases).
         self._present: dict[str, tuple[EntityPhrase, ...]] = {}
         #: Per entity, the (field, start, end) of its aliases in the item (spans.collect).
@@ -437,6 +439,18 @@ class Item:
             self._entities[entity.id] = found
         return found
 
+    def entity_ids(self) -> frozenset[str]:
+        """The ids of every entity the item holds (see ``entity``), found at once among the
+        ones it may hold (most items of general news hold no alias gate): rules that name
+        entities then test set membership."""
+        found = self._entity_ids
+        if found is None:
+            entities, entity = self._gates.entities, self.entity
+            found = self._entity_ids = frozenset(
+                [e for e in self._gated() if e in entities and entity(entities[e])]
+            )
+        return found
+
     def cached_entity_spans(self, entity_id: str) -> list[tuple[str, int, int]] | None:
         return self._entity_spans.get(entity_id)
 
@@ -452,21 +466,18 @@ class Item:
         return present
 
     def maybe_entities(self, ids: frozenset[str]) -> bool:
-        """Whether the item may hold an alias of one of these entities: one of their gate
-        words, or a prefix of one of their prefix aliases (when the item's prefixes are
-        known; otherwise each entity is tested)."""
-        if not ids.isdisjoint(self._word_gated()):
-            return True
-        if ids.isdisjoint(self._gates.by_prefix):
-            return False  # none of them has a prefix alias
-        starts = self._prefix_hits
-        if starts is None:
-            return True
+        """Whether the item may hold an alias of one of these entities: it holds one of
+        their gate words, or a prefix of one of their prefix aliases."""
+        return not ids.isdisjoint(self._gated())
+
+    def _gated(self) -> set[str]:
         found = self._prefix_gated
-        if found is None:  # the entities one of whose alias prefixes the item has, at once
+        if found is None:  # the entities one of whose alias gates the item holds, at once
             table = self._gates.prefix_entities
-            found = self._prefix_gated = set().union(*(table[p] for p in table.keys() & starts))
-        return not ids.isdisjoint(found)
+            found = self._prefix_gated = set(self._word_gated())
+            if table:
+                found.update(*(table[p] for p in table.keys() & self.starts))
+        return found
 
     def _word_gated(self) -> dict[str, set[int]]:
         found = self._candidates

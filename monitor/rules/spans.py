@@ -7,19 +7,25 @@ per item (see ``Item.text_spans``) and shared by every rule that hits it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from monitor.model import TEXT_FIELDS, TermMatch
 from monitor.rules.entities import CompiledEntity
 from monitor.rules.item import Item
-from monitor.rules.query import Amount, And, EntityRef, Node, Or, Phrase, Term
+from monitor.rules.query import Amount, And, EntityRef, Node, Not, Or, Phrase, Term
 
-__all__ = ["collect", "explain", "explain_plain"]
+__all__ = ["collect", "explain", "explain_plain", "leaves"]
 
 
-def explain(node: Node, item: Item, entities: dict[str, CompiledEntity]) -> list[TermMatch]:
-    """The spans of the terms of ``node`` in the item, each once, for a query whose spans
-    may repeat or nest (an entity's aliases, phrases, a term written twice)."""
+def explain(
+    leaves: Sequence[Node], item: Item, entities: dict[str, CompiledEntity]
+) -> list[TermMatch]:
+    """The spans of a query's terms in the item, each once, for a query whose spans may
+    repeat or nest (an entity's aliases, phrases, a term written twice). ``leaves``: the
+    query's leaves outside NOT in query order, each once (see ``leaves``)."""
     out: list[TermMatch] = []
-    collect(node, item, entities, out)
+    for leaf in leaves:
+        collect(leaf, item, entities, out)
     if len(out) < 2:
         return out
     unique = list(dict.fromkeys(out))  # TermMatch is hashable: drop repeats, keep order
@@ -35,6 +41,24 @@ def explain(node: Node, item: Item, entities: dict[str, CompiledEntity]) -> list
         else:
             reach[key] = m.end
     return [m for m in unique if m not in inner] if inner else unique
+
+
+def leaves(node: Node) -> tuple[Node, ...]:
+    """The leaves of ``node`` outside NOT, in query order, as ``collect`` walks them, but
+    each leaf once: a leaf written again (the same entity in several branches) gives the
+    same spans again, which ``explain`` would drop as repeats."""
+    found: dict[tuple[Node, str], Node] = {}
+    _gather(node, found)
+    return tuple(found.values())
+
+
+def _gather(node: Node, found: dict[tuple[Node, str], Node]) -> None:
+    if isinstance(node, And | Or):
+        for child in node.children:
+            _gather(child, found)
+    elif not isinstance(node, Not):
+        # The text is not part of a node's equality, and every span carries it.
+        found.setdefault((node, node.text), node)
 
 
 def collect(
@@ -81,7 +105,7 @@ def collect(
             out.extend(_phrase_spans(node.text, name, where, item))
     elif isinstance(node, EntityRef):
         entity = entities.get(node.name)
-        if entity is None or not item.entity(entity):
+        if entity is None or node.name not in item.entity_ids():
             return
         spans = item.cached_entity_spans(entity.id)
         if spans is None:  # a rule may name an entity often: its spans are found once

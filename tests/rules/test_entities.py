@@ -89,3 +89,37 @@ def test_most_items_of_general_news_hold_no_alias_gate() -> None:
     matcher.candidates(item)  # the item's prefixes are known from here on
     assert not item.maybe_entities(frozenset({"tokayev"}))  # no gate word, no prefix
     assert matcher.match(item.entry) == []
+
+
+#: Entity-only queries, answered from the set of entities an item holds.
+ENTITY_QUERIES = {
+    "ots-alone": (
+        "entity:ots AND NOT entity:tokayev",
+        lambda held: "ots" in held and "tokayev" not in held,
+    ),
+    "one-of-two": (
+        "(entity:ots OR entity:tokayev) AND NOT (entity:ots AND entity:tokayev)",
+        lambda held: len(held) == 1,
+    ),
+    "both": ("entity:tokayev AND NOT NOT entity:ots", lambda held: len(held) == 2),
+    "unknown": ("entity:ots AND entity:nobody", lambda held: False),
+}
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(WORDS), max_size=14))
+def test_entity_only_queries_follow_the_entities_an_item_holds(words: list[str]) -> None:
+    matcher = compile_rules(
+        RuleSet(
+            tuple(Rule(id=i, name=i, query=q) for i, (q, _) in ENTITY_QUERIES.items()),
+            ENTITIES,
+        )
+    )
+    entry = Entry(feed_id="f", id="1", title=" ".join(words[:4]), summary=" ".join(words[4:]))
+    item = matcher.item(entry)
+    held = {e.id for e in matcher.entities.values() if item.entity(e)}
+    assert item.entity_ids() == held
+    hits = {h.rule_id for h in matcher.match_exhaustive(entry)}
+    assert hits == {i for i, (_, holds) in ENTITY_QUERIES.items() if holds(held)}
+    for entity in matcher.entities.values():  # a held entity is among those it may hold
+        assert entity.id not in held or item.maybe_entities(frozenset({entity.id}))
