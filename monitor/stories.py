@@ -403,6 +403,7 @@ class Index:
         # SharedKeys counted, so an item with one of them is counted key by key.
         unkept: set[int] = set()
         out: list[int] = []
+        window = self.window
         for n, (sig, when) in enumerate(items, start=first):
             if unkept and not unkept.isdisjoint(keys[n]):
                 found: list[int] = []
@@ -417,7 +418,8 @@ class Index:
             if sig.link:  # the same link through another feed: a candidate on its own
                 for story in set(links.get(sig._link_key, ())):
                     counts[story] += MIN_SHARED
-            chosen = self._decide(n, sig, when, self._candidates(counts, when), table)
+            lo, hi = _bounds(when, window)
+            chosen = self._decide(n, sig, lo, hi, self._candidates(counts, lo), table)
             story = new_story(when) if chosen is None else chosen
             kept = self._add(story, sig, when)
             if kept is not None:
@@ -430,16 +432,17 @@ class Index:
             out.append(story)
         return out
 
-    def _candidates(self, shared: Counter[int], when: datetime) -> list[int]:
+    def _candidates(self, shared: Counter[int], since: datetime) -> list[int]:
         """The stories sharing MIN_SHARED keys at least, those sharing the most first; at
-        most TOP_CANDIDATES of them, each seen within the window."""
+        most TOP_CANDIDATES of them, each seen since ``since`` (within the window)."""
         # Most stories share one key by chance: those are left out before the sort (a
         # stable one, as most_common's: ties stay in the order they were first found).
         often = [(story, n) for story, n in shared.items() if n >= MIN_SHARED]
+        if not often:
+            return []
         often.sort(key=itemgetter(1), reverse=True)
         out: list[int] = []
         last = self._last
-        since = _bounds(when, self.window)[0]
         for story, _ in often:
             if last[story] >= since:
                 out.append(story)
@@ -448,19 +451,17 @@ class Index:
         return out
 
     def _decide(
-        self, n: int, sig: Signature, when: datetime, found: list[int], table: HashTable
+        self, n: int, sig: Signature, lo: datetime, hi: datetime, found: list[int], table: HashTable
     ) -> int | None:
         """The story among the candidates that this item belongs to, or None. Its text is
-        compared with every candidate member's in one go; only the members that the text,
-        the link, the headline or the facts bring near are scored."""
+        compared with every candidate member's in one go (members seen between ``lo`` and
+        ``hi``); only the members that the text, the link, the headline or the facts bring
+        near are scored."""
         if not found:
             return None
-        lo, hi = _bounds(when, self.window)
+        every = self._members
         members = [
-            (story, m)
-            for story in found
-            for m in self._members[story][:MAX_COMPARED]
-            if lo <= m.when <= hi
+            (story, m) for story in found for m in every[story][:MAX_COMPARED] if lo <= m.when <= hi
         ]
         texts = table.agreements(n, [m.at for _, m in members])
         link, title, amounts, dates, names = (
@@ -480,9 +481,9 @@ class Index:
                 text < NEAR_TEXT
                 and title != other.title
                 and not (link and link == other.link)
-                and not (
-                    (not amounts.isdisjoint(other.amounts) or not dates.isdisjoint(other.dates))
-                    and len(names & other.title_names) >= 2
+                and (
+                    len(names & other.title_names) < 2
+                    or (amounts.isdisjoint(other.amounts) and dates.isdisjoint(other.dates))
                 )
             ):
                 continue  # same_story would say 0: neither text, link, headline nor facts
