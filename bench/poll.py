@@ -490,6 +490,7 @@ def main() -> None:
 
     if clients:
         versions = clients.pop("versions")
+        clients.pop("rss_parts")  # what run_contender measured, not a client
         print()
         print(
             "HTTP client: 500 requests of a feed (about "
