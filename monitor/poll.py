@@ -42,6 +42,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from monitor.collector import collecting_less
 from monitor.errors import FeedError, FetchError, NoAnswerError
 from monitor.feeds import health, schedule
 from monitor.model import (
@@ -168,14 +169,13 @@ class Poller:
         self.limits = limits or health.Limits()
         self.rng = rng or random.Random()
         self.stop = stop or threading.Event()
-        #: Called with the number of feeds the first claim took (progress bars).
-        self.on_start = on_start
+        self.on_start = on_start  # called with how many feeds the first claim took
         #: Claim due feeds this many at a time until none is due (one parser pool serves
         #: all the claims); None claims every due feed at once.
         self.claim = claim
-        #: Seconds the last run spent matching (for metrics).
-        self.match_seconds = 0.0
+        self.match_seconds = 0.0  # seconds the last run spent matching (metrics)
 
+    @collecting_less
     def run(self) -> Iterator[PollResult]:
         """Poll every due feed once; yield one result per feed as it is recorded."""
         self.match_seconds = 0.0

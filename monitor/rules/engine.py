@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from monitor.collector import paused_gc
 from monitor.model import FIELDS, TEXT_FIELDS, Entry, Hit, Rule, RuleSet
 from monitor.rules.entities import CompiledEntity, alias_gates, compile_entity
 from monitor.rules.evaluate import Eval, evaluator, plain_word
-from monitor.rules.gc import paused_gc
 from monitor.rules.item import Item
 from monitor.rules.presearch import Key, KeyMemo, gate, rule_keys
 from monitor.rules.query import (

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from monitor import yamlfile
+from monitor.collector import paused_gc
 from monitor.errors import RuleError
 from monitor.model import Entity, Rule, RuleSet
 from monitor.rules.entities import CompiledEntity, compile_entity
-from monitor.rules.gc import paused_gc
 from monitor.rules.presearch import rule_keys
 from monitor.rules.query import (
     Node,
