@@ -660,7 +660,10 @@ def test_parsing_in_worker_processes(world: World, site: Site) -> None:
 def test_stopping_gives_the_unfinished_feeds_back(world: World, site: Site) -> None:
     stop = threading.Event()
     urls = {f"s{i}": site.serve(f"/s{i}.xml", Reply(load("rss.xml"))) for i in range(4)}
-    # The third request arrives as the job is told to stop (SIGTERM, Ctrl-C).
+    # The third request arrives as the job is told to stop (SIGTERM, Ctrl-C). The second
+    # answer takes a second, so the job has taken the first one by then, however busy the
+    # machine (without it, the fetcher could reach the third before the job took the first).
+    site.replies["/s1.xml"] = [Reply(load("rss.xml"), delay=1.0)]
     site.replies["/s2.xml"] = [Reply(load("rss.xml"), on_request=stop.set)]
     world.fetcher.concurrency = world.fetcher.per_host = 1
     world.feeds(**urls)
