@@ -25,6 +25,7 @@ amount: its anchor keys make it a candidate and the anchors decide.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -222,6 +223,16 @@ def signatures(entries: Sequence[Entry]) -> list[Signature]:
     """The signatures of many entries at once (one numpy pass for all their MinHashes).
     Each item's words are hashed as soon as they are found, into one list for all, and
     its signature made; the hashes and bands are filled in once they are known."""
+    enabled = gc.isenabled()
+    gc.disable()  # no cycles are made: the collector would rescan the new objects
+    try:
+        return _signatures(entries)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _signatures(entries: Sequence[Entry]) -> list[Signature]:
     hashes: list[int] = []
     sizes: list[int] = []
     out: list[Signature] = []
@@ -385,6 +396,17 @@ class Index:
         one count of its earlier members' stories."""
         if not items:
             return []
+        enabled = gc.isenabled()
+        gc.disable()  # no cycles are made: the collector would rescan the members
+        try:
+            return self._assign(items, new_story)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _assign(
+        self, items: Sequence[tuple[Signature, datetime]], new_story: Callable[[datetime], int]
+    ) -> list[int]:
         first = len(self._entries)
         sigs = [member.sig for _, member in self._entries]
         sigs += [sig for sig, _ in items]
