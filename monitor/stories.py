@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
-from monitor.gist import content_words, gist, skeleton
+from monitor.gist import Gist, content_words, gist, skeleton
 from monitor.minhash import (
     BANDS,
     NUM_PERM,
@@ -221,8 +221,8 @@ def _text(entry: Entry) -> tuple[str, str]:
 
 def signatures(entries: Sequence[Entry]) -> list[Signature]:
     """The signatures of many entries at once (one numpy pass for all their MinHashes).
-    Each item's words are hashed as soon as they are found, into one list for all, and
-    its signature made; the hashes and bands are filled in once they are known."""
+    Each item's words are hashed as soon as they are found, into one list for all; the
+    signatures are made once the hashes and bands are known."""
     enabled = gc.isenabled()
     gc.disable()  # no cycles are made: the collector would rescan the new objects
     try:
@@ -235,30 +235,34 @@ def signatures(entries: Sequence[Entry]) -> list[Signature]:
 def _signatures(entries: Sequence[Entry]) -> list[Signature]:
     hashes: list[int] = []
     sizes: list[int] = []
-    out: list[Signature] = []
+    gists: list[tuple[str, Gist]] = []
     for entry in entries:
         words, found = gist(*_text(entry))
         hashes += word_hashes_of(words)
         sizes.append(found.words)
-        out.append(
-            Signature(
-                words=found.words,
-                link=entry.url or "",
-                title=found.title,
-                names=found.names,
-                title_names=found.title_names,
-                amounts=found.amounts,
-                dates=found.dates,
-            )
-        )
+        gists.append((entry.url or "", found))
     values = minhashes_flat(hashes, sizes)
     del hashes
     raw = values.astype("<u4").tobytes()
     width = 4 * NUM_PERM
-    for i, (sig, bands) in enumerate(zip(out, band_keys(values).tolist(), strict=True)):
-        object.__setattr__(sig, "hashes", raw[i * width : (i + 1) * width])
-        object.__setattr__(sig, "bands", tuple(bands))
-    return out
+    # Made once the hashes and bands are known, with positional arguments (a frozen
+    # dataclass sets each field in turn: the fewer steps, the better).
+    return [
+        Signature(
+            raw[i * width : (i + 1) * width],
+            found.words,
+            link,
+            found.title,
+            found.names,
+            found.title_names,
+            found.amounts,
+            found.dates,
+            tuple(bands),
+        )
+        for i, ((link, found), bands) in enumerate(
+            zip(gists, band_keys(values).tolist(), strict=True)
+        )
+    ]
 
 
 # --------------------------------------------------------------------------- decisions
