@@ -25,7 +25,6 @@ amount: its anchor keys make it a candidate and the anchors decide.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -34,6 +33,7 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
+from monitor.collector import paused_gc
 from monitor.gist import Gist, content_words, gist, skeleton
 from monitor.minhash import (
     BANDS,
@@ -223,13 +223,8 @@ def signatures(entries: Sequence[Entry]) -> list[Signature]:
     """The signatures of many entries at once (one numpy pass for all their MinHashes).
     Each item's words are hashed as soon as they are found, into one list for all; the
     signatures are made once the hashes and bands are known."""
-    enabled = gc.isenabled()
-    gc.disable()  # no cycles are made: the collector would rescan the new objects
-    try:
+    with paused_gc():  # no cycles are made: the collector would rescan the new objects
         return _signatures(entries)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _signatures(entries: Sequence[Entry]) -> list[Signature]:
@@ -400,13 +395,8 @@ class Index:
         one count of its earlier members' stories."""
         if not items:
             return []
-        enabled = gc.isenabled()
-        gc.disable()  # no cycles are made: the collector would rescan the members
-        try:
+        with paused_gc():  # no cycles are made: the collector would rescan the members
             return self._assign(items, new_story)
-        finally:
-            if enabled:
-                gc.enable()
 
     def _assign(
         self, items: Sequence[tuple[Signature, datetime]], new_story: Callable[[datetime], int]
