@@ -63,6 +63,8 @@ class BulkInsert:
         self.table = table
         self.columns = tuple(columns)
         self.skip_existing = skip_existing
+        #: PostgreSQL (psycopg) takes the rows by COPY, unless a row may be there already.
+        self.copies = True
         self._compiled: dict[tuple[str, str], tuple[str, list[tuple[int, Any]]]] = {}
 
     def run(self, s: Session, rows: Sequence[tuple[Any, ...]], *, converted: bool = False) -> None:
@@ -74,7 +76,8 @@ class BulkInsert:
         if any(len(row) != width for row in rows):
             raise ValueError(f"bulk statement on {self.table.name}: rows of {width} values")
         connection = s.connection()
-        sql, convert = self._compile(connection.dialect)
+        dialect = connection.dialect
+        sql, convert = self._compile(dialect)
         params = list(rows)
         if convert and not converted:
             converters = [(i, _memo(process)) for i, process in convert]
@@ -83,7 +86,26 @@ class BulkInsert:
                 for i, process in converters:
                     found[i] = process(found[i])
                 params[n] = tuple(found)
+        if self.copies and not self.skip_existing and dialect.driver == "psycopg":
+            self._copy(connection.connection.driver_connection, dialect, params)
+            return
         connection.exec_driver_sql(sql, params)
+
+    def _copy(self, raw: Any, dialect: Dialect, params: list[tuple[Any, ...]]) -> None:
+        """The rows by PostgreSQL's COPY, in the session's transaction: a statement per row
+        (executemany) cost the job four times the CPU and the server twice as much (50,000
+        rows of items, measured with psycopg 3)."""
+        quote = dialect.identifier_preparer.quote
+        columns = ", ".join(quote(c) for c in self.columns)
+        try:
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f"COPY {quote(self.table.name)} ({columns}) FROM STDIN") as copy,
+            ):
+                for row in params:
+                    copy.write_row(row)
+        except dialect.loaded_dbapi.Error as e:
+            raise StoreError(f"database: {e.__class__.__name__}: {e}") from e
 
     def sql(self, quote: Callable[[str], str]) -> str:
         """The statement, with a ``?`` for each column in order."""
@@ -112,6 +134,7 @@ class BulkUpdate(BulkInsert):
 
     def __init__(self, table: Table, columns: Sequence[str], key: str = "id"):
         super().__init__(table, [*columns, key])
+        self.copies = False
 
     def sql(self, quote: Callable[[str], str]) -> str:
         *names, key = self.columns
