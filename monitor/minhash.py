@@ -15,7 +15,7 @@ store) never loads it.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from itertools import chain
 from typing import TYPE_CHECKING
@@ -36,7 +36,6 @@ __all__ = [
     "minhashes_flat",
     "stored_band_keys",
     "word_hash",
-    "word_hashes",
     "word_hashes_of",
 ]
 
@@ -50,10 +49,6 @@ ROWS = 2
 BANDS = NUM_PERM // ROWS
 #: datasketch's default seed: the permutations are the ones its MinHash draws.
 SEED = 1
-
-#: Word -> its 32-bit hash: news vocabulary repeats, and a dict is the cheapest cache.
-_HASHES: dict[str, int] = {}
-_HASHES_SIZE = 200_000
 
 
 @lru_cache(maxsize=1)
@@ -191,27 +186,15 @@ def stored_band_keys(hashes: bytes) -> tuple[int, ...]:
     return tuple(int(k) for k in band_keys(values)[0])
 
 
-def word_hashes() -> Callable[[str], int | None]:
-    """The cache's lookup: ``word_hashes()(w) or word_hash(w)`` skips a call for the
-    words seen before (most of them)."""
-    return _HASHES.get
-
-
 def word_hashes_of(words: Iterable[bytes]) -> list[int]:
-    """``word_hash`` of many words given as UTF-8, computed rather than looked up: the
-    words are in the CPU's cache, a cache of every word seen is not (a lookup cost twice
-    the hash in a process holding a poll's worth of objects)."""
+    """``word_hash`` of many words given as UTF-8. Computed, not cached: a cache of every
+    word seen cost twice the hash in a process holding a poll's worth of objects."""
     return list(map(zlib.crc32, words))
 
 
 def word_hash(word: str) -> int:
     """A stable 32-bit hash of a folded word (the same in every process and release)."""
-    found = _HASHES.get(word)
-    if found is None:
-        if len(_HASHES) >= _HASHES_SIZE:
-            _HASHES.clear()
-        found = _HASHES[word] = zlib.crc32(word.encode("utf-8"))
-    return found
+    return zlib.crc32(word.encode("utf-8"))
 
 
 class SharedKeys:
