@@ -155,25 +155,47 @@ def agreements(one: bytes, many: Sequence[bytes]) -> list[float]:
 
 class HashTable:
     """The MinHash values of many signatures as one matrix: ``agreements`` of one row
-    with others takes one gather and one comparison."""
+    with others takes one gather and one comparison. A row of another width (a stored
+    signature cut short, or none) is compared as ``agreement`` compares it."""
 
     def __init__(self, rows: Sequence[bytes]) -> None:
         import numpy as np
 
         self._np = np
         self._rows = rows
-        self._values = None
-        if all(len(row) == 4 * NUM_PERM for row in rows):  # else compared as agreements does
-            joined = b"".join(rows)
-            self._values = np.frombuffer(joined, dtype="<u4").reshape(len(rows), NUM_PERM)
+        width = 4 * NUM_PERM
+        #: The rows of another width, and the matrix with zeros in their place.
+        self._odd = [n for n, row in enumerate(rows) if len(row) != width]
+        if self._odd:
+            rows = [row if len(row) == width else bytes(width) for row in rows]
+        self._values = np.frombuffer(b"".join(rows), dtype="<u4").reshape(len(rows), NUM_PERM)
+
+    def pair_agreements(self, ones: np.ndarray, others: np.ndarray) -> np.ndarray:
+        """``agreement`` of row ``ones[i]`` with row ``others[i]`` for every i, as floats;
+        compared a block at a time, so that the rows gathered stay in the CPU's cache."""
+        np = self._np
+        values = self._values
+        out = np.empty(len(ones), dtype=np.float64)
+        step = 8192
+        for begin in range(0, len(ones), step):
+            end = begin + step
+            same = values.take(ones[begin:end], 0) == values.take(others[begin:end], 0)
+            out[begin:end] = np.count_nonzero(same, axis=1)
+        out /= NUM_PERM
+        if self._odd:
+            odd = np.zeros(len(values), dtype=bool)
+            odd[self._odd] = True
+            for i in np.flatnonzero(odd[ones] | odd[others]).tolist():
+                out[i] = agreement(self._rows[ones[i]], self._rows[others[i]])
+        return out
 
     def agreements(self, one: int, others: Sequence[int]) -> list[float]:
         """``agreements`` of row ``one`` with rows ``others``."""
-        values = self._values
-        if values is None:
+        if self._odd:
             return agreements(self._rows[one], [self._rows[n] for n in others])
         if not others:
             return []
+        values = self._values
         same = self._np.add.reduce(values.take(others, 0) == values[one], 1)
         return (same / NUM_PERM).tolist()
 
@@ -195,6 +217,58 @@ def word_hashes_of(words: Iterable[bytes]) -> list[int]:
 def word_hash(word: str) -> int:
     """A stable 32-bit hash of a folded word (the same in every process and release)."""
     return zlib.crc32(word.encode("utf-8"))
+
+
+def _padded(tags: Sequence[Sequence[int]]) -> np.ndarray:
+    """Lists of tags as the rows of a matrix, -1 after the last of each (two columns at
+    least)."""
+    import numpy as np
+
+    sizes = np.fromiter(map(len, tags), dtype=np.int64, count=len(tags))
+    out = np.full((len(tags), max(2, int(sizes.max(initial=0)))), -1, dtype=np.int64)
+    rows = np.repeat(np.arange(len(tags)), sizes)
+    columns = np.arange(len(rows)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    out[rows, columns] = np.fromiter(chain.from_iterable(tags), dtype=np.int64, count=len(rows))
+    return out
+
+
+def _bits(tags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of a ``_padded`` matrix as a 64-bit set (tag t is bit t % 64), and
+    whether two of its tags are one bit."""
+    import numpy as np
+
+    bits = np.left_shift(np.uint64(1), (tags % 64).astype(np.uint64))
+    bits[tags < 0] = 0
+    row = np.bitwise_or.reduce(bits, axis=1)
+    return row, np.bitwise_count(row) < (tags >= 0).sum(axis=1)
+
+
+def _sharing(tags: np.ndarray, ones: np.ndarray, others: np.ndarray, least: int) -> np.ndarray:
+    """Whether row ``ones[i]`` of a ``_padded`` matrix shares ``least`` tags with row
+    ``others[i]``: their bits first (pairs of rows with no tags on one bit share as many
+    tags as bits at most), then the tags of the pairs the bits leave."""
+    import numpy as np
+
+    bits, merged = _bits(tags)
+    out = np.bitwise_count(bits[ones] & bits[others]) >= least
+    out |= merged[ones] | merged[others]
+    maybe = np.flatnonzero(out)
+    out[maybe] = _common(tags, ones[maybe], others[maybe]) >= least
+    return out
+
+
+def _common(tags: np.ndarray, ones: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """How many tags row ``ones[i]`` of a ``_padded`` matrix shares with row ``others[i]``."""
+    import numpy as np
+
+    out = np.empty(len(ones), dtype=np.int64)
+    step = 4096
+    for begin in range(0, len(ones), step):
+        mine = tags[ones[begin : begin + step]][:, :, None]
+        theirs = tags[others[begin : begin + step]][:, None, :]
+        same = ((mine == theirs) & (mine >= 0)).reshape(len(mine), -1)
+        out[begin : begin + step] = np.count_nonzero(same, axis=1)
+    return out
 
 
 class SharedKeys:
@@ -235,14 +309,57 @@ class SharedKeys:
         total = int(counts.sum())
         runs = np.repeat(place, counts)
         offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-        self._earlier: list[int] = owners[self._group[runs] + offsets].tolist()
+        earlier = owners[self._group[runs] + offsets]
+        self._earlier: list[int] = earlier.tolist()
         per_set = np.bincount(owner[begin:] - first, weights=counts, minlength=len(keys) - first)
         self._bounds: list[int] = [0, *np.cumsum(per_set).astype(np.int64).tolist()]
+        #: The same pairs as arrays: each later set, and the earlier set it shares a key with.
+        self._pairs = (np.repeat(owner[begin:], counts), earlier)
 
     def earlier(self, n: int) -> list[int]:
         """The earlier sets sharing set ``n``'s keys (n >= first), crowded keys left out."""
         at = n - self._first
         return self._earlier[self._bounds[at] : self._bounds[at + 1]]
+
+    def near(
+        self,
+        table: HashTable,
+        least: float,
+        labels: Sequence[Sequence[int]] = (),
+        tags: tuple[Sequence[Sequence[int]], Sequence[Sequence[int]]] | None = None,
+    ) -> tuple[list[int], list[float], list[int]]:
+        """For each set n (n >= first), the earlier sets sharing its keys (crowded keys
+        left out, as ``earlier``) that are near it, with their agreement (see
+        ``HashTable.pair_agreements``): those whose rows of ``table`` agree on ``least`` of
+        their values at least, those with the same label as n in one of ``labels`` (a
+        label per set; 0 is none), and those that share two of n's first ``tags`` and one
+        of its second (two lists of distinct tags, numbers from 0, per set). Found for
+        every pair at once, and given as the near sets and their agreements, set n's
+        from ``bounds[n - first]`` to ``bounds[n - first + 1]``, in order."""
+        import numpy as np
+
+        sets, earlier = self._pairs
+        text = table.pair_agreements(sets, earlier)
+        near = text >= least
+        for label in labels:
+            values = np.asarray(label, dtype=np.int64)
+            mine = values[sets]
+            near |= (mine != 0) & (mine == values[earlier])
+        if tags is not None:
+            first_tags, second_tags = (_padded(t) for t in tags)
+            some = np.flatnonzero(~near & (first_tags[sets, 1] >= 0))  # two tags at least
+            some = some[_sharing(first_tags, sets[some], earlier[some], 2)]
+            near[some[_sharing(second_tags, sets[some], earlier[some], 1)]] = True
+        # Each pair once, by later set and then earlier set.
+        at = np.flatnonzero(near)
+        pair = sets[at] * len(self._ends) + earlier[at]
+        order = np.argsort(pair, kind="stable")
+        pair = pair[order]
+        first = np.ones(len(pair), dtype=bool)
+        first[1:] = pair[1:] != pair[:-1]
+        at = at[order[first]]
+        bounds = np.searchsorted(sets[at], np.arange(self._first, len(self._ends) + 1))
+        return earlier[at].tolist(), text[at].tolist(), bounds.tolist()
 
     def by_key(self, n: int) -> list[list[int]]:
         """For each key of set ``n`` (n >= first), every earlier set that holds it."""

@@ -121,6 +121,53 @@ def test_shared_keys_are_what_a_dict_of_keys_gives(seed: int) -> None:
         assert [shared.by_key(n) for n in range(first, len(keys))] == every
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_near_sets_are_what_comparing_each_pair_gives(seed: int) -> None:
+    """SharedKeys.near: of the earlier sets sharing a set's keys, those whose values agree
+    on ``least`` at least, or with the same label, or sharing two first tags and a second
+    one; each once, in order, with its agreement. Some rows are of another width."""
+    rng = random.Random(seed)
+    count = 200
+    keys = [[rng.randrange(60) for _ in range(rng.randrange(6))] for _ in range(count)]
+    sets = [[rng.randrange(12) for _ in range(rng.randrange(1, 8))] for _ in range(count)]
+    values = minhashes(sets)
+    rows = [bytes(v.astype("<u4").tobytes()) for v in values]
+    rows[5], rows[17] = b"", b"\x01\x00\x00\x00"
+    labels = [[rng.choice([0, 0, 1, 2]) for _ in range(count)] for _ in range(2)]
+    first_tags = [rng.sample(range(70), rng.randrange(4)) for _ in range(count)]
+    second_tags = [rng.sample(range(130), rng.randrange(3)) for _ in range(count)]
+    for first in (0, 50, count):
+        shared = SharedKeys(keys, first, crowded=6)
+        close, agree, bounds = shared.near(HashTable(rows), 0.3, labels, (first_tags, second_tags))
+        assert len(bounds) == count - first + 1
+        for n in range(first, count):
+            expected = []
+            for m in sorted(set(shared.earlier(n))):
+                text = agreements(rows[n], [rows[m]])[0]
+                if (
+                    text >= 0.3
+                    or any(label[n] and label[n] == label[m] for label in labels)
+                    or (
+                        len(set(first_tags[n]) & set(first_tags[m])) >= 2
+                        and set(second_tags[n]) & set(second_tags[m])
+                    )
+                ):
+                    expected.append((m, text))
+            begin, end = bounds[n - first], bounds[n - first + 1]
+            assert list(zip(close[begin:end], agree[begin:end], strict=True)) == expected
+
+
+def test_pair_agreements_are_agreements() -> None:
+    rows = [bytes(v.astype("<u4").tobytes()) for v in minhashes([[1, 2, 3], [2, 3, 4], [9]])]
+    odd = [*rows, b"", b"\x01\x00\x00\x00", b"\x01\x00\x00\x00"]
+    import numpy as np
+
+    ones, others = np.array([0, 1, 0, 3, 4, 0, 2]), np.array([1, 0, 0, 0, 5, 4, 2])
+    expected = [agreements(odd[i], [odd[j]])[0] for i, j in zip(ones, others, strict=True)]
+    assert HashTable(odd).pair_agreements(ones, others).tolist() == expected
+    assert expected[4] == 1.0 and expected[3] == 0.0  # two rows of one odd width compare
+
+
 def test_shared_keys_of_no_sets_and_empty_sets() -> None:
     assert SharedKeys([], 0, crowded=4).earlier  # built without error
     shared = SharedKeys([[], [5], [], [5, 5]], 1, crowded=4)

@@ -1,0 +1,315 @@
+"""Signatures: what clustering keeps of an item, and whether two items are one story.
+
+Pure: entries become ``Signature`` values (in one batch: minhash.py computes every
+MinHash at once); two signatures give a score (``same_story``). stories.py decides with
+them which story each item joins; the store keeps them.
+
+A signature holds
+
+- a MinHash of the item's content words (title, summary, the start of the content; folded
+  the way the rules fold text, so a Cyrillic name meets its Latin spelling), cut into LSH
+  bands (minhash.py): two items that share a band are candidates;
+- the canonical link and the folded headline: the same link through two feeds, or the
+  same headline, is the same story whatever the text says;
+- the anchors that tell events apart: names (words written with a capital, reduced to how
+  they sound, so Вашингтоне meets Washington), the names in the headline on their own,
+  US-dollar amounts and calendar dates.
+
+Two items are one story when their text is close (MinHash Jaccard) and nothing
+conflicts: amounts or dates that both give and never share, or a name in each headline
+that the other item never mentions (another country's trade, a second meeting somewhere
+else), keep two items apart however alike their words are. A rewrite in another language
+shares few words but both headlines name the same people and places, with the same date
+or amount: its anchor keys make it a candidate and the anchors decide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.collector import paused_gc
+from monitor.gist import Gist, gist
+from monitor.minhash import (
+    NUM_PERM,
+    agreement,
+    band_keys,
+    minhashes_flat,
+    stored_band_keys,
+    word_hashes_of,
+)
+from monitor.model import Entry
+
+__all__ = [
+    "MIN_WORDS",
+    "NEAR_TEXT",
+    "SAME_TEXT",
+    "TITLE_WORDS",
+    "Signature",
+    "conflict",
+    "same_story",
+    "signatures",
+    "similarity",
+]
+
+#: Text this close is one story unless an anchor conflicts...
+SAME_TEXT = 0.5
+#: ...and text this close is one story when the names agree too.
+NEAR_TEXT = 0.2
+#: A headline of fewer words is too generic to make a story on its own ("Daily briefing").
+TITLE_WORDS = 4
+#: Fewer content words than this say too little for a MinHash to decide.
+MIN_WORDS = 6
+
+#: blake2b hashers with each kind of key's personalisation, copied for each key.
+_HASHERS = {
+    kind: hashlib.blake2b(digest_size=8, person=kind.encode())
+    for kind in ("link", "title", "anchor")
+}
+#: An anchor's key by its text: the same names and facts recur all week.
+_ANCHORS: dict[str, int] = {}
+_ANCHORS_SIZE = 50_000
+
+
+def _key(kind: str, value: str) -> int:
+    """A signed 64-bit key of a link, a headline or an anchor."""
+    hasher = _HASHERS[kind].copy()
+    hasher.update(value.encode("utf-8"))
+    return int.from_bytes(hasher.digest(), "big", signed=True)
+
+
+def _anchor(value: str) -> int:
+    found = _ANCHORS.get(value)
+    if found is None:
+        if len(_ANCHORS) >= _ANCHORS_SIZE:
+            _ANCHORS.clear()
+        found = _ANCHORS[value] = _key("anchor", value)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """What clustering keeps of one item."""
+
+    #: The MinHash of the content words: NUM_PERM unsigned 32-bit values, little-endian.
+    hashes: bytes = b""
+    #: How many distinct content words went into it.
+    words: int = 0
+    #: The canonical link ("" without one) and the folded headline.
+    link: str = ""
+    title: str = ""
+    #: Names (see ``skeleton``) written with a capital inside sentences, and in the headline.
+    names: frozenset[str] = frozenset()
+    title_names: frozenset[str] = frozenset()
+    #: US-dollar amounts (rounded to three digits) and dates (month * 100 + day).
+    amounts: frozenset[int] = frozenset()
+    dates: frozenset[int] = frozenset()
+    #: The LSH band keys (computed with the hashes).
+    bands: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    _keys: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    _link_key: int = field(default=0, compare=False, repr=False)
+    #: How many of the keys, the last ones, are anchors (a headline name with a fact).
+    _anchored: int = field(default=0, compare=False, repr=False)
+    #: Every name, and the first five letters of each (see ``mentions``): made when
+    #: first asked for (most signatures are never scored against another).
+    _all: frozenset[str] | None = field(default=None, init=False, compare=False, repr=False)
+    _stems: frozenset[str] = field(default=frozenset(), init=False, compare=False, repr=False)
+
+    @property
+    def all_names(self) -> frozenset[str]:
+        every = self._all
+        if every is None:
+            every = self.names | self.title_names
+            object.__setattr__(self, "_all", every)
+            object.__setattr__(self, "_stems", frozenset(n[:5] for n in every if len(n) >= 4))
+        return every
+
+    @property
+    def stems(self) -> frozenset[str]:
+        if self._all is None:
+            self.all_names  # noqa: B018 (made together)
+        return self._stems
+
+    def mentions(self, name: str) -> bool:
+        """Whether the item names ``name`` in some form (the same first five letters)."""
+        every = self._all if self._all is not None else self.all_names
+        return name in every or (len(name) >= 4 and name[:5] in self._stems)
+
+    def search_keys(self) -> tuple[int, ...]:
+        """The keys under which candidates are found: LSH bands, link, headline, anchors."""
+        if not self._keys:
+            object.__setattr__(self, "_keys", self._make_keys())
+        return self._keys
+
+    def _make_keys(self) -> tuple[int, ...]:
+        out = list(self.bands) if self.words >= MIN_WORDS else []
+        if self.link:
+            link = _key("link", self.link)
+            object.__setattr__(self, "_link_key", link)
+            out.append(link)
+        if self.title.count(" ") + 1 >= TITLE_WORDS:
+            out.append(_key("title", self.title))
+        if (self.amounts or self.dates) and self.title_names:
+            facts = [f"${a}" for a in sorted(self.amounts)] + [f"@{d}" for d in sorted(self.dates)]
+            names = sorted(n for n in self.title_names if len(n) > 3)[:3]
+            anchors = [_anchor(f"{n}|{f}") for n in names for f in facts[:2]]
+            object.__setattr__(self, "_anchored", len(anchors))
+            out += anchors
+        return tuple(out)
+
+    def features(self) -> dict[str, Any]:
+        """Everything but the hashes, as plain JSON data (the store keeps it)."""
+        return {
+            "words": self.words,
+            "link": self.link,
+            "title": self.title,
+            "names": sorted(self.names),
+            "title_names": sorted(self.title_names),
+            "amounts": sorted(self.amounts),
+            "dates": sorted(self.dates),
+        }
+
+    @classmethod
+    def from_stored(cls, hashes: bytes, features: dict[str, Any]) -> Signature:
+        """A signature as ``hashes`` and ``features()`` kept it."""
+        bands = stored_band_keys(bytes(hashes)) if len(hashes) == 4 * NUM_PERM else ()
+        return cls(
+            hashes=bytes(hashes),
+            words=int(features.get("words", 0)),
+            link=str(features.get("link", "")),
+            title=str(features.get("title", "")),
+            names=frozenset(str(n) for n in features.get("names", ())),
+            title_names=frozenset(str(n) for n in features.get("title_names", ())),
+            amounts=frozenset(int(a) for a in features.get("amounts", ())),
+            dates=frozenset(int(d) for d in features.get("dates", ())),
+            bands=bands,
+        )
+
+
+def _text(entry: Entry) -> tuple[str, str]:
+    """The headline and the text: the summary and the start of the content."""
+    body = entry.summary
+    if entry.content and entry.content != entry.summary:
+        body = f"{body}\n{entry.content[:4000]}" if body else entry.content[:4000]
+    return entry.title, body
+
+
+def signatures(entries: Sequence[Entry]) -> list[Signature]:
+    """The signatures of many entries at once (one numpy pass for all their MinHashes).
+    Each item's words are hashed as soon as they are found, into one list for all; the
+    signatures are made once the hashes and bands are known."""
+    with paused_gc(promote=True):  # no cycles are made: the collector would rescan them
+        return _signatures(entries)
+
+
+def _signatures(entries: Sequence[Entry]) -> list[Signature]:
+    hashes: list[int] = []
+    sizes: list[int] = []
+    gists: list[tuple[str, Gist]] = []
+    for entry in entries:
+        words, found = gist(*_text(entry))
+        hashes += word_hashes_of(words)
+        sizes.append(found.words)
+        gists.append((entry.url or "", found))
+    values = minhashes_flat(hashes, sizes)
+    del hashes
+    raw = values.astype("<u4").tobytes()
+    width = 4 * NUM_PERM
+    # Made once the hashes and bands are known, with positional arguments (a frozen
+    # dataclass sets each field in turn: the fewer steps, the better).
+    return [
+        Signature(
+            raw[i * width : (i + 1) * width],
+            found.words,
+            link,
+            found.title,
+            found.names,
+            found.title_names,
+            found.amounts,
+            found.dates,
+            tuple(bands),
+        )
+        for i, ((link, found), bands) in enumerate(
+            zip(gists, band_keys(values).tolist(), strict=True)
+        )
+    ]
+
+
+# --------------------------------------------------------------------------- pairs
+
+
+def similarity(a: Signature, b: Signature) -> float:
+    """The MinHash estimate of the Jaccard similarity of two items' content words."""
+    return agreement(a.hashes, b.hashes)
+
+
+def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
+    """The share of the smaller set that the other holds."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
+def conflict(a: Signature, b: Signature) -> str | None:
+    """Why two items report different events, or None: amounts or dates that both give
+    and never share, or a headline name on each side that the other does not mention
+    (in any form: Türkiye and Turkish, Uzbekistan and Uzbek share their first letters)."""
+    if a.amounts and b.amounts and a.amounts.isdisjoint(b.amounts):
+        return "amounts differ"
+    if a.dates and b.dates and a.dates.isdisjoint(b.dates):
+        return "dates differ"
+    only_a = _unmentioned(a.title_names, b)
+    if not only_a:
+        return None
+    only_b = _unmentioned(b.title_names, a)
+    if only_b:
+        return f"headline names differ ({', '.join(sorted(only_a))} / {', '.join(sorted(only_b))})"
+    return None
+
+
+def _unmentioned(names: frozenset[str], other: Signature) -> list[str]:
+    """The names that ``other`` does not mention (see ``Signature.mentions``)."""
+    rest = names - other.all_names
+    if not rest:
+        return []
+    stems = other.stems
+    return [n for n in rest if len(n) < 4 or n[:5] not in stems]
+
+
+def same_story(a: Signature, b: Signature, text: float | None = None) -> float:
+    """How surely two items are one story: 0 when they are not, else a score in (0, 2].
+    ``text`` is their similarity when it is known already."""
+    if a.link and a.link == b.link:
+        return 2.0
+    same_title = a.title == b.title and a.title.count(" ") + 1 >= TITLE_WORDS
+    if min(a.words, b.words) < MIN_WORDS:
+        text = 0.0
+    elif text is None:
+        text = similarity(a, b)
+    # Another language: few words in common, but both headlines name the same two (or
+    # more) people or places, and a date or an amount agrees (looked at only when the
+    # headline or the text does not decide).
+    other_language: bool | None = None
+    if not (same_title or text >= NEAR_TEXT):
+        other_language = _other_language(a, b)
+        if not other_language:
+            return 0.0
+    if conflict(a, b):
+        return 0.0
+    if same_title:
+        return 1.5
+    names = _overlap(a.all_names, b.all_names)
+    if text >= SAME_TEXT or (text >= NEAR_TEXT and names >= 0.5):
+        return text + names / 2
+    if other_language is None:
+        other_language = _other_language(a, b)
+    return 0.1 + names / 2 if other_language else 0.0
+
+
+def _other_language(a: Signature, b: Signature) -> bool:
+    """Whether an amount or a date agrees and the headlines share two names."""
+    return (not a.amounts.isdisjoint(b.amounts) or not a.dates.isdisjoint(b.dates)) and len(
+        a.title_names & b.title_names
+    ) >= 2
