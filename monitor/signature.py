@@ -26,6 +26,7 @@ or amount: its anchor keys make it a candidate and the anchors decide.
 from __future__ import annotations
 
 import hashlib
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,12 +206,12 @@ def signatures(entries: Sequence[Entry]) -> list[Signature]:
 
 
 def _signatures(entries: Sequence[Entry]) -> list[Signature]:
-    hashes: list[int] = []
+    hashes = array("I")  # numpy takes it as it is, not number by number
     sizes: list[int] = []
     gists: list[tuple[str, Gist]] = []
     for entry in entries:
         words, found = gist(*_text(entry))
-        hashes += word_hashes_of(words)
+        hashes.extend(word_hashes_of(words))
         sizes.append(found.words)
         gists.append((entry.url or "", found))
     values = minhashes_flat(hashes, sizes)
