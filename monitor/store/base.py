@@ -63,9 +63,11 @@ class BulkInsert:
         self.table = table
         self.columns = tuple(columns)
         self.skip_existing = skip_existing
-        #: PostgreSQL (psycopg) takes the rows by COPY, unless a row may be there already.
+        #: PostgreSQL (psycopg) takes the rows by COPY, or as arrays when a row may be there
+        #: already.
         self.copies = True
         self._compiled: dict[tuple[str, str], tuple[str, list[tuple[int, Any]]]] = {}
+        self._arrays: dict[str, str] = {}
 
     def run(self, s: Session, rows: Sequence[tuple[Any, ...]], *, converted: bool = False) -> None:
         """Run the statement once per row, in the session's transaction. ``converted``: the
@@ -86,10 +88,33 @@ class BulkInsert:
                 for i, process in converters:
                     found[i] = process(found[i])
                 params[n] = tuple(found)
-        if self.copies and not self.skip_existing and dialect.driver == "psycopg":
-            self._copy(connection.connection.driver_connection, dialect, params)
+        if self.copies and dialect.driver == "psycopg":
+            if not self.skip_existing:
+                self._copy(connection.connection.driver_connection, dialect, params)
+                return
+            # One statement over the rows as arrays, one per column: a statement per row
+            # (executemany) cost the server half as much again (100,000 seen keys: 1.6 s
+            # of CPU, 1.1 s so). A temporary table to COPY into would not survive a
+            # transaction-pooling proxy.
+            columns = tuple(list(column) for column in zip(*params, strict=True))
+            connection.exec_driver_sql(self._arrays_sql(dialect), columns)
             return
         connection.exec_driver_sql(sql, params)
+
+    def _arrays_sql(self, dialect: Dialect) -> str:
+        """The INSERT taking its rows from one array per column (PostgreSQL's unnest)."""
+        found = self._arrays.get(dialect.name)
+        if found is not None:
+            return found
+        quote = dialect.identifier_preparer.quote
+        arrays = ", ".join(
+            f"%s::{self.table.c[name].type.compile(dialect=dialect)}[]" for name in self.columns
+        )
+        found = self._arrays[dialect.name] = (
+            f"INSERT INTO {quote(self.table.name)} ({', '.join(quote(c) for c in self.columns)}) "
+            f"SELECT * FROM unnest({arrays})" + (" ON CONFLICT DO NOTHING" * self.skip_existing)
+        )
+        return found
 
     def _copy(self, raw: Any, dialect: Dialect, params: list[tuple[Any, ...]]) -> None:
         """The rows by PostgreSQL's COPY, in the session's transaction: a statement per row

@@ -106,10 +106,11 @@ def test_skip_existing_leaves_a_row_as_it_is(store: Store) -> None:
     with store._session() as s:
         seen = BulkInsert(SEEN, SEEN_COLUMNS, skip_existing=True)
         seen.run(s, [("k1", "f", WHEN, WHEN)])
-        seen.run(s, [("k1", "f", later, later), ("k2", "f", later, later)])
+        # A key twice in one run: the first is kept (on PostgreSQL the rows go as arrays).
+        seen.run(s, [("k1", "f", later, later), ("k2", "f", later, later), ("k2", "g", WHEN, WHEN)])
     with store._session() as s:
-        got = {r.key: r.last_seen for r in s.execute(select(SeenRow)).scalars()}
-    assert got == {"k1": WHEN, "k2": later}
+        got = {r.key: (r.feed_id, r.last_seen) for r in s.execute(select(SeenRow)).scalars()}
+    assert got == {"k1": ("f", WHEN), "k2": ("f", later)}
 
 
 def test_bulk_update_writes_what_sqlalchemy_writes(store: Store) -> None:
