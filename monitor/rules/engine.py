@@ -34,7 +34,7 @@ from monitor.rules.query import (
 )
 from monitor.rules.spans import collect, explain, explain_plain
 from monitor.rules.spans import leaves as unique_leaves
-from monitor.rules.tables import Forms, Prefixes
+from monitor.rules.tables import Forms, Prefixes, TextWords
 
 __all__ = ["RuleMatcher", "compile_rules"]
 
@@ -209,6 +209,9 @@ class RuleMatcher:
         self._vocab: _Vocab = index.vocab(terms.words | terms.forms)
         self._prefixes = Prefixes(terms.prefixes)
         self._forms = Forms(terms.forms)
+        self._text_words = TextWords(self._vocab.keys(), self._prefixes, self._forms)
+        #: The words of the vocabulary that key or gate some rule (most only are tested).
+        self._keying = frozenset(w for w, (k, g) in self._vocab.items() if k or g)
         self._gates = alias_gates(self.entities.values())
         self._extra_fields = tuple(f for f in FIELDS if f in terms.fields and f not in TEXT_FIELDS)
 
@@ -254,7 +257,7 @@ class RuleMatcher:
         found: set[int] = set()
         #: Gated rules that a word of the item lets through.
         passed: set[int] = set()
-        for word in item.any_words:
+        for word in self._keying & item.any_words:
             keyed, gates = vocab[word]
             if keyed is not None:
                 found |= keyed
@@ -307,14 +310,12 @@ class RuleMatcher:
 
     def item(self, entry: Entry) -> Item:
         """``entry`` as the rules see it: what ``match`` evaluates them on."""
-        return Item(
-            entry, self._vocab, self._extra_fields, self._prefixes, self._forms, self._gates
-        )
+        return Item(entry, self._vocab, self._extra_fields, self._text_words, self._gates)
 
     def match(self, entry: Entry) -> list[Hit]:
         """The hits of every enabled rule on ``entry``, each with its matched spans."""
         item = Item(  # not self.item(): a call less
-            entry, self._vocab, self._extra_fields, self._prefixes, self._forms, self._gates
+            entry, self._vocab, self._extra_fields, self._text_words, self._gates
         )
         return self._evaluate(entry, item, self.candidates(item))
 

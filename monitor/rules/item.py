@@ -19,14 +19,13 @@ from monitor.model import TEXT_FIELDS, Entry
 from monitor.rules.amounts import find_amounts
 from monitor.rules.entities import AliasGates, CompiledEntity, EntityPhrase
 from monitor.rules.phrases import runs, sloppy, starts
-from monitor.rules.tables import Forms, Prefixes
-from monitor.rules.text import tokens, tokens_and_words, tokens_with_spans
+from monitor.rules.tables import TextWords
+from monitor.rules.text import tokens, tokens_with_spans
 
 __all__ = ["Item"]
 
 #: (field, word positions) of one occurrence of a phrase.
 Hit = tuple[str, tuple[int, ...]]
-_NO_FORMS: dict[str, frozenset[str]] = {}
 
 #: The text fields are title, summary and content, in this order: the item's joined text
 #: (``title\nsummary\ncontent``) can then be searched once for all three.
@@ -100,29 +99,16 @@ class Item:
         entry: Entry,
         vocab: Mapping[str, object],
         extra_fields: Sequence[str],
-        prefixes: Prefixes,
-        forms: Forms,
+        text_words: TextWords,
         gates: AliasGates,
     ) -> None:
         self.entry = entry
         joined = f"{entry.title}\n{entry.summary}\n{entry.content}"
-        if forms.keys:
-            all_words, written = tokens_and_words(joined)
-            distinct = set(written)
-            #: The words of the text (as written; folded if ASCII) with rule form keys.
-            self._formed = formed = forms.of_words(distinct)
-            #: The item's distinct folded words, when already at hand (ASCII text).
-            self._distinct = distinct if written is all_words else None
-        else:
-            all_words = tokens(joined)
-            self._formed = formed = _NO_FORMS
-            self._distinct = None
-        self._all = all_words
-        #: The item's text words that appear in some rule, and the rules' form keys that
-        #: some word of the text has.
-        self.words = vocab.keys() & all_words
-        if formed:
-            self.words = self.words.union(*formed.values())
+        #: The words of the text; its distinct folded words when at hand (ASCII text);
+        #: its words (as written; folded if ASCII) with rule form keys; the item's text
+        #: words that appear in some rule and the rules' form keys some word of the text
+        #: has; the rule prefixes its words start with, when known.
+        self._all, self._distinct, self._formed, self.words, starts = text_words.read(joined)
         extra: list[str] = []
         for name in extra_fields:
             extra.extend(tokens(entry.field_text(name)))
@@ -130,13 +116,13 @@ class Item:
         self.extra_words = extra
         #: ``words`` and the other fields' words that appear in some rule.
         self.any_words = self.words | (vocab.keys() & extra) if extra else self.words
-        self._prefixes = prefixes
-        self._forms = forms
+        self._prefixes = text_words.prefixes
+        self._forms = text_words.forms
         self._gates = gates
         self._candidates: dict[str, set[int]] | None = None
         self._prefix_gated: set[str] | None = None
         self._field_forms: dict[str, list[frozenset[str]]] = {}
-        self._prefix_hits: set[str] | None = None
+        self._prefix_hits: set[str] | None = None if extra else starts
         self._sorted: list[str] | None = None
         self._joined = joined
         self._joined_lower: str | None = "\x00"

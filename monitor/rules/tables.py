@@ -10,11 +10,12 @@ inflect``) a word of text has.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Set
+from collections.abc import Iterable, KeysView, Set
 
 from monitor.rules.inflect import EMPTY, text_forms
+from monitor.rules.text import tokens, tokens_and_words
 
-__all__ = ["Forms", "Prefixes"]
+__all__ = ["Forms", "Prefixes", "Reading", "TextWords"]
 
 #: A table forgets what it knows past this many words (it refills quickly).
 _SIZE = 200_000
@@ -101,3 +102,86 @@ class Forms(_Known):
             if hits:
                 out[word] = hits
         return out
+
+
+#: What an item's text is to the rules (see TextWords.read): its folded words in order,
+#: its distinct folded words (ASCII text) or None, its words with rule form keys and
+#: their keys, the words some rule tests or keys with the form keys of its words, and
+#: the rule prefixes its words start with (ASCII text) or None.
+Reading = tuple[list[str], set[str] | None, dict[str, frozenset[str]], set[str], set[str] | None]
+
+
+class TextWords:
+    """The rules' vocabulary, prefixes and form keys read from an item's text at once.
+
+    An ASCII word is its own folded self, so what it brings (itself if some rule tests it,
+    its rule form keys, the rule prefixes it starts with) is known once per word: most
+    words of news bring nothing and are dropped by one C-level set difference, the rule
+    words that bring only themselves by one intersection, and the few left are looked up.
+    Other text goes through the tables one by one, its words looked up as written.
+    """
+
+    def __init__(self, vocab: KeysView[str], prefixes: Prefixes, forms: Forms) -> None:
+        self.vocab = vocab
+        self.prefixes = prefixes
+        self.forms = forms
+        #: Words with form keys or prefixes: (the item's words they bring, their rule
+        #: form keys, the rule prefixes they start with).
+        self.known: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {}
+        #: Rule words with neither form keys nor prefixes: they bring themselves.
+        self.plain: set[str] = set()
+        #: Words that bring nothing.
+        self.none: set[str] = set()
+
+    def read(self, text: str) -> Reading:
+        """What ``text`` is to the rules (see Reading)."""
+        if not text.isascii():
+            return self._read_other(text)
+        all_words = tokens(text)
+        distinct = set(all_words)
+        rest = distinct - self.none
+        words = rest & self.plain
+        formed: dict[str, frozenset[str]] = {}
+        starts: set[str] = set()
+        if len(words) != len(rest):
+            known = self.known
+            for word in rest - words:
+                found = known.get(word)
+                if found is None:
+                    found = self._learn(word)
+                    if found is None:
+                        continue
+                brings, keys, prefixes = found
+                words.update(brings)
+                if keys:
+                    formed[word] = keys
+                if prefixes:
+                    starts.update(prefixes)
+        return all_words, distinct, formed, words, starts
+
+    def _read_other(self, text: str) -> Reading:
+        all_words, written = tokens_and_words(text)
+        forms = self.forms
+        formed = forms.of_words(set(written)) if forms.keys else {}
+        words = self.vocab & all_words
+        if formed:
+            words = words.union(*formed.values())
+        return all_words, None, formed, words, None
+
+    def _learn(self, word: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]] | None:
+        """What a new ASCII word brings (None: nothing), remembered."""
+        if len(self.known) + len(self.plain) + len(self.none) >= _SIZE:
+            self.known.clear()
+            self.plain.clear()
+            self.none.clear()
+        keys = self.forms.of_word(word)
+        prefixes = self.prefixes.of_word(word) if self.prefixes.prefixes else EMPTY
+        if not keys and not prefixes:
+            if word not in self.vocab:
+                self.none.add(word)
+                return None
+            self.plain.add(word)
+            return frozenset({word}), EMPTY, EMPTY
+        brings = keys | {word} if word in self.vocab else keys
+        found = self.known[word] = (brings, keys, prefixes)
+        return found

@@ -15,6 +15,7 @@ from monitor.rules.engine import RuleMatcher
 from monitor.rules.item import Item
 from monitor.rules.presearch import rule_keys
 from monitor.rules.query import parse_query
+from monitor.rules.tables import Forms, Prefixes, TextWords
 from monitor.rules.text import fold, tokens, tokens_with_spans
 
 from ..helpers import an_entry
@@ -328,3 +329,19 @@ def test_presearch_never_loses_a_hit_with_forms_names_and_vetoes(seed: int) -> N
     )
     rules = _presearch_rules(_random_form_query(rng) for _ in range(30))
     _assert_presearch_loses_no_hit(rng, rules, entities, FORM_WORDS)
+
+
+def test_text_words_reads_a_text_alike_the_first_time_and_after() -> None:
+    """The word table learns each word on its first read: what the text brings is the
+    same before and after (a rule word met for the first time is one of the item's)."""
+    vocab = dict.fromkeys(("trade", "turkic", "of"))
+    table = TextWords(vocab.keys(), Prefixes({"diaspor", "tr"}), Forms(()))
+    text = "Trade of the Turkic diaspora\nTrade"
+    first = table.read(text)
+    assert first == table.read(text)
+    all_words, distinct, formed, words, starts = first
+    assert all_words == ["trade", "of", "the", "turkic", "diaspora", "trade"]
+    assert distinct == set(all_words)
+    assert formed == {}
+    assert words == {"trade", "turkic", "of"}
+    assert starts == {"tr", "diaspor"}
