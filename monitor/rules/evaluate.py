@@ -12,7 +12,7 @@ from typing import TypeGuard
 
 from monitor.rules.entities import CompiledEntity
 from monitor.rules.item import Item
-from monitor.rules.presearch import KeyMemo, keyed_child
+from monitor.rules.presearch import KeyMemo, keyed_child, rule_keys
 from monitor.rules.query import Amount, And, EntityRef, Node, Not, Or, Phrase, Term
 
 __all__ = ["Eval", "evaluator", "plain_word"]
@@ -174,11 +174,37 @@ def _junction(node: And | Or, entities: dict[str, CompiledEntity], memo: KeyMemo
         ids = frozenset(e.id for e in refs)
         others = [c for c in others if not (type(c) is EntityRef and c.name in ids)]
         cheaper = [c for c in others if _cost(c) < _ENTITY_COST]
-        tests.extend(evaluator(c, entities, memo) for c in cheaper)
+        tests.extend(_any_of(cheaper, entities, memo))
         tests.append(lambda item: not ids.isdisjoint(item.entity_ids()))
         others = others[len(cheaper) :]
-    tests.extend(evaluator(c, entities, memo) for c in others)
+    tests.extend(_any_of(others, entities, memo))
     return _joined(tests, every=False)
+
+
+def _any_of(
+    nodes: list[Node], entities: dict[str, CompiledEntity], memo: KeyMemo | None
+) -> list[Eval]:
+    """The tests of an OR's children, in order, with its phrases tested together first:
+    an item that holds none of the words one of which each phrase needs (its presearch
+    keys, see presearch.rule_keys) holds none of them, found by one set test."""
+    phrases: list[Node] = []
+    words: set[str] = set()
+    for node in nodes:
+        keys = rule_keys(node, entities, memo) if type(node) is Phrase else None
+        if keys is not None and all(kind == "w" for kind, _ in keys):
+            phrases.append(node)
+            words.update(word for _, word in keys)
+    if len(phrases) < 2:
+        return [evaluator(c, entities, memo) for c in nodes]
+    needed = frozenset(words)
+    inner = _joined([evaluator(c, entities, memo) for c in phrases], every=False)
+    tests: list[Eval] = []
+    for node in nodes:
+        if node is phrases[0]:
+            tests.append(lambda item: not needed.isdisjoint(item.any_words) and inner(item))
+        elif not any(node is p for p in phrases):
+            tests.append(evaluator(node, entities, memo))
+    return tests
 
 
 def _inflected(word: str, fld: str | None, forms: frozenset[str]) -> Eval:
