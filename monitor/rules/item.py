@@ -282,9 +282,20 @@ class Item:
 
     def _matching(self, name: str, word: str, forms: frozenset[str]) -> list[int]:
         """Positions of a field whose word is ``word`` or has one of ``forms``."""
-        toks = self.field_tokens(name)
         if not forms:
             return self.positions(name).get(word, [])
+        if self._distinct is not None:
+            # ASCII: the field's words are among the item's, and the ones with rule form
+            # keys are known (_formed): their places, not every word's forms.
+            pos = self.positions(name)
+            places = pos.get(word, [])
+            others = [
+                w for w, has in self._formed.items() if w != word and not forms.isdisjoint(has)
+            ]
+            if others:
+                places = sorted([*places, *(p for w in others for p in pos.get(w, ()))])
+            return places
+        toks = self.field_tokens(name)
         found = self.field_forms(name)
         return [i for i, tok in enumerate(toks) if tok == word or not forms.isdisjoint(found[i])]
 
