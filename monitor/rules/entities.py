@@ -136,14 +136,25 @@ class AliasGates:
     prefix_entities: dict[str, frozenset[str]] = field(default_factory=dict)
     #: The entities themselves, by id.
     entities: dict[str, CompiledEntity] = field(default_factory=dict)
+    #: The word-gated aliases that need more words than their gate.
+    wider: dict[AliasRef, EntityPhrase] = field(default_factory=dict)
 
     def by_words(self, words: Set[str]) -> dict[str, set[int]]:
         """The aliases, by entity id, whose gate word is among an item's words (with
-        their form keys)."""
+        their form keys) and that need no word the item lacks: "Turkic Council" is gated
+        on "council", and an item with "council" but not "Turkic" has none of its words'
+        aliases (most general news, where "council" is common)."""
         out: dict[str, set[int]] = {}
-        table = self.by_word
+        table, wider = self.by_word, self.wider
         for key in table.keys() & words:
-            for entity_id, index in table[key]:
+            for ref in table[key]:
+                alias = wider.get(ref)
+                if alias is not None and not (
+                    alias.needed <= words
+                    and not any(option.isdisjoint(words) for option in alias.options)
+                ):
+                    continue
+                entity_id, index = ref
                 found = out.get(entity_id)
                 if found is None:
                     out[entity_id] = {index}
@@ -159,6 +170,7 @@ def alias_gates(entities: Iterable[CompiledEntity]) -> AliasGates:
     by_word: dict[str, list[AliasRef]] = {}
     by_prefix: dict[str, list[tuple[str, int]]] = {}
     table: dict[str, CompiledEntity] = {}
+    wider: dict[AliasRef, EntityPhrase] = {}
     for entity in entities:
         table[entity.id] = entity
         for index, alias in enumerate(entity.aliases):
@@ -179,6 +191,8 @@ def alias_gates(entities: Iterable[CompiledEntity]) -> AliasGates:
                     by_prefix.setdefault(entity.id, []).append((key, index))
                 else:
                     by_word.setdefault(key, []).append((entity.id, index))
+            if not is_prefix and len(alias.needed) + len(alias.options) > 1:
+                wider[entity.id, index] = alias
     prefix_entities: dict[str, set[str]] = {}
     for entity_id, refs in by_prefix.items():
         for prefix, _ in refs:
@@ -188,6 +202,7 @@ def alias_gates(entities: Iterable[CompiledEntity]) -> AliasGates:
         {e: tuple(refs) for e, refs in by_prefix.items()},
         {p: frozenset(ids) for p, ids in prefix_entities.items()},
         table,
+        wider,
     )
 
 
