@@ -109,9 +109,8 @@ def collect(
             return
         spans = item.cached_entity_spans(entity.id)
         if spans is None:  # a rule may name an entity often: its spans are found once
-            found: list[TermMatch] = []
-            _entity_spans(entity, item, found)
-            spans = [(m.field, m.start, m.end) for m in found]
+            spans = []
+            _entity_spans(entity, item, spans)
             item.cache_entity_spans(entity.id, spans)
         text = node.text
         out.extend(TermMatch(text, name, start, end) for name, start, end in spans)
@@ -136,7 +135,12 @@ def explain_plain(terms: tuple[tuple[str, str], ...], item: Item) -> list[TermMa
 
 def _phrase_spans(term: str, name: str, positions: tuple[int, ...], item: Item) -> list[TermMatch]:
     """One span per run of neighbouring words (a whole exact phrase is one run)."""
-    out: list[TermMatch] = []
+    return [TermMatch(term, *place) for place in _phrase_places(name, positions, item)]
+
+
+def _phrase_places(name: str, positions: tuple[int, ...], item: Item) -> list[tuple[str, int, int]]:
+    """(field, start, end) of each run of neighbouring words among ``positions``."""
+    out: list[tuple[str, int, int]] = []
     ordered = sorted(positions)
     first = prev = ordered[0]
     for p in [*ordered[1:], None]:
@@ -145,17 +149,18 @@ def _phrase_spans(term: str, name: str, positions: tuple[int, ...], item: Item) 
             continue
         start = item.span(name, first)[0]
         end = item.span(name, prev)[1] if prev != first else item.span(name, first)[1]
-        out.append(TermMatch(term, name, start, end))
+        out.append((name, start, end))
         if p is not None:
             first = prev = p
     return out
 
 
-def _entity_spans(entity: CompiledEntity, item: Item, out: list[TermMatch]) -> None:
-    """Every occurrence of the entity's aliases in the item, outside its namesake vetoes."""
+def _entity_spans(entity: CompiledEntity, item: Item, out: list[tuple[str, int, int]]) -> None:
+    """(field, start, end) of every occurrence of the entity's aliases in the item,
+    outside its namesake vetoes."""
     if any(item.has_words(veto) for veto in entity.namesakes):
         for name, where in item.alias_hits(entity):
-            out.extend(_phrase_spans("", name, where, item))
+            out.extend(_phrase_places(name, where, item))
         return
     for alias in item.present_aliases(entity):
         found: list[tuple[str, int, int]] | None = None
@@ -167,10 +172,10 @@ def _entity_spans(entity: CompiledEntity, item: Item, out: list[TermMatch]) -> N
                 forms = alias.forms[0] if alias.forms else None
                 found = item.term_spans(word, forms) if forms else item.text_spans(word)
         if found is not None:
-            out.extend(TermMatch("", name, start, end) for name, start, end in found)
+            out.extend(found)
         else:
             for name, where in item.phrase(alias.words, None, 0, alias.prefix, False, alias.forms):
-                out.extend(_phrase_spans("", name, where, item))
+                out.extend(_phrase_places(name, where, item))
 
 
 def _prefix_spans(item: Item, prefix: str) -> list[tuple[str, int, int]] | None:
