@@ -33,7 +33,7 @@ class ArticlesMixin(StoreBase):
             query = (
                 select(ItemRow, col(FeedRow.title), col(FeedRow.config_url), col(FeedRow.url))
                 .join(FeedRow, col(ItemRow.feed_id) == col(FeedRow.id))
-                .where(col(ItemRow.text_state) == WAITING)
+                .where(col(ItemRow.text_state) != "", col(ItemRow.text_state) == WAITING)
                 .where(or_(col(ItemRow.text_next).is_(None), col(ItemRow.text_next) <= now))
                 .order_by(col(ItemRow.text_next).asc().nulls_first(), col(ItemRow.id))
                 .limit(limit)
@@ -107,7 +107,7 @@ class ArticlesMixin(StoreBase):
                 counts.setdefault(str(feed_id), {})[str(state)] = int(n)
             latest = (
                 select(func.max(col(ItemRow.id)))
-                .where(col(ItemRow.text_state) == "failed")
+                .where(col(ItemRow.text_state) != "", col(ItemRow.text_state) == "failed")
                 .group_by(col(ItemRow.feed_id))
             )
             for feed_id, error in s.execute(

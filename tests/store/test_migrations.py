@@ -157,6 +157,42 @@ def test_threads_migrating_one_database_at_once(db_url: str) -> None:
     store.close()
 
 
+def test_an_items_feed_and_a_hits_item_are_checked_by_sqlite_only(db_url: str) -> None:
+    """PostgreSQL checks neither reference (a trigger and a query per row of a poll's
+    inserts); the others stay, and SQLite keeps its own."""
+    store = Store(db_url)
+    store.migrate()
+    insp = inspect(store.engine)
+    references = {
+        (table, tuple(fk["constrained_columns"]), fk["referred_table"])
+        for table in ("item", "hit", "delivery", "story_item")
+        for fk in insp.get_foreign_keys(table)
+    }
+    store.close()
+    kept = {("delivery", ("hit_id",), "hit"), ("story_item", ("item_id",), "item")}
+    hot = {("item", ("feed_id",), "feed"), ("hit", ("item_id",), "item")}
+    assert kept <= references
+    if db_url.startswith("postgresql"):
+        assert not hot & references
+    else:
+        assert hot <= references
+
+
+def test_only_full_text_items_are_in_the_text_state_index(db_url: str) -> None:
+    """An item of an ordinary feed (text state "") pays for no entry in it."""
+    store = Store(db_url)
+    store.migrate()
+    query = (
+        "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_item_text_state_next'"
+        if db_url.startswith("postgresql")
+        else "SELECT sql FROM sqlite_master WHERE name = 'ix_item_text_state_next'"
+    )
+    with store.engine.connect() as conn:
+        definition = conn.execute(text(query)).scalar_one()
+    store.close()
+    assert "WHERE" in definition.upper() and "text_state" in definition
+
+
 def test_seen_keys_of_an_older_database_take_the_feed_first_and_stay_known(
     db_url: str,
 ) -> None:
