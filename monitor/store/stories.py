@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from monitor import stories
 from monitor.model import Entry
-from monitor.store.base import StoreBase, chunks
+from monitor.store.base import BulkInsert, StoreBase, chunks, datetimes
 from monitor.store.tables import (
     DeliveryRow,
     HitRow,
@@ -34,6 +34,11 @@ from monitor.store.tables import (
 #: Core tables: bulk inserts skip the ORM's per-row bookkeeping (a batch has thousands).
 _MEMBERS = StoryItemRow.__table__  # type: ignore[attr-defined]
 _KEYS = StoryKeyRow.__table__  # type: ignore[attr-defined]
+#: An assignment's rows, run at the driver (see BulkInsert): an item has a few dozen keys,
+#: and SQLAlchemy's own executemany processed each row's parameters (2,000 items: 74,000
+#: key rows, 0.7 s).
+INSERT_MEMBERS = BulkInsert(_MEMBERS, ("item_id", "story_id", "seen", "hashes", "features"))
+INSERT_KEYS = BulkInsert(_KEYS, ("key", "story_id", "item_id", "seen"))
 
 #: pg_advisory_xact_lock key of story assignment ("monitor stories").
 _LOCK = 0x6D6F6E73746F7279
@@ -167,28 +172,19 @@ def _assign(s: Session, item_ids: list[int]) -> dict[int, int]:
         )
         real = {-(n + 1): int(story_id) for n, story_id in enumerate(ids)}
     out: dict[int, int] = {}
-    members: list[dict[str, object]] = []
-    keys: list[dict[str, object]] = []
+    members: list[tuple[object, ...]] = []
+    keys: list[tuple[object, ...]] = []
+    driver_time = datetimes(s)
     for item, sig, when, story in zip(items, sigs, whens, chosen, strict=True):
         story = real.get(story, story)
         item_id = int(item.id or 0)
         out[item_id] = story
-        members.append(
-            {
-                "item_id": item_id,
-                "story_id": story,
-                "seen": when,
-                "hashes": sig.hashes,
-                "features": json.dumps(sig.features(), ensure_ascii=False),
-            }
-        )
-        keys.extend(
-            {"key": key, "story_id": story, "item_id": item_id, "seen": when}
-            for key in dict.fromkeys(sig.search_keys())
-        )
-    s.execute(insert(_MEMBERS), members)
-    if keys:
-        s.execute(insert(_KEYS), keys)
+        seen = driver_time(when)
+        features = json.dumps(sig.features(), ensure_ascii=False)
+        members.append((item_id, story, seen, sig.hashes, features))
+        keys += [(key, story, item_id, seen) for key in dict.fromkeys(sig.search_keys())]
+    INSERT_MEMBERS.run(s, members, converted=True)
+    INSERT_KEYS.run(s, keys, converted=True)
     return out
 
 
