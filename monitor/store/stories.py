@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from monitor import stories
 from monitor.model import Entry
-from monitor.store.base import BulkInsert, StoreBase, chunks, datetimes
+from monitor.store.base import BulkInsert, StoreBase, chunks, datetimes, marks, run_sql
 from monitor.store.tables import (
     DeliveryRow,
     HitRow,
@@ -39,6 +39,8 @@ _KEYS = StoryKeyRow.__table__  # type: ignore[attr-defined]
 #: key rows, 0.7 s).
 INSERT_MEMBERS = BulkInsert(_MEMBERS, ("item_id", "story_id", "seen", "hashes", "features"))
 INSERT_KEYS = BulkInsert(_KEYS, ("key", "story_id", "item_id", "seen"))
+#: Keys looked up in one statement (SQLite takes 32766 parameters, PostgreSQL 65535).
+KEYS_CHUNK = 5000
 
 #: pg_advisory_xact_lock key of story assignment ("monitor stories").
 _LOCK = 0x6D6F6E73746F7279
@@ -197,16 +199,15 @@ def _candidates(
     lo, hi = first - window, last + window
     wanted = sorted({key for sig in sigs for key in sig.search_keys()})
     story_ids: set[int] = set()
-    for chunk in chunks(wanted, 500):
-        story_ids.update(
-            int(story)
-            for story in s.execute(
-                select(col(StoryKeyRow.story_id))
-                .distinct()
-                .where(col(StoryKeyRow.key).in_(chunk))
-                .where(col(StoryKeyRow.seen) >= lo, col(StoryKeyRow.seen) <= hi)
-            ).scalars()
+    driver_time = datetimes(s)
+    # At the driver, many keys a statement (SQLAlchemy compiled each IN list anew).
+    for chunk in chunks(wanted, KEYS_CHUNK):
+        sql = (
+            f"SELECT DISTINCT story_id FROM story_key WHERE key IN ({marks(len(chunk))}) "
+            "AND seen >= ? AND seen <= ?"
         )
+        params = (*chunk, driver_time(lo), driver_time(hi))
+        story_ids.update(int(row[0]) for row in run_sql(s, sql, params))
     index = stories.Index(window)
     for chunk in chunks(sorted(story_ids), 500):
         rows = s.exec(
