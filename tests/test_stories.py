@@ -298,6 +298,40 @@ def test_names_are_capitalised_words_that_do_not_open_a_sentence() -> None:
     assert gist._names("") == gist._names("... ") == set()
 
 
+def _names_by_two_scans(text: str) -> set[str]:
+    """gist._names as first written: every capitalised word, less one occurrence of each
+    that opens a sentence (after a sentence's end, or at the start)."""
+    import re
+
+    from monitor.rules.text import category_class
+
+    upper = category_class(("Lu", "Lt"), 0x41, 0xFFFF)
+    word = rf"[{upper}][^\W_'’-]*"
+    openers = re.escape(" \t\"'“‘«(")
+    words = re.findall(rf"[{upper}](?<![^\W_].)[^\W_'’-]*", text)
+    first = re.match(rf"[{openers}]*({word})", text)
+    opening = re.findall(rf"[{re.escape('.!?:;…' + chr(10))}][{openers}]*({word})", text)
+    for found in opening + ([first.group(1)] if first else []):
+        words.remove(found)
+    return {part for w in set(words) if len(w) > 1 for part in gist._name_parts(w)}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_names_in_one_scan_are_the_names_of_two(seed: int) -> None:
+    rng = random.Random(seed)
+    pieces = [
+        "Baku", "Omuraliev", "OTS", "the", "A", "Вашингтоне", "Ǆemal", "x", "5", "B2b",
+        "O'Brien", "Kyrgyz-Turkish", "foo_Bar", "U.S.", " ", " ", "  ", ". ", "! ", "?",
+        ":", ";", "…", "\n", "\t", '"', "'", "“", "‘", "«", "(", ")", ",", "-", "_", "’",
+    ]  # fmt: skip
+    for _ in range(400):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(12)))
+        assert gist._names(text) == _names_by_two_scans(text), text
+    both = {gist.skeleton("baku"), gist.skeleton("aliyev")}
+    assert gist._names("Then Baku met Aliyev. Baku agreed") == both
+    assert gist._names("Baku. Baku agreed") == set()  # it opens both sentences
+
+
 @pytest.mark.parametrize(
     "title",
     [
