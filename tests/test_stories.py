@@ -7,7 +7,9 @@ copy of it.
 
 from __future__ import annotations
 
+import functools
 import random
+import re
 from dataclasses import replace
 from datetime import timedelta
 
@@ -298,20 +300,27 @@ def test_names_are_capitalised_words_that_do_not_open_a_sentence() -> None:
     assert gist._names("") == gist._names("... ") == set()
 
 
-def _names_by_two_scans(text: str) -> set[str]:
-    """gist._names as first written: every capitalised word, less one occurrence of each
-    that opens a sentence (after a sentence's end, or at the start)."""
-    import re
-
+@functools.lru_cache(maxsize=1)
+def _two_scans() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     from monitor.rules.text import category_class
 
     upper = category_class(("Lu", "Lt"), 0x41, 0xFFFF)
     word = rf"[{upper}][^\W_'’-]*"
     openers = re.escape(" \t\"'“‘«(")
-    words = re.findall(rf"[{upper}](?<![^\W_].)[^\W_'’-]*", text)
-    first = re.match(rf"[{openers}]*({word})", text)
-    opening = re.findall(rf"[{re.escape('.!?:;…' + chr(10))}][{openers}]*({word})", text)
-    for found in opening + ([first.group(1)] if first else []):
+    return (
+        re.compile(rf"[{upper}](?<![^\W_].)[^\W_'’-]*"),
+        re.compile(rf"[{openers}]*({word})"),
+        re.compile(rf"[{re.escape('.!?:;…' + chr(10))}][{openers}]*({word})"),
+    )
+
+
+def _names_by_two_scans(text: str) -> set[str]:
+    """gist._names as first written: every capitalised word, less one occurrence of each
+    that opens a sentence (after a sentence's end, or at the start)."""
+    every, lead, after_end = _two_scans()
+    words = every.findall(text)
+    first = lead.match(text)
+    for found in after_end.findall(text) + ([first.group(1)] if first else []):
         words.remove(found)
     return {part for w in set(words) if len(w) > 1 for part in gist._name_parts(w)}
 
