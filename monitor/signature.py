@@ -111,8 +111,6 @@ class Signature:
     bands: tuple[int, ...] = field(default=(), compare=False, repr=False)
     _keys: tuple[int, ...] = field(default=(), compare=False, repr=False)
     _link_key: int = field(default=0, compare=False, repr=False)
-    #: How many of the keys, the last ones, are anchors (a headline name with a fact).
-    _anchored: int = field(default=0, compare=False, repr=False)
     #: Every name, and the first five letters of each (see ``mentions``): made when
     #: first asked for (most signatures are never scored against another).
     _all: frozenset[str] | None = field(default=None, init=False, compare=False, repr=False)
@@ -155,9 +153,7 @@ class Signature:
         if (self.amounts or self.dates) and self.title_names:
             facts = [f"${a}" for a in sorted(self.amounts)] + [f"@{d}" for d in sorted(self.dates)]
             names = sorted(n for n in self.title_names if len(n) > 3)[:3]
-            anchors = [_anchor(f"{n}|{f}") for n in names for f in facts[:2]]
-            object.__setattr__(self, "_anchored", len(anchors))
-            out += anchors
+            out.extend(_anchor(f"{n}|{f}") for n in names for f in facts[:2])
         return tuple(out)
 
     def features(self) -> dict[str, Any]:
