@@ -34,6 +34,7 @@ from typing import Any
 from monitor.collector import paused_gc
 from monitor.gist import Gist, gist
 from monitor.minhash import (
+    BANDS,
     NUM_PERM,
     agreement,
     band_keys,
@@ -107,10 +108,14 @@ class Signature:
     #: US-dollar amounts (rounded to three digits) and dates (month * 100 + day).
     amounts: frozenset[int] = frozenset()
     dates: frozenset[int] = frozenset()
-    #: The LSH band keys (computed with the hashes).
-    bands: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    #: The LSH band keys (computed with the hashes), as int64 values in the machine's
+    #: byte order (made in this process, never stored: numpy reads them as they are).
+    bands: bytes = field(default=b"", compare=False, repr=False)
     _keys: tuple[int, ...] = field(default=(), compare=False, repr=False)
     _link_key: int = field(default=0, compare=False, repr=False)
+    #: The keys besides the bands (see ``_extra_keys``), as ``bands``: made when first
+    #: asked for.
+    _extra: bytes | None = field(default=None, init=False, compare=False, repr=False)
     #: Every name, and the first five letters of each (see ``mentions``): made when
     #: first asked for (most signatures are never scored against another).
     _all: frozenset[str] | None = field(default=None, init=False, compare=False, repr=False)
@@ -139,11 +144,21 @@ class Signature:
     def search_keys(self) -> tuple[int, ...]:
         """The keys under which candidates are found: LSH bands, link, headline, anchors."""
         if not self._keys:
-            object.__setattr__(self, "_keys", self._make_keys())
+            keys = array("q", self.key_bytes())
+            object.__setattr__(self, "_keys", tuple(keys))
         return self._keys
 
-    def _make_keys(self) -> tuple[int, ...]:
-        out = list(self.bands) if self.words >= MIN_WORDS else []
+    def key_bytes(self) -> bytes:
+        """``search_keys`` as int64 values in the machine's byte order."""
+        extra = self._extra
+        if extra is None:
+            extra = array("q", self._extra_keys()).tobytes()
+            object.__setattr__(self, "_extra", extra)
+        return self.bands + extra if self.words >= MIN_WORDS else extra
+
+    def _extra_keys(self) -> list[int]:
+        """The keys of the link, the headline and the anchors."""
+        out = []
         if self.link:
             link = _key("link", self.link)
             object.__setattr__(self, "_link_key", link)
@@ -154,7 +169,7 @@ class Signature:
             facts = [f"${a}" for a in sorted(self.amounts)] + [f"@{d}" for d in sorted(self.dates)]
             names = sorted(n for n in self.title_names if len(n) > 3)[:3]
             out.extend(_anchor(f"{n}|{f}") for n in names for f in facts[:2])
-        return tuple(out)
+        return out
 
     def features(self) -> dict[str, Any]:
         """Everything but the hashes, as plain JSON data (the store keeps it)."""
@@ -171,7 +186,7 @@ class Signature:
     @classmethod
     def from_stored(cls, hashes: bytes, features: dict[str, Any]) -> Signature:
         """A signature as ``hashes`` and ``features()`` kept it."""
-        bands = stored_band_keys(bytes(hashes)) if len(hashes) == 4 * NUM_PERM else ()
+        bands = stored_band_keys(bytes(hashes)) if len(hashes) == 4 * NUM_PERM else b""
         return cls(
             hashes=bytes(hashes),
             words=int(features.get("words", 0)),
@@ -214,6 +229,8 @@ def _signatures(entries: Sequence[Entry]) -> list[Signature]:
     del hashes
     raw = values.astype("<u4").tobytes()
     width = 4 * NUM_PERM
+    keys = band_keys(values).tobytes()
+    step = 8 * BANDS
     # Made once the hashes and bands are known, with positional arguments (a frozen
     # dataclass sets each field in turn: the fewer steps, the better).
     return [
@@ -226,11 +243,9 @@ def _signatures(entries: Sequence[Entry]) -> list[Signature]:
             found.title_names,
             found.amounts,
             found.dates,
-            tuple(bands),
+            keys[i * step : (i + 1) * step],
         )
-        for i, ((link, found), bands) in enumerate(
-            zip(gists, band_keys(values).tolist(), strict=True)
-        )
+        for i, (link, found) in enumerate(gists)
     ]
 
 

@@ -150,8 +150,7 @@ class Index:
         first = len(self._entries)
         sigs = [member.sig for _, member in self._entries]
         sigs += [sig for sig, _ in items]
-        keys = [sig.search_keys() for sig in sigs]
-        shared = SharedKeys(keys, first, CROWDED)
+        shared = SharedKeys.of_bytes([sig.key_bytes() for sig in sigs], first, CROWDED)
         table = HashTable([sig.hashes for sig in sigs])
         # Each item's near earlier sets, found for the whole batch: the only members
         # same_story can join it to (see _choose).
@@ -179,7 +178,7 @@ class Index:
         window = self.window
         for n, (sig, when) in enumerate(items, start=first):
             begin, end = bounds[n - first], bounds[n - first + 1]
-            by_key = bool(unkept) and not unkept.isdisjoint(keys[n])
+            by_key = bool(unkept) and not unkept.isdisjoint(sig.search_keys())
             link = sig.link and sig._link_key in links
             chosen: int | None = None
             if begin != end and not (by_key or link):
@@ -218,7 +217,7 @@ class Index:
                 if sig.link:
                     links.setdefault(sig._link_key, []).append(story)
             else:
-                unkept.update(keys[n])
+                unkept.update(sig.search_keys())
             out.append(story)
         return out
 

@@ -13,6 +13,7 @@ import re
 from dataclasses import replace
 from datetime import timedelta
 
+import numpy as np
 import pytest
 
 from monitor import gist, stories
@@ -162,12 +163,38 @@ def test_near_sets_are_what_comparing_each_pair_gives(seed: int) -> None:
 def test_pair_agreements_are_agreements() -> None:
     rows = [bytes(v.astype("<u4").tobytes()) for v in minhashes([[1, 2, 3], [2, 3, 4], [9]])]
     odd = [*rows, b"", b"\x01\x00\x00\x00", b"\x01\x00\x00\x00"]
-    import numpy as np
-
     ones, others = np.array([0, 1, 0, 3, 4, 0, 2]), np.array([1, 0, 0, 0, 5, 4, 2])
     expected = [agreements(odd[i], [odd[j]])[0] for i, j in zip(ones, others, strict=True)]
     assert HashTable(odd).pair_agreements(ones, others).tolist() == expected
     assert expected[4] == 1.0 and expected[3] == 0.0  # two rows of one odd width compare
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_shared_keys_of_wide_keys_and_of_bytes(seed: int) -> None:
+    """Keys spread over 64 bits (as band and link keys are) take the fast sort, keys that
+    differ only in their low bits the fallback (the test above); both give what a dict of
+    keys gives, and so do the same sets given as bytes."""
+    from array import array
+
+    from monitor.minhash import _key_order
+
+    rng = random.Random(seed)
+    pool = [rng.randrange(-(2**63), 2**63) for _ in range(500)]
+    keys = [[rng.choice(pool) for _ in range(rng.randrange(12))] for _ in range(300)]
+    flat = np.array([k for ks in keys for k in ks], dtype=np.int64)
+    order, keyed = _key_order(flat)
+    assert order.tolist() == np.argsort(flat, kind="stable").tolist()
+    assert keyed.tolist() == sorted(flat.tolist())
+    clash = np.array([5, 4, 5, 4, 2**40, 4], dtype=np.int64)  # 4 and 5 share their high bits
+    assert _key_order(clash)[0].tolist() == np.argsort(clash, kind="stable").tolist()
+    for first in (0, 1, 120, 300):
+        earlier, every = _buckets_by_dict(keys, first, crowded=4)
+        for shared in (
+            SharedKeys(keys, first, crowded=4),
+            SharedKeys.of_bytes([array("q", ks).tobytes() for ks in keys], first, crowded=4),
+        ):
+            assert [shared.earlier(n) for n in range(first, len(keys))] == earlier
+            assert [shared.by_key(n) for n in range(first, len(keys))] == every
 
 
 def test_shared_keys_of_no_sets_and_empty_sets() -> None:
