@@ -49,11 +49,15 @@ __all__ = [
     "NEAR_TEXT",
     "SAME_TEXT",
     "TITLE_WORDS",
+    "Gists",
     "Signature",
+    "assemble",
     "conflict",
+    "gists",
     "same_story",
     "signatures",
     "similarity",
+    "texts",
 ]
 
 #: Text this close is one story unless an anchor conflicts...
@@ -210,43 +214,63 @@ def _text(entry: Entry) -> tuple[str, str]:
 
 def signatures(entries: Sequence[Entry]) -> list[Signature]:
     """The signatures of many entries at once (one numpy pass for all their MinHashes).
-    Each item's words are hashed as soon as they are found, into one list for all; the
-    signatures are made once the hashes and bands are known."""
+    sigpool.py cuts a big batch into ``gists`` of chunks, some made in a helper process."""
     with paused_gc(promote=True):  # no cycles are made: the collector would rescan them
-        return _signatures(entries)
+        return assemble([entry.url or "" for entry in entries], [gists(texts(entries))])
 
 
-def _signatures(entries: Sequence[Entry]) -> list[Signature]:
+def texts(entries: Sequence[Entry]) -> list[tuple[str, str]]:
+    """Each entry's headline and text, as ``gists`` takes them."""
+    return [_text(entry) for entry in entries]
+
+
+#: What ``gists`` makes of some texts: their MinHash values (NUM_PERM little-endian
+#: uint32 each), their band keys (BANDS int64 each, in the machine's byte order) and their
+#: gists. Plain values: a helper process sends them as they are.
+Gists = tuple[bytes, bytes, list[Gist]]
+
+
+def gists(items: Sequence[tuple[str, str]]) -> Gists:
+    """The gists of headlines and texts, and their MinHash values and band keys. Each
+    text's words are hashed as soon as they are found, into one array for all."""
     hashes = array("I")  # numpy takes it as it is, not number by number
     sizes: list[int] = []
-    gists: list[tuple[str, Gist]] = []
-    for entry in entries:
-        words, found = gist(*_text(entry))
+    found: list[Gist] = []
+    for title, body in items:
+        words, one = gist(title, body)
         hashes.extend(word_hashes_of(words))
-        sizes.append(found.words)
-        gists.append((entry.url or "", found))
+        sizes.append(one.words)
+        found.append(one)
     values = minhashes_flat(hashes, sizes)
-    del hashes
-    raw = values.astype("<u4").tobytes()
-    width = 4 * NUM_PERM
-    keys = band_keys(values).tobytes()
-    step = 8 * BANDS
-    # Made once the hashes and bands are known, with positional arguments (a frozen
-    # dataclass sets each field in turn: the fewer steps, the better).
-    return [
-        Signature(
-            raw[i * width : (i + 1) * width],
-            found.words,
-            link,
-            found.title,
-            found.names,
-            found.title_names,
-            found.amounts,
-            found.dates,
-            keys[i * step : (i + 1) * step],
-        )
-        for i, (link, found) in enumerate(gists)
-    ]
+    return values.astype("<u4").tobytes(), band_keys(values).tobytes(), found
+
+
+def assemble(links: Sequence[str], parts: Sequence[Gists]) -> list[Signature]:
+    """Signatures of items with these links (one each, "" for none) from the ``gists`` of
+    their texts, in order (made with positional arguments: a frozen dataclass sets each
+    field in turn, and the fewer steps the better)."""
+    width, step = 4 * NUM_PERM, 8 * BANDS
+    out: list[Signature] = []
+    links_of = iter(links)
+    for raw, keys, found in parts:
+        out += [
+            Signature(
+                raw[i * width : (i + 1) * width],
+                one.words,
+                link,
+                one.title,
+                one.names,
+                one.title_names,
+                one.amounts,
+                one.dates,
+                keys[i * step : (i + 1) * step],
+            )
+            # Gists first: the link after a part's last gist stays for the next part.
+            for i, (one, link) in enumerate(zip(found, links_of, strict=False))
+        ]
+    if len(out) != len(links):
+        raise ValueError(f"{len(links)} links for {len(out)} gists")
+    return out
 
 
 # --------------------------------------------------------------------------- pairs

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from monitor import stories
 from monitor.model import Entry
+from monitor.sigpool import pooled_signatures
 from monitor.store.base import BulkInsert, StoreBase, chunks, datetimes, marks, run_sql
 from monitor.store.tables import (
     DeliveryRow,
@@ -150,7 +151,8 @@ def _assign(s: Session, item_ids: list[int]) -> dict[int, int]:
     # In the order the outlets published (a poll records feeds in any order): the original
     # comes before its rewrites, and a rewrite that names the original's facts finds it.
     items.sort(key=lambda i: (i.published or i.fetched, i.id or 0))
-    sigs = stories.signatures([_entry(i) for i in items])
+    # A big batch (the first delivery after a pause) on two cores: see sigpool.py.
+    sigs = pooled_signatures([_entry(i) for i in items])
     whens = [_when(i) for i in items]
     index = _candidates(s, sigs, min(whens), max(whens))
     # New stories get provisional ids (below zero) while the batch is decided, and their

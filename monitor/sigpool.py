@@ -1,0 +1,303 @@
+"""Signatures of a big batch on two cores: this process and one helper process.
+
+A signature costs about 60 us an item, nearly all of it in the gist's regular expressions
+and numpy, on one core. A batch of ``2 * chunk`` items or more (the first delivery after a
+long pause, a backfill) is cut into chunks: this process works through them from the
+front while a helper process (``python -m monitor.sigpool``) takes them from the back, one
+at a time, so on two cores the batch takes a little more than half as long. The signatures
+are the same as ``signature.signatures`` makes in one process (a test holds them to it).
+
+The helper is started by the first big batch (this process begins on its chunks while the
+helper imports) and serves every later one, until this process ends or closes the pool:
+it exits when its stdin closes. Chunks and answers travel as length-prefixed pickles
+(feeds/worker.py's frames) of plain values: headlines and texts in, ``signature.gists`` out.
+
+A helper that cannot start, dies, answers with an error or does not answer within
+``timeout`` costs only time: its chunk is done here, a warning is logged once, and no
+helper is tried again for ``pause`` seconds. On one core, or when another thread is using
+the helper, a batch is done here as before.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from monitor.collector import paused_gc
+from monitor.feeds.worker import dumps, loads, read_frame, write_frame
+from monitor.model import Entry
+from monitor.signature import Gists, Signature, assemble, gists, signatures, texts
+
+__all__ = ["SignaturePool", "pooled_signatures"]
+
+log = logging.getLogger(__name__)
+
+#: The folder that holds the `monitor` package, so that the helper can import it.
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class _Helper:
+    """One helper process, and whether it has said it is ready."""
+
+    def __init__(self, executable: str) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p
+        )
+        self.proc = subprocess.Popen(
+            [executable, "-m", "monitor.sigpool"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+        )
+        self.ready = False
+        self.started = time.monotonic()
+        #: The CPU seconds it spent on chunks, as it reports them.
+        self.cpu = 0.0
+
+    def wait_ready(self, timeout: float, stop: threading.Event | None = None) -> bool:
+        """Whether the helper says it is ready, within ``timeout`` seconds of its start
+        (OSError after that), or before ``stop`` is set (False then)."""
+        while not self.ready:
+            if stop is not None and stop.is_set():
+                return False
+            if time.monotonic() - self.started > timeout:
+                raise OSError(f"not ready in {timeout:g} s")
+            if self.answered(0.01):
+                if self.receive()[0] != "ready":
+                    raise OSError("it did not say it was ready")
+                self.ready = True
+        return True
+
+    def answered(self, wait: float = 0.0) -> bool:
+        """Whether a frame has arrived (after waiting up to ``wait`` seconds)."""
+        assert self.proc.stdout is not None
+        return bool(select.select([self.proc.stdout], [], [], wait)[0])
+
+    def send(self, items: Sequence[tuple[str, str]]) -> None:
+        assert self.proc.stdin is not None
+        write_frame(self.proc.stdin, dumps(list(items)))
+
+    def receive(self) -> Any:
+        """The next answer; OSError when the helper is gone or failed."""
+        assert self.proc.stdout is not None
+        frame = read_frame(self.proc.stdout)
+        if frame is None:
+            raise OSError(f"it exited (status {self.proc.poll()})")
+        message = loads(frame)
+        if message[0] == "bug":
+            raise OSError(f"it failed:\n{message[1]}")
+        return message
+
+    def close(self) -> None:
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class SignaturePool:
+    """``signatures`` of a batch, big ones shared with a helper process (see the module's
+    docstring). ``chunk``: items a chunk; ``cores``: how many the batch may use (the
+    process's own count when None); ``timeout``: how long the end of a batch waits for
+    the helper's last chunk; ``pause``: seconds without a helper after one failed."""
+
+    def __init__(
+        self,
+        chunk: int = 500,
+        *,
+        cores: int | None = None,
+        timeout: float = 60.0,
+        pause: float = 600.0,
+        executable: str | None = None,
+    ) -> None:
+        self.chunk = max(1, chunk)
+        self.cores = _cores() if cores is None else cores
+        self.timeout = timeout
+        self.pause = pause
+        self.executable = executable or sys.executable
+        self._helper: _Helper | None = None
+        self._lock = threading.Lock()
+        self._failed_at: float | None = None
+        self._warned = False
+        self._cpu = 0.0
+
+    @property
+    def helper_cpu(self) -> float:
+        """The CPU seconds the helper processes have spent on chunks so far."""
+        return self._cpu + (self._helper.cpu if self._helper else 0.0)
+
+    def signatures(self, entries: Sequence[Entry]) -> list[Signature]:
+        """The signatures of ``entries``, as ``signature.signatures`` makes them."""
+        if len(entries) < 2 * self.chunk or self.cores < 2 or not self._lock.acquire(False):
+            return signatures(entries)
+        try:
+            helper = self._ready_helper()
+            if helper is None:
+                return signatures(entries)
+            with paused_gc(promote=True):
+                return self._shared(helper, entries)
+        finally:
+            self._lock.release()
+
+    def start(self) -> bool:
+        """Start the helper now and wait until it is ready (up to ``timeout``): whether
+        big batches will have it. The first big batch starts it otherwise."""
+        if self.cores < 2:
+            return False
+        with self._lock:
+            helper = self._ready_helper()
+            if helper is None:
+                return False
+            try:
+                return helper.wait_ready(self.timeout)
+            except (OSError, ValueError, EOFError) as e:
+                self._drop(str(e))
+                return False
+
+    def close(self) -> None:
+        """Stop the helper (a later big batch starts another)."""
+        with self._lock:
+            if self._helper is not None:
+                self._cpu += self._helper.cpu
+                self._helper.close()
+                self._helper = None
+
+    # ------------------------------------------------------------------ the helper
+
+    def _ready_helper(self) -> _Helper | None:
+        if self._helper is not None and self._helper.proc.poll() is None:
+            return self._helper
+        if self._helper is not None:
+            self._drop(f"it exited (status {self._helper.proc.returncode})")
+        if self._failed_at is not None and time.monotonic() - self._failed_at < self.pause:
+            return None
+        try:
+            self._helper = _Helper(self.executable)
+        except OSError as e:
+            self._drop(str(e))
+            return None
+        return self._helper
+
+    def _drop(self, reason: str) -> None:
+        """Give the helper up after a failure: warned once, not tried for a while."""
+        if not self._warned:
+            self._warned = True
+            log.warning("the signature helper process failed (%s); working in one process", reason)
+        self._failed_at = time.monotonic()
+        if self._helper is not None:
+            self._cpu += self._helper.cpu
+            with contextlib.suppress(OSError):
+                self._helper.proc.kill()
+            self._helper.close()
+            self._helper = None
+
+    def _shared(self, helper: _Helper, entries: Sequence[Entry]) -> list[Signature]:
+        """This thread takes chunks from the front; another feeds the helper one chunk at
+        a time from the back (once it is ready), waiting on its pipe without holding the
+        interpreter, so the helper is never left idle. A chunk the helper fails is done
+        here."""
+        items = texts(entries)
+        size = self.chunk
+        todo = deque(range((len(items) + size - 1) // size))
+        parts: list[Gists | None] = [None] * len(todo)
+        stop = threading.Event()
+        failure: list[str] = []
+
+        def chunk(n: int) -> list[tuple[str, str]]:
+            return items[n * size : (n + 1) * size]
+
+        def feed() -> None:
+            try:
+                if not helper.wait_ready(self.timeout, stop):
+                    return
+                while True:
+                    try:
+                        n = todo.pop()
+                    except IndexError:
+                        return
+                    helper.send(chunk(n))
+                    if not helper.answered(self.timeout):
+                        raise OSError(f"no answer in {self.timeout:g} s")
+                    _, part, cpu = helper.receive()
+                    helper.cpu += cpu
+                    parts[n] = part
+            except (OSError, ValueError, EOFError) as e:
+                failure.append(str(e) or type(e).__name__)
+
+        feeder = threading.Thread(target=feed, name="monitor-signatures", daemon=True)
+        feeder.start()
+        while True:
+            try:
+                n = todo.popleft()
+            except IndexError:
+                break
+            parts[n] = gists(chunk(n))
+        stop.set()
+        feeder.join()
+        if failure:
+            self._drop(failure[0])
+        for n, part in enumerate(parts):  # a chunk the helper failed
+            if part is None:
+                parts[n] = gists(chunk(n))
+        return assemble([e.url or "" for e in entries], parts)  # type: ignore[arg-type]
+
+
+_POOL = SignaturePool()
+atexit.register(_POOL.close)
+
+
+def pooled_signatures(entries: Sequence[Entry]) -> list[Signature]:
+    """``SignaturePool.signatures`` with the process's own pool (its helper, started by
+    the first big batch, lives as long as the process)."""
+    return _POOL.signatures(entries)
+
+
+def main() -> None:
+    """The helper: chunks of (headline, text) from stdin, their gists on stdout."""
+    import traceback
+
+    # Ctrl-C reaches the whole process group; the parent decides when the helper stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the protocol
+    gists([("", "")])  # numpy imported, patterns compiled: then ready
+    write_frame(sink, dumps(("ready",)))
+    while (frame := read_frame(source)) is not None:
+        started = time.process_time()
+        try:
+            with paused_gc():
+                part = gists(loads(frame))
+            message: tuple[Any, ...] = ("ok", part, time.process_time() - started)
+        except Exception:
+            message = ("bug", traceback.format_exc())
+        write_frame(sink, dumps(message))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""A big batch's signatures on two cores (monitor/sigpool.py): the same signatures as one
+process makes, and a helper that cannot start, dies, fails or hangs costs only time."""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.model import Entry
+from monitor.signature import Signature, signatures
+from monitor.sigpool import SignaturePool
+
+WORDS = [
+    "summit",
+    "trade",
+    "pipeline",
+    "diaspora",
+    "council",
+    "railway",
+    "corridor",
+    "energy",
+    "grain",
+    "customs",
+]
+NAMES = ["Omuraliev", "Tokayev", "Aliyev", "Erdogan", "Baku", "Astana", "Ankara", "Бишкек"]
+
+
+def entries(count: int, seed: int = 1) -> list[Entry]:
+    rng = random.Random(seed)
+    out = []
+    for n in range(count):
+        names = rng.sample(NAMES, 3)
+        words = " ".join(rng.choices(WORDS, k=25))
+        body = (
+            f"{names[0]} met {names[1]} in {names[2]} on {rng.randrange(1, 29)} March. "
+            f"The {words}, worth ${rng.randrange(1, 99)} billion, {names[1]} said."
+        )
+        out.append(
+            Entry(
+                feed_id="f",
+                id=f"i{n}",
+                title=f"{names[0]} and {names[1]} talk {rng.choice(WORDS)} in {names[2]}",
+                url=f"https://news.example/{n % 50}",
+                summary=body,
+                published=datetime(2026, 3, 1, tzinfo=UTC),
+            )
+        )
+    return out
+
+
+def same(ours: list[Signature], theirs: list[Signature]) -> None:
+    """Equal signatures, their band keys and search keys too (not compared by ==)."""
+    assert ours == theirs
+    assert [s.bands for s in ours] == [s.bands for s in theirs]
+    assert [s.search_keys() for s in ours] == [s.search_keys() for s in theirs]
+
+
+def fake_helper(tmp_path: Path, body: str) -> str:
+    """An executable that stands in for the helper (its arguments are ignored)."""
+    script = tmp_path / "helper"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import sys, time\n"
+        "from monitor.feeds.worker import dumps, loads, read_frame, write_frame\n"
+        "out, inp = sys.stdout.buffer, sys.stdin.buffer\n" + body
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_big_batch_is_shared_with_the_helper_and_gives_the_same_signatures() -> None:
+    batch = entries(400)
+    with_pool = SignaturePool(chunk=10, cores=2)
+    try:
+        assert with_pool.start()  # ready before the batch: it takes chunks for sure
+        same(with_pool.signatures(batch), signatures(batch))
+        assert with_pool.helper_cpu > 0  # the helper made some of them
+        helper = with_pool._helper
+        same(with_pool.signatures(batch[:57]), signatures(batch[:57]))  # a part chunk
+        assert with_pool._helper is helper  # the same helper serves later batches
+    finally:
+        with_pool.close()
+    assert with_pool._helper is None and helper is not None and helper.proc.poll() is not None
+
+
+def test_small_batches_and_one_core_stay_in_this_process() -> None:
+    batch = entries(30)
+    small = SignaturePool(chunk=20, cores=2)
+    same(small.signatures(batch), signatures(batch))
+    assert small._helper is None  # fewer than two chunks: no helper started
+    one_core = SignaturePool(chunk=5, cores=1)
+    same(one_core.signatures(batch), signatures(batch))
+    assert one_core._helper is None and not one_core.start()
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (None, "No such file"),  # no such executable
+        ("sys.exit(3)\n", "exited"),  # dies while starting
+        ("write_frame(out, dumps(('ready',)))\nread_frame(inp)\nsys.exit(4)\n", "exited"),
+        (
+            "write_frame(out, dumps(('ready',)))\nread_frame(inp)\n"
+            "write_frame(out, dumps(('bug', 'Traceback: a test')))\ntime.sleep(30)\n",
+            "a test",
+        ),
+        ("write_frame(out, dumps(('ready',)))\nread_frame(inp)\ntime.sleep(30)\n", "no answer"),
+        ("time.sleep(30)\n", "not ready"),
+    ],
+    ids=["missing", "dies-starting", "dies-on-a-chunk", "fails", "hangs", "never-ready"],
+)
+def test_a_helper_that_fails_costs_only_time(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, body: str | None, reason: str
+) -> None:
+    batch = entries(60)
+    executable = str(tmp_path / "no-such-python") if body is None else fake_helper(tmp_path, body)
+    pool = SignaturePool(chunk=10, cores=2, timeout=1.0, executable=executable)
+    caplog.set_level(logging.WARNING, logger="monitor.sigpool")
+    try:
+        if reason == "not ready":  # a batch does not wait for a helper to be ready
+            same(pool.signatures(batch), signatures(batch))
+            assert not pool.start()
+        else:
+            pool.start()
+            same(pool.signatures(batch), signatures(batch))
+        same(pool.signatures(batch), signatures(batch))  # and the next batch too
+    finally:
+        pool.close()
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1  # warned once
+    assert "signature helper" in warnings[0] and reason in warnings[0], warnings
+    assert pool._helper is None  # given up, and not tried again for a while
