@@ -53,6 +53,7 @@ __all__ = [
     "Signature",
     "assemble",
     "conflict",
+    "extra_keys",
     "gists",
     "same_story",
     "signatures",
@@ -95,6 +96,30 @@ def _anchor(value: str) -> int:
     return found
 
 
+def extra_keys(
+    link: str,
+    title: str,
+    title_names: frozenset[str],
+    amounts: frozenset[int],
+    dates: frozenset[int],
+) -> tuple[bytes, int]:
+    """The search keys besides the bands: the link's, the headline's (of TITLE_WORDS words
+    at least) and the anchors' (a headline name with an amount or a date), as int64 values
+    in the machine's byte order; and the link's key (0 without a link)."""
+    out = []
+    link_key = 0
+    if link:
+        link_key = _key("link", link)
+        out.append(link_key)
+    if title.count(" ") + 1 >= TITLE_WORDS:
+        out.append(_key("title", title))
+    if (amounts or dates) and title_names:
+        facts = [f"${a}" for a in sorted(amounts)] + [f"@{d}" for d in sorted(dates)]
+        names = sorted(n for n in title_names if len(n) > 3)[:3]
+        out.extend(_anchor(f"{n}|{f}") for n in names for f in facts[:2])
+    return array("q", out).tobytes(), link_key
+
+
 @dataclass(frozen=True, slots=True)
 class Signature:
     """What clustering keeps of one item."""
@@ -115,11 +140,11 @@ class Signature:
     #: The LSH band keys (computed with the hashes), as int64 values in the machine's
     #: byte order (made in this process, never stored: numpy reads them as they are).
     bands: bytes = field(default=b"", compare=False, repr=False)
-    _keys: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    #: The keys besides the bands (see ``extra_keys``), as ``bands``, and the link's key
+    #: (0 without a link): made with the signature in a batch, else when first asked for.
+    _extra: bytes | None = field(default=None, compare=False, repr=False)
     _link_key: int = field(default=0, compare=False, repr=False)
-    #: The keys besides the bands (see ``_extra_keys``), as ``bands``: made when first
-    #: asked for.
-    _extra: bytes | None = field(default=None, init=False, compare=False, repr=False)
+    _keys: tuple[int, ...] = field(default=(), init=False, compare=False, repr=False)
     #: Every name, and the first five letters of each (see ``mentions``): made when
     #: first asked for (most signatures are never scored against another).
     _all: frozenset[str] | None = field(default=None, init=False, compare=False, repr=False)
@@ -156,24 +181,12 @@ class Signature:
         """``search_keys`` as int64 values in the machine's byte order."""
         extra = self._extra
         if extra is None:
-            extra = array("q", self._extra_keys()).tobytes()
+            extra, link = extra_keys(
+                self.link, self.title, self.title_names, self.amounts, self.dates
+            )
             object.__setattr__(self, "_extra", extra)
-        return self.bands + extra if self.words >= MIN_WORDS else extra
-
-    def _extra_keys(self) -> list[int]:
-        """The keys of the link, the headline and the anchors."""
-        out = []
-        if self.link:
-            link = _key("link", self.link)
             object.__setattr__(self, "_link_key", link)
-            out.append(link)
-        if self.title.count(" ") + 1 >= TITLE_WORDS:
-            out.append(_key("title", self.title))
-        if (self.amounts or self.dates) and self.title_names:
-            facts = [f"${a}" for a in sorted(self.amounts)] + [f"@{d}" for d in sorted(self.dates)]
-            names = sorted(n for n in self.title_names if len(n) > 3)[:3]
-            out.extend(_anchor(f"{n}|{f}") for n in names for f in facts[:2])
-        return out
+        return self.bands + extra if self.words >= MIN_WORDS else extra
 
     def features(self) -> dict[str, Any]:
         """Everything but the hashes, as plain JSON data (the store keeps it)."""
@@ -219,30 +232,34 @@ def signatures(entries: Sequence[Entry]) -> list[Signature]:
         return assemble([entry.url or "" for entry in entries], [gists(texts(entries))])
 
 
-def texts(entries: Sequence[Entry]) -> list[tuple[str, str]]:
-    """Each entry's headline and text, as ``gists`` takes them."""
-    return [_text(entry) for entry in entries]
+def texts(entries: Sequence[Entry]) -> list[tuple[str, str, str]]:
+    """Each entry's headline, text and link ("" for none), as ``gists`` takes them."""
+    return [(*_text(entry), entry.url or "") for entry in entries]
 
 
 #: What ``gists`` makes of some texts: their MinHash values (NUM_PERM little-endian
-#: uint32 each), their band keys (BANDS int64 each, in the machine's byte order) and their
-#: gists. Plain values: a helper process sends them as they are.
-Gists = tuple[bytes, bytes, list[Gist]]
+#: uint32 each), their band keys (BANDS int64 each, in the machine's byte order), their
+#: gists, and their other keys and link keys (``extra_keys``). Plain values: a helper
+#: process sends them as they are.
+Gists = tuple[bytes, bytes, list[Gist], list[tuple[bytes, int]]]
 
 
-def gists(items: Sequence[tuple[str, str]]) -> Gists:
-    """The gists of headlines and texts, and their MinHash values and band keys. Each
-    text's words are hashed as soon as they are found, into one array for all."""
+def gists(items: Sequence[tuple[str, str, str]]) -> Gists:
+    """The gists of headlines and texts (with their links), their MinHash values and
+    their keys. Each text's words are hashed as soon as they are found, into one array
+    for all."""
     hashes = array("I")  # numpy takes it as it is, not number by number
     sizes: list[int] = []
     found: list[Gist] = []
-    for title, body in items:
+    extras: list[tuple[bytes, int]] = []
+    for title, body, link in items:
         words, one = gist(title, body)
         hashes.extend(word_hashes_of(words))
         sizes.append(one.words)
         found.append(one)
+        extras.append(extra_keys(link, one.title, one.title_names, one.amounts, one.dates))
     values = minhashes_flat(hashes, sizes)
-    return values.astype("<u4").tobytes(), band_keys(values).tobytes(), found
+    return values.astype("<u4").tobytes(), band_keys(values).tobytes(), found, extras
 
 
 def assemble(links: Sequence[str], parts: Sequence[Gists]) -> list[Signature]:
@@ -252,7 +269,7 @@ def assemble(links: Sequence[str], parts: Sequence[Gists]) -> list[Signature]:
     width, step = 4 * NUM_PERM, 8 * BANDS
     out: list[Signature] = []
     links_of = iter(links)
-    for raw, keys, found in parts:
+    for raw, keys, found, extras in parts:
         out += [
             Signature(
                 raw[i * width : (i + 1) * width],
@@ -264,9 +281,13 @@ def assemble(links: Sequence[str], parts: Sequence[Gists]) -> list[Signature]:
                 one.amounts,
                 one.dates,
                 keys[i * step : (i + 1) * step],
+                extra,
+                link_key,
             )
             # Gists first: the link after a part's last gist stays for the next part.
-            for i, (one, link) in enumerate(zip(found, links_of, strict=False))
+            for i, (one, (extra, link_key), link) in enumerate(
+                zip(found, extras, links_of, strict=False)
+            )
         ]
     if len(out) != len(links):
         raise ValueError(f"{len(links)} links for {len(out)} gists")

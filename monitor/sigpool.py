@@ -10,7 +10,7 @@ are the same as ``signature.signatures`` makes in one process (a test holds them
 The helper is started by the first big batch (this process begins on its chunks while the
 helper imports) and serves every later one, until this process ends or closes the pool:
 it exits when its stdin closes. Chunks and answers travel as length-prefixed pickles
-(feeds/worker.py's frames) of plain values: headlines and texts in, ``signature.gists`` out.
+(feeds/worker.py's frames) of plain values: headlines, texts and links in, ``signature.gists`` out.
 
 A helper that cannot start, dies, answers with an error or does not answer within
 ``timeout`` costs only time: its chunk is done here, a warning is logged once, and no
@@ -94,7 +94,7 @@ class _Helper:
         assert self.proc.stdout is not None
         return bool(select.select([self.proc.stdout], [], [], wait)[0])
 
-    def send(self, items: Sequence[tuple[str, str]]) -> None:
+    def send(self, items: Sequence[tuple[str, str, str]]) -> None:
         assert self.proc.stdin is not None
         write_frame(self.proc.stdin, dumps(list(items)))
 
@@ -229,7 +229,7 @@ class SignaturePool:
         stop = threading.Event()
         failure: list[str] = []
 
-        def chunk(n: int) -> list[tuple[str, str]]:
+        def chunk(n: int) -> list[tuple[str, str, str]]:
             return items[n * size : (n + 1) * size]
 
         def feed() -> None:
@@ -286,7 +286,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the protocol
-    gists([("", "")])  # numpy imported, patterns compiled: then ready
+    gists([("", "", "")])  # numpy imported, patterns compiled: then ready
     write_frame(sink, dumps(("ready",)))
     while (frame := read_frame(source)) is not None:
         started = time.process_time()
