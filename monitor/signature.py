@@ -120,9 +120,11 @@ def extra_keys(
     return array("q", out).tobytes(), link_key
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Signature:
-    """What clustering keeps of one item."""
+    """What clustering keeps of one item. Not to be changed once made (not frozen: a
+    frozen dataclass sets each field through object.__setattr__, which made building a
+    batch's signatures take four times as long); the fields after ``bands`` are caches."""
 
     #: The MinHash of the content words: NUM_PERM unsigned 32-bit values, little-endian.
     hashes: bytes = b""
@@ -155,8 +157,8 @@ class Signature:
         every = self._all
         if every is None:
             every = self.names | self.title_names
-            object.__setattr__(self, "_all", every)
-            object.__setattr__(self, "_stems", frozenset(n[:5] for n in every if len(n) >= 4))
+            self._all = every
+            self._stems = frozenset(n[:5] for n in every if len(n) >= 4)
         return every
 
     @property
@@ -174,7 +176,7 @@ class Signature:
         """The keys under which candidates are found: LSH bands, link, headline, anchors."""
         if not self._keys:
             keys = array("q", self.key_bytes())
-            object.__setattr__(self, "_keys", tuple(keys))
+            self._keys = tuple(keys)
         return self._keys
 
     def key_bytes(self) -> bytes:
@@ -184,8 +186,8 @@ class Signature:
             extra, link = extra_keys(
                 self.link, self.title, self.title_names, self.amounts, self.dates
             )
-            object.__setattr__(self, "_extra", extra)
-            object.__setattr__(self, "_link_key", link)
+            self._extra = extra
+            self._link_key = link
         return self.bands + extra if self.words >= MIN_WORDS else extra
 
     def features(self) -> dict[str, Any]:
@@ -264,8 +266,7 @@ def gists(items: Sequence[tuple[str, str, str]]) -> Gists:
 
 def assemble(links: Sequence[str], parts: Sequence[Gists]) -> list[Signature]:
     """Signatures of items with these links (one each, "" for none) from the ``gists`` of
-    their texts, in order (made with positional arguments: a frozen dataclass sets each
-    field in turn, and the fewer steps the better)."""
+    their texts, in order."""
     width, step = 4 * NUM_PERM, 8 * BANDS
     out: list[Signature] = []
     links_of = iter(links)

@@ -24,6 +24,7 @@ import atexit
 import contextlib
 import logging
 import os
+import queue
 import select
 import signal
 import subprocess
@@ -218,54 +219,74 @@ class SignaturePool:
             self._helper = None
 
     def _shared(self, helper: _Helper, entries: Sequence[Entry]) -> list[Signature]:
-        """This thread takes chunks from the front; another feeds the helper one chunk at
-        a time from the back (once it is ready), waiting on its pipe without holding the
-        interpreter, so the helper is never left idle. A chunk the helper fails is done
-        here."""
+        """This thread takes chunks from the front; another feeds the helper from the
+        back (once it is ready), two chunks ahead so that it never waits for the next,
+        and waits on its pipe without holding the interpreter. Chunks shrink as the batch
+        runs out (a quarter of what is left, ``chunk`` at most, a fifth of it at least),
+        so neither side waits long for the other at the end. A chunk the helper fails is
+        done here."""
         items = texts(entries)
-        size = self.chunk
-        todo = deque(range((len(items) + size - 1) // size))
-        parts: list[Gists | None] = [None] * len(todo)
+        work = _Work(len(items), self.chunk)
+        parts: dict[int, Gists] = {}
+        sent: dict[int, int] = {}  # the helper's chunks not yet answered: start -> end
         stop = threading.Event()
         failure: list[str] = []
-
-        def chunk(n: int) -> list[tuple[str, str, str]]:
-            return items[n * size : (n + 1) * size]
 
         def feed() -> None:
             try:
                 if not helper.wait_ready(self.timeout, stop):
                     return
+                order: deque[int] = deque()
                 while True:
-                    try:
-                        n = todo.pop()
-                    except IndexError:
+                    while len(order) < 2 and (span := work.take(front=False)) is not None:
+                        helper.send(items[span[0] : span[1]])
+                        sent[span[0]] = span[1]
+                        order.append(span[0])
+                    if not order:
                         return
-                    helper.send(chunk(n))
                     if not helper.answered(self.timeout):
                         raise OSError(f"no answer in {self.timeout:g} s")
                     _, part, cpu = helper.receive()
                     helper.cpu += cpu
-                    parts[n] = part
+                    begin = order.popleft()
+                    parts[begin] = part
+                    del sent[begin]
             except (OSError, ValueError, EOFError) as e:
                 failure.append(str(e) or type(e).__name__)
 
         feeder = threading.Thread(target=feed, name="monitor-signatures", daemon=True)
         feeder.start()
-        while True:
-            try:
-                n = todo.popleft()
-            except IndexError:
-                break
-            parts[n] = gists(chunk(n))
+        while (span := work.take(front=True)) is not None:
+            parts[span[0]] = gists(items[span[0] : span[1]])
         stop.set()
         feeder.join()
         if failure:
             self._drop(failure[0])
-        for n, part in enumerate(parts):  # a chunk the helper failed
-            if part is None:
-                parts[n] = gists(chunk(n))
-        return assemble([e.url or "" for e in entries], parts)  # type: ignore[arg-type]
+        for begin, end in sent.items():  # chunks the helper failed
+            parts[begin] = gists(items[begin:end])
+        return assemble([e.url or "" for e in entries], [parts[n] for n in sorted(parts)])
+
+
+class _Work:
+    """The items left of a batch, [lo, hi): this process takes chunks from the front,
+    the helper from the back."""
+
+    def __init__(self, count: int, most: int) -> None:
+        self.lo, self.hi = 0, count
+        self.most, self.least = most, max(1, most // 5)
+        self._lock = threading.Lock()
+
+    def take(self, *, front: bool) -> tuple[int, int] | None:
+        with self._lock:
+            left = self.hi - self.lo
+            if left <= 0:
+                return None
+            size = min(left, max(self.least, min(self.most, left // 4)))
+            if front:
+                self.lo += size
+                return self.lo - size, self.lo
+            self.hi -= size
+            return self.hi, self.hi + size
 
 
 _POOL = SignaturePool()
@@ -287,8 +308,18 @@ def main() -> None:
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the protocol
     gists([("", "", "")])  # numpy imported, patterns compiled: then ready
+    # A thread reads the next chunks while this one works, so that the parent's writes
+    # never wait for this process to finish a chunk (and its answer never waits for them).
+    frames: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+
+    def read() -> None:
+        while (frame := read_frame(source)) is not None:
+            frames.put(frame)
+        frames.put(None)
+
+    threading.Thread(target=read, name="monitor-signatures-read", daemon=True).start()
     write_frame(sink, dumps(("ready",)))
-    while (frame := read_frame(source)) is not None:
+    while (frame := frames.get()) is not None:
         started = time.process_time()
         try:
             with paused_gc():
