@@ -346,13 +346,14 @@ class SharedKeys:
         place = self._where[begin:]
         counts = self._mine[place] - self._group[place]
         counts[counts > crowded] = 0
-        total = int(counts.sum())
-        runs = np.repeat(place, counts)
-        offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-        earlier = owners[self._group[runs] + offsets]
+        ends_of = np.concatenate(([0], np.cumsum(counts)))
+        total = int(ends_of[-1])
+        # Pair i of a run that starts at ``ends_of[k]`` is sorted pair group[place[k]] + i.
+        jump = self._group[place] - ends_of[:-1]
+        earlier = owners[np.arange(total, dtype=np.int64) + np.repeat(jump, counts)]
         self._earlier: list[int] = earlier.tolist()
-        per_set = np.bincount(owner[begin:] - first, weights=counts, minlength=len(sizes) - first)
-        self._bounds: list[int] = [0, *np.cumsum(per_set).astype(np.int64).tolist()]
+        # Set n's pairs end where its last key's run does.
+        self._bounds: list[int] = ends_of[np.concatenate(([begin], ends[first:])) - begin].tolist()
         #: The same pairs as arrays: each later set, and the earlier set it shares a key with.
         self._pairs = (np.repeat(owner[begin:], counts), earlier)
 
