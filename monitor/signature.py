@@ -147,30 +147,30 @@ class Signature:
     _extra: bytes | None = field(default=None, compare=False, repr=False)
     _link_key: int = field(default=0, compare=False, repr=False)
     _keys: tuple[int, ...] = field(default=(), init=False, compare=False, repr=False)
-    #: Every name, and the first five letters of each (see ``mentions``): made when
+    #: Every name, and the first five letters of each (see ``mentions``): each made when
     #: first asked for (most signatures are never scored against another).
     _all: frozenset[str] | None = field(default=None, init=False, compare=False, repr=False)
-    _stems: frozenset[str] = field(default=frozenset(), init=False, compare=False, repr=False)
+    _stems: frozenset[str] | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def all_names(self) -> frozenset[str]:
         every = self._all
         if every is None:
-            every = self.names | self.title_names
-            self._all = every
-            self._stems = frozenset(n[:5] for n in every if len(n) >= 4)
+            names, title_names = self.names, self.title_names
+            # The headline's names are mostly the text's too: then no new set is made.
+            every = self._all = names if title_names <= names else names | title_names
         return every
 
     @property
     def stems(self) -> frozenset[str]:
-        if self._all is None:
-            self.all_names  # noqa: B018 (made together)
-        return self._stems
+        stems = self._stems
+        if stems is None:
+            stems = self._stems = frozenset(n[:5] for n in self.all_names if len(n) >= 4)
+        return stems
 
     def mentions(self, name: str) -> bool:
         """Whether the item names ``name`` in some form (the same first five letters)."""
-        every = self._all if self._all is not None else self.all_names
-        return name in every or (len(name) >= 4 and name[:5] in self._stems)
+        return name in self.all_names or (len(name) >= 4 and name[:5] in self.stems)
 
     def search_keys(self) -> tuple[int, ...]:
         """The keys under which candidates are found: LSH bands, link, headline, anchors."""

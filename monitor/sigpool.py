@@ -227,10 +227,14 @@ class SignaturePool:
         done here."""
         items = texts(entries)
         work = _Work(len(items), self.chunk)
-        parts: dict[int, Gists] = {}
+        made: dict[int, list[Signature]] = {}
+        arrived: deque[tuple[int, Gists]] = deque()  # the helper's, to be made here
         sent: dict[int, int] = {}  # the helper's chunks not yet answered: start -> end
         stop = threading.Event()
         failure: list[str] = []
+
+        def make(begin: int, end: int, part: Gists) -> None:
+            made[begin] = assemble([item[2] for item in items[begin:end]], [part])
 
         def feed() -> None:
             try:
@@ -249,22 +253,31 @@ class SignaturePool:
                     _, part, cpu = helper.receive()
                     helper.cpu += cpu
                     begin = order.popleft()
-                    parts[begin] = part
+                    arrived.append((begin, part))
                     del sent[begin]
             except (OSError, ValueError, EOFError) as e:
                 failure.append(str(e) or type(e).__name__)
 
+        def take_arrived() -> None:
+            # Signatures are made as chunks come, while the helper works on: the less
+            # is left for the end, the sooner the batch is done.
+            while arrived:
+                begin, part = arrived.popleft()
+                make(begin, begin + len(part[2]), part)
+
         feeder = threading.Thread(target=feed, name="monitor-signatures", daemon=True)
         feeder.start()
         while (span := work.take(front=True)) is not None:
-            parts[span[0]] = gists(items[span[0] : span[1]])
+            make(*span, gists(items[span[0] : span[1]]))
+            take_arrived()
         stop.set()
         feeder.join()
+        take_arrived()
         if failure:
             self._drop(failure[0])
         for begin, end in sent.items():  # chunks the helper failed
-            parts[begin] = gists(items[begin:end])
-        return assemble([e.url or "" for e in entries], [parts[n] for n in sorted(parts)])
+            make(begin, end, gists(items[begin:end]))
+        return [sig for begin in sorted(made) for sig in made[begin]]
 
 
 class _Work:
