@@ -331,16 +331,19 @@ def main() -> None:
         frames.put(None)
 
     threading.Thread(target=read, name="monitor-signatures-read", daemon=True).start()
-    write_frame(sink, dumps(("ready",)))
-    while (frame := frames.get()) is not None:
-        started = time.process_time()
-        try:
-            with paused_gc():
-                part = gists(loads(frame))
-            message: tuple[Any, ...] = ("ok", part, time.process_time() - started)
-        except Exception:
-            message = ("bug", traceback.format_exc())
-        write_frame(sink, dumps(message))
+    try:
+        write_frame(sink, dumps(("ready",)))
+        while (frame := frames.get()) is not None:
+            started = time.process_time()
+            try:
+                with paused_gc():
+                    part = gists(loads(frame))
+                message: tuple[Any, ...] = ("ok", part, time.process_time() - started)
+            except Exception:
+                message = ("bug", traceback.format_exc())
+            write_frame(sink, dumps(message))
+    except OSError:  # the parent is gone (its end of the pipe closed): nothing to answer
+        return
 
 
 if __name__ == "__main__":

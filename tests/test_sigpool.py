@@ -135,3 +135,34 @@ def test_a_helper_that_fails_costs_only_time(
     assert len(warnings) == 1  # warned once
     assert "signature helper" in warnings[0] and reason in warnings[0], warnings
     assert pool._helper is None  # given up, and not tried again for a while
+
+
+def test_the_helper_exits_quietly_when_its_parent_is_gone() -> None:
+    """A parent killed mid-chunk closes both pipes: the helper's answer finds no reader,
+    and it exits without a traceback (its stderr is the job's log)."""
+    import os
+    import subprocess
+
+    from monitor.feeds.worker import dumps, loads, read_frame, write_frame
+    from monitor.signature import texts
+
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": root}
+    helper = subprocess.Popen(
+        [sys.executable, "-m", "monitor.sigpool"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert helper.stdin is not None and helper.stdout is not None
+    frame = read_frame(helper.stdout)
+    assert frame is not None and loads(frame) == ("ready",)
+    write_frame(helper.stdin, dumps(texts(entries(300))))  # a chunk it works on...
+    helper.stdout.close()  # ...while its parent goes away
+    helper.stdin.close()
+    assert helper.wait(timeout=30) == 0
+    assert helper.stderr is not None
+    err = helper.stderr.read()
+    helper.stderr.close()
+    assert b"Traceback" not in err
