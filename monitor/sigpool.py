@@ -8,9 +8,10 @@ at a time, so on two cores the batch takes a little more than half as long. The 
 are the same as ``signature.signatures`` makes in one process (a test holds them to it).
 
 The helper is started by the first big batch (this process begins on its chunks while the
-helper imports) and serves every later one, until this process ends or closes the pool:
-it exits when its stdin closes. Chunks and answers travel as length-prefixed pickles
-(feeds/worker.py's frames) of plain values: headlines, texts and links in, ``signature.gists`` out.
+helper imports) and serves every later one; it is stopped after ``idle`` seconds (ten
+minutes) without a big batch, and when this process ends or closes the pool (it exits when
+its stdin closes). Chunks and answers travel as length-prefixed pickles (feeds/worker.py's
+frames) of plain values: headlines, texts and links in, ``signature.gists`` out.
 
 A helper that cannot start, dies, answers with an error or does not answer within
 ``timeout`` costs only time: its chunk is done here, a warning is logged once, and no
@@ -126,7 +127,8 @@ class SignaturePool:
     """``signatures`` of a batch, big ones shared with a helper process (see the module's
     docstring). ``chunk``: items a chunk; ``cores``: how many the batch may use (the
     process's own count when None); ``timeout``: how long the end of a batch waits for
-    the helper's last chunk; ``pause``: seconds without a helper after one failed."""
+    the helper's last chunk; ``pause``: seconds without a helper after one failed;
+    ``idle``: seconds without a big batch after which the helper is stopped."""
 
     def __init__(
         self,
@@ -135,12 +137,15 @@ class SignaturePool:
         cores: int | None = None,
         timeout: float = 60.0,
         pause: float = 600.0,
+        idle: float = 600.0,
         executable: str | None = None,
     ) -> None:
         self.chunk = max(1, chunk)
         self.cores = _cores() if cores is None else cores
         self.timeout = timeout
         self.pause = pause
+        self.idle = idle
+        self._idle_timer: threading.Timer | None = None
         self.executable = executable or sys.executable
         self._helper: _Helper | None = None
         self._lock = threading.Lock()
@@ -164,7 +169,28 @@ class SignaturePool:
             with paused_gc(promote=True):
                 return self._shared(helper, entries)
         finally:
+            self._rest()
             self._lock.release()
+
+    def _rest(self) -> None:
+        """Stop the helper after ``idle`` seconds without a big batch (a job that
+        started it with its first poll keeps no second process for nothing)."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        if self._helper is not None:
+            self._idle_timer = threading.Timer(self.idle, self._stop_idle)
+            self._idle_timer.daemon = True
+            self._idle_timer.start()
+
+    def _stop_idle(self) -> None:
+        if self._lock.acquire(False):  # a batch that has the helper now keeps it
+            try:
+                if self._helper is not None:
+                    self._cpu += self._helper.cpu
+                    self._helper.close()
+                    self._helper = None
+            finally:
+                self._lock.release()
 
     def start(self) -> bool:
         """Start the helper now and wait until it is ready (up to ``timeout``): whether
@@ -180,9 +206,13 @@ class SignaturePool:
             except (OSError, ValueError, EOFError) as e:
                 self._drop(str(e))
                 return False
+            finally:
+                self._rest()
 
     def close(self) -> None:
         """Stop the helper (a later big batch starts another)."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
         with self._lock:
             if self._helper is not None:
                 self._cpu += self._helper.cpu

@@ -166,3 +166,22 @@ def test_the_helper_exits_quietly_when_its_parent_is_gone() -> None:
     err = helper.stderr.read()
     helper.stderr.close()
     assert b"Traceback" not in err
+
+
+def test_an_idle_helper_is_stopped() -> None:
+    """A job that had one big batch keeps no second process for nothing."""
+    import time
+
+    pool = SignaturePool(chunk=10, cores=2, idle=0.3)
+    try:
+        same(pool.signatures(entries(100)), signatures(entries(100)))
+        helper = pool._helper
+        assert helper is not None and helper.proc.poll() is None
+        deadline = time.monotonic() + 10
+        while pool._helper is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pool._helper is None and helper.proc.poll() is not None
+        same(pool.signatures(entries(100)), signatures(entries(100)))  # a later batch
+        assert pool._helper is not None and pool._helper is not helper  # starts another
+    finally:
+        pool.close()
