@@ -251,7 +251,8 @@ class SignaturePool:
     def _shared(self, helper: _Helper, entries: Sequence[Entry]) -> list[Signature]:
         """This thread takes chunks from the front; another feeds the helper from the
         back (once it is ready), two chunks ahead so that it never waits for the next,
-        and waits on its pipe without holding the interpreter. Chunks shrink as the batch
+        and waits on its pipe without holding the interpreter (up to ``timeout`` once
+        this thread is done). Chunks shrink as the batch
         runs out (a quarter of what is left, ``chunk`` at most, a fifth of it at least),
         so neither side waits long for the other at the end. A chunk the helper fails is
         done here."""
@@ -278,8 +279,9 @@ class SignaturePool:
                         order.append(span[0])
                     if not order:
                         return
-                    if not helper.answered(self.timeout):
-                        raise OSError(f"no answer in {self.timeout:g} s")
+                    # A blocking read (two answers may come in one read, so the pipe
+                    # cannot tell whether another is waiting); the end of the batch
+                    # stops a helper that does not answer.
                     _, part, cpu = helper.receive()
                     helper.cpu += cpu
                     begin = order.popleft()
@@ -301,7 +303,12 @@ class SignaturePool:
             make(*span, gists(items[span[0] : span[1]]))
             take_arrived()
         stop.set()
-        feeder.join()
+        feeder.join(self.timeout)
+        if feeder.is_alive():  # the helper has not answered: stopped, its chunks done here
+            failure.insert(0, f"no answer in {self.timeout:g} s")
+            with contextlib.suppress(OSError):
+                helper.proc.kill()
+            feeder.join()
         take_arrived()
         if failure:
             self._drop(failure[0])

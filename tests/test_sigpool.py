@@ -88,6 +88,54 @@ def test_a_big_batch_is_shared_with_the_helper_and_gives_the_same_signatures() -
     assert with_pool._helper is None and helper is not None and helper.proc.poll() is not None
 
 
+def test_answers_that_come_in_one_read_are_all_taken(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The helper has two chunks at a time, and its two answers may reach this process
+    in one read: the second must not wait for more to come on the pipe. This stand-in
+    helper answers every chunk that came in one read with one write."""
+    import time
+
+    executable = fake_helper(
+        tmp_path,
+        "import os, pickle, select\n"
+        "from monitor.signature import gists\n"
+        "write_frame(out, dumps(('ready',)))\n"
+        "pending, items = b'', []\n"
+        "while True:\n"
+        "    if select.select([0], [], [], 0.3)[0]:\n"
+        "        data = os.read(0, 1 << 22)\n"
+        "        if not data:\n"
+        "            break\n"
+        "        pending += data\n"
+        "        while len(pending) >= 4 + int.from_bytes(pending[:4], 'big'):\n"
+        "            size = int.from_bytes(pending[:4], 'big')\n"
+        "            items.append(pickle.loads(pending[4 : 4 + size]))\n"
+        "            pending = pending[4 + size :]\n"
+        "        if len(items) < 2:\n"
+        "            continue  # a moment for a second chunk: both are answered at once\n"
+        "    answers = b''\n"
+        "    for chunk in items:\n"
+        "        answer = dumps(('ok', gists(chunk), 0.001))\n"
+        "        answers += len(answer).to_bytes(4, 'big') + answer\n"
+        "    items = []\n"
+        "    out.write(answers)\n"
+        "    out.flush()\n",
+    )
+    batch = entries(2000)  # in chunks of 4 at most: two answers fit in one read
+    pool = SignaturePool(chunk=4, cores=2, timeout=5.0, executable=executable)
+    caplog.set_level(logging.WARNING, logger="monitor.sigpool")
+    try:
+        assert pool.start()
+        started = time.monotonic()
+        same(pool.signatures(batch), signatures(batch))
+        assert time.monotonic() - started < 3  # no wait for an answer already here
+        assert pool.helper_cpu > 0 and pool._helper is not None
+    finally:
+        pool.close()
+    assert not caplog.records
+
+
 def test_small_batches_and_one_core_stay_in_this_process() -> None:
     batch = entries(30)
     small = SignaturePool(chunk=20, cores=2)
