@@ -374,7 +374,7 @@ class SharedKeys:
         ``HashTable.pair_agreements``): those whose rows of ``table`` agree on ``least`` of
         their values at least, those with the same label as n in one of ``labels`` (a
         label per set; 0 is none), and those that share two of n's first ``tags`` and one
-        of its second (two lists of distinct tags, numbers from 0, per set). Found for
+        of its second (two lists of tags, numbers from 0 up, per set). Found for
         every pair at once, and given as the near sets and their agreements, set n's
         from ``bounds[n - first]`` to ``bounds[n - first + 1]``, in order."""
         import numpy as np

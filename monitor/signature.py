@@ -40,6 +40,7 @@ from monitor.minhash import (
     band_keys,
     minhashes_flat,
     stored_band_keys,
+    word_hash,
     word_hashes_of,
 )
 from monitor.model import Entry
@@ -55,6 +56,7 @@ __all__ = [
     "conflict",
     "extra_keys",
     "gists",
+    "pair_tags",
     "same_story",
     "signatures",
     "similarity",
@@ -102,22 +104,36 @@ def extra_keys(
     title_names: frozenset[str],
     amounts: frozenset[int],
     dates: frozenset[int],
-) -> tuple[bytes, int]:
+) -> tuple[bytes, int, int]:
     """The search keys besides the bands: the link's, the headline's (of TITLE_WORDS words
     at least) and the anchors' (a headline name with an amount or a date), as int64 values
-    in the machine's byte order; and the link's key (0 without a link)."""
+    in the machine's byte order; and the link's and the headline's keys (0 without)."""
     out = []
-    link_key = 0
+    link_key = title_key = 0
     if link:
         link_key = _key("link", link)
         out.append(link_key)
     if title.count(" ") + 1 >= TITLE_WORDS:
-        out.append(_key("title", title))
+        title_key = _key("title", title)
+        out.append(title_key)
     if (amounts or dates) and title_names:
         facts = [f"${a}" for a in sorted(amounts)] + [f"@{d}" for d in sorted(dates)]
         names = sorted(n for n in title_names if len(n) > 3)[:3]
         out.extend(_anchor(f"{n}|{f}") for n in names for f in facts[:2])
-    return array("q", out).tobytes(), link_key
+    return array("q", out).tobytes(), link_key, title_key
+
+
+def pair_tags(
+    title_names: frozenset[str], amounts: frozenset[int], dates: frozenset[int]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The headline's names and the facts as 32-bit numbers (stable across processes; two
+    names with one number only make a pair look near, which same_story then judges), when
+    the item could be another language's copy (see _other_language): two headline names
+    and a fact at least, else none."""
+    if len(title_names) < 2 or not (amounts or dates):
+        return (), ()
+    facts = [word_hash(f"${a}") for a in amounts] + [word_hash(f"@{d}") for d in dates]
+    return tuple(map(word_hash, title_names)), tuple(facts)
 
 
 @dataclass(slots=True)
@@ -142,10 +158,15 @@ class Signature:
     #: The LSH band keys (computed with the hashes), as int64 values in the machine's
     #: byte order (made in this process, never stored: numpy reads them as they are).
     bands: bytes = field(default=b"", compare=False, repr=False)
-    #: The keys besides the bands (see ``extra_keys``), as ``bands``, and the link's key
-    #: (0 without a link): made with the signature in a batch, else when first asked for.
+    #: The keys besides the bands (see ``extra_keys``), as ``bands``, the link's and the
+    #: headline's keys (0 without), and ``pair_tags``: made with the signature in a batch,
+    #: else when first asked for.
     _extra: bytes | None = field(default=None, compare=False, repr=False)
     _link_key: int = field(default=0, compare=False, repr=False)
+    _title_key: int = field(default=0, compare=False, repr=False)
+    _tags: tuple[tuple[int, ...], tuple[int, ...]] | None = field(
+        default=None, compare=False, repr=False
+    )
     _keys: tuple[int, ...] = field(default=(), init=False, compare=False, repr=False)
     #: Every name, and the first five letters of each (see ``mentions``): each made when
     #: first asked for (most signatures are never scored against another).
@@ -183,12 +204,18 @@ class Signature:
         """``search_keys`` as int64 values in the machine's byte order."""
         extra = self._extra
         if extra is None:
-            extra, link = extra_keys(
+            extra, self._link_key, self._title_key = extra_keys(
                 self.link, self.title, self.title_names, self.amounts, self.dates
             )
             self._extra = extra
-            self._link_key = link
         return self.bands + extra if self.words >= MIN_WORDS else extra
+
+    def tags(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """``pair_tags`` of this item."""
+        tags = self._tags
+        if tags is None:
+            tags = self._tags = pair_tags(self.title_names, self.amounts, self.dates)
+        return tags
 
     def features(self) -> dict[str, Any]:
         """Everything but the hashes, as plain JSON data (the store keeps it)."""
@@ -243,7 +270,9 @@ def texts(entries: Sequence[Entry]) -> list[tuple[str, str, str]]:
 #: uint32 each), their band keys (BANDS int64 each, in the machine's byte order), their
 #: gists, and their other keys and link keys (``extra_keys``). Plain values: a helper
 #: process sends them as they are.
-Gists = tuple[bytes, bytes, list[Gist], list[tuple[bytes, int]]]
+Gists = tuple[
+    bytes, bytes, list[Gist], list[tuple[bytes, int, int, tuple[int, ...], tuple[int, ...]]]
+]
 
 
 def gists(items: Sequence[tuple[str, str, str]]) -> Gists:
@@ -253,13 +282,19 @@ def gists(items: Sequence[tuple[str, str, str]]) -> Gists:
     hashes = array("I")  # numpy takes it as it is, not number by number
     sizes: list[int] = []
     found: list[Gist] = []
-    extras: list[tuple[bytes, int]] = []
+    extras: list[tuple[bytes, int, int, tuple[int, ...], tuple[int, ...]]] = []
     for title, body, link in items:
         words, one = gist(title, body)
         hashes.extend(word_hashes_of(words))
         sizes.append(one.words)
         found.append(one)
-        extras.append(extra_keys(link, one.title, one.title_names, one.amounts, one.dates))
+        title_names, amounts, dates = one.title_names, one.amounts, one.dates
+        extras.append(
+            (
+                *extra_keys(link, one.title, title_names, amounts, dates),
+                *pair_tags(title_names, amounts, dates),
+            )
+        )
     values = minhashes_flat(hashes, sizes)
     return values.astype("<u4").tobytes(), band_keys(values).tobytes(), found, extras
 
@@ -284,9 +319,11 @@ def assemble(links: Sequence[str], parts: Sequence[Gists]) -> list[Signature]:
                 keys[i * step : (i + 1) * step],
                 extra,
                 link_key,
+                title_key,
+                (names, facts),
             )
             # Gists first: the link after a part's last gist stays for the next part.
-            for i, (one, (extra, link_key), link) in enumerate(
+            for i, (one, (extra, link_key, title_key, names, facts), link) in enumerate(
                 zip(found, extras, links_of, strict=False)
             )
         ]

@@ -330,36 +330,19 @@ def _choose(
 
 def _labels(sigs: Sequence[Signature]) -> tuple[list[int], list[int]]:
     """Each signature's headline (of TITLE_WORDS words at least) and link as a number, the
-    same for the same text (0: none): same_story takes either as the same story."""
-    titles: dict[str, int] = {}
-    links: dict[str, int] = {}
-    return (
-        [
-            titles.setdefault(s.title, len(titles) + 1)
-            if s.title.count(" ") + 1 >= TITLE_WORDS
-            else 0
-            for s in sigs
-        ],
-        [links.setdefault(s.link, len(links) + 1) if s.link else 0 for s in sigs],
-    )
+    same for the same text (0: none; their search keys, made with ``key_bytes``, which
+    _assign asks for first): same_story takes either as the same story."""
+    return [s._title_key for s in sigs], [s._link_key for s in sigs]
 
 
-def _tags(sigs: Sequence[Signature]) -> tuple[list[list[int]], list[list[int]]]:
-    """Each signature's headline names and facts as numbers (the same for the same name or
-    fact), for one that could be another language's copy (see _other_language): two
-    headline names and a fact at least, else none."""
-    numbers: dict[object, int] = {}
-    names: list[list[int]] = []
-    facts: list[list[int]] = []
-    none: list[int] = []
+def _tags(sigs: Sequence[Signature]) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+    """Each signature's headline names and facts as numbers (signature.pair_tags)."""
+    names: list[tuple[int, ...]] = []
+    facts: list[tuple[int, ...]] = []
     for s in sigs:
-        if len(s.title_names) >= 2 and (s.amounts or s.dates):
-            names.append([numbers.setdefault(n, len(numbers)) for n in s.title_names])
-            facts.append([numbers.setdefault(("$", a), len(numbers)) for a in s.amounts])
-            facts[-1] += [numbers.setdefault(("@", d), len(numbers)) for d in s.dates]
-        else:
-            names.append(none)
-            facts.append(none)
+        one, other = s.tags()
+        names.append(one)
+        facts.append(other)
     return names, facts
 
 
