@@ -210,14 +210,24 @@ class SignaturePool:
                 self._rest()
 
     def close(self) -> None:
-        """Stop the helper (a later big batch starts another)."""
+        """Stop the helper (a later big batch starts another). A batch that has it now
+        (another thread's, at exit) is not waited for beyond a moment: its helper is
+        stopped under it, and that batch does its chunks in its own process."""
         if self._idle_timer is not None:
             self._idle_timer.cancel()
-        with self._lock:
+        if not self._lock.acquire(timeout=1.0):
+            helper = self._helper
+            if helper is not None:
+                with contextlib.suppress(OSError):
+                    helper.proc.kill()
+            return
+        try:
             if self._helper is not None:
                 self._cpu += self._helper.cpu
                 self._helper.close()
                 self._helper = None
+        finally:
+            self._lock.release()
 
     # ------------------------------------------------------------------ the helper
 

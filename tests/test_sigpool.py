@@ -233,3 +233,30 @@ def test_an_idle_helper_is_stopped() -> None:
         assert pool._helper is not None and pool._helper is not helper  # starts another
     finally:
         pool.close()
+
+
+def test_closing_the_pool_does_not_wait_for_a_batch_in_another_thread(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At exit the job closes the pool while a delivery's batch may still have the helper:
+    the close stops the helper at once, and that batch still gets every signature."""
+    import threading
+    import time
+
+    executable = fake_helper(
+        tmp_path, "write_frame(out, dumps(('ready',)))\nread_frame(inp)\ntime.sleep(60)\n"
+    )
+    pool = SignaturePool(chunk=10, cores=2, timeout=60.0, executable=executable)
+    caplog.set_level(logging.WARNING, logger="monitor.sigpool")
+    assert pool.start()
+    batch = entries(200)
+    got: list[list[Signature]] = []
+    worker = threading.Thread(target=lambda: got.append(pool.signatures(batch)))
+    worker.start()
+    time.sleep(0.5)  # the batch is waiting for the helper's chunk
+    started = time.monotonic()
+    pool.close()
+    worker.join(timeout=30)
+    assert time.monotonic() - started < 10 and not worker.is_alive()
+    same(got[0], signatures(batch))
+    assert pool._helper is None
