@@ -203,7 +203,7 @@ class SignaturePool:
                 return False
             try:
                 return helper.wait_ready(self.timeout)
-            except (OSError, ValueError, EOFError) as e:
+            except Exception as e:  # a helper that fails to start costs only time
                 self._drop(str(e))
                 return False
             finally:
@@ -293,11 +293,14 @@ class SignaturePool:
                     # cannot tell whether another is waiting); the end of the batch
                     # stops a helper that does not answer.
                     _, part, cpu = helper.receive()
-                    helper.cpu += cpu
-                    begin = order.popleft()
+                    begin = order[0]
+                    if len(part[2]) != sent[begin] - begin:
+                        raise ValueError(f"{len(part[2])} gists for {sent[begin] - begin} items")
+                    helper.cpu += float(cpu)
+                    order.popleft()
                     arrived.append((begin, part))
                     del sent[begin]
-            except (OSError, ValueError, EOFError) as e:
+            except Exception as e:  # whatever the helper did, its chunks are done here
                 failure.append(str(e) or type(e).__name__)
 
         def take_arrived() -> None:

@@ -158,9 +158,28 @@ def test_small_batches_and_one_core_stay_in_this_process() -> None:
             "a test",
         ),
         ("write_frame(out, dumps(('ready',)))\nread_frame(inp)\ntime.sleep(30)\n", "no answer"),
+        (
+            "write_frame(out, dumps(('ready',)))\nread_frame(inp)\n"
+            "write_frame(out, b'not a pickle')\ntime.sleep(30)\n",
+            "load key",
+        ),
+        (
+            "write_frame(out, dumps(('ready',)))\nread_frame(inp)\n"
+            "write_frame(out, dumps(('ok', (b'', b'', [], []), 0.0)))\ntime.sleep(30)\n",
+            "0 gists for",
+        ),
         ("time.sleep(30)\n", "not ready"),
     ],
-    ids=["missing", "dies-starting", "dies-on-a-chunk", "fails", "hangs", "never-ready"],
+    ids=[
+        "missing",
+        "dies-starting",
+        "dies-on-a-chunk",
+        "fails",
+        "hangs",
+        "garbage",
+        "short",
+        "never-ready",
+    ],
 )
 def test_a_helper_that_fails_costs_only_time(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, body: str | None, reason: str
