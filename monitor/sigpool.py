@@ -185,10 +185,7 @@ class SignaturePool:
     def _stop_idle(self) -> None:
         if self._lock.acquire(False):  # a batch that has the helper now keeps it
             try:
-                if self._helper is not None:
-                    self._cpu += self._helper.cpu
-                    self._helper.close()
-                    self._helper = None
+                self._stop_helper()
             finally:
                 self._lock.release()
 
@@ -222,10 +219,7 @@ class SignaturePool:
                     helper.proc.kill()
             return
         try:
-            if self._helper is not None:
-                self._cpu += self._helper.cpu
-                self._helper.close()
-                self._helper = None
+            self._stop_helper()
         finally:
             self._lock.release()
 
@@ -251,10 +245,16 @@ class SignaturePool:
             self._warned = True
             log.warning("the signature helper process failed (%s); working in one process", reason)
         self._failed_at = time.monotonic()
+        self._stop_helper(kill=True)
+
+    def _stop_helper(self, *, kill: bool = False) -> None:
+        """Close the helper's pipes and wait for it to exit (``kill``: stop it first);
+        under the lock."""
         if self._helper is not None:
             self._cpu += self._helper.cpu
-            with contextlib.suppress(OSError):
-                self._helper.proc.kill()
+            if kill:
+                with contextlib.suppress(OSError):
+                    self._helper.proc.kill()
             self._helper.close()
             self._helper = None
 
