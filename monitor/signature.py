@@ -268,8 +268,8 @@ def texts(entries: Sequence[Entry]) -> list[tuple[str, str, str]]:
 
 #: What ``gists`` makes of some texts: their MinHash values (NUM_PERM little-endian
 #: uint32 each), their band keys (BANDS int64 each, in the machine's byte order), their
-#: gists, and their other keys and link keys (``extra_keys``). Plain values: a helper
-#: process sends them as they are.
+#: gists, and for each its other keys with its link's and headline's (``extra_keys``)
+#: and its ``pair_tags``. Plain values: a helper process sends them as they are.
 Gists = tuple[
     bytes, bytes, list[Gist], list[tuple[bytes, int, int, tuple[int, ...], tuple[int, ...]]]
 ]
