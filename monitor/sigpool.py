@@ -266,10 +266,9 @@ class SignaturePool:
         """This thread takes chunks from the front; another feeds the helper from the
         back (once it is ready), two chunks ahead so that it never waits for the next,
         and waits on its pipe without holding the interpreter (up to ``timeout`` once
-        this thread is done). Chunks shrink as the batch
-        runs out (a quarter of what is left, ``chunk`` at most, a fifth of it at least),
-        so neither side waits long for the other at the end. A chunk the helper fails is
-        done here."""
+        this thread is done). Chunks shrink as the batch runs out (a quarter of what is
+        left, ``chunk`` at most, a fifth of it at least), so neither side waits long for
+        the other at the end. A chunk the helper fails is done here."""
         items = texts(entries)
         work = _Work(len(items), self.chunk)
         made: dict[int, list[Signature]] = {}
@@ -361,13 +360,13 @@ atexit.register(_POOL.close)
 
 
 def pooled_signatures(entries: Sequence[Entry]) -> list[Signature]:
-    """``SignaturePool.signatures`` with the process's own pool (its helper, started by
-    the first big batch, lives as long as the process)."""
+    """``SignaturePool.signatures`` with the process's own pool (its helper is started by
+    the first big batch and stopped after ten minutes without one, or at exit)."""
     return _POOL.signatures(entries)
 
 
 def main() -> None:
-    """The helper: chunks of (headline, text) from stdin, their gists on stdout."""
+    """The helper: chunks of (headline, text, link) from stdin, their gists on stdout."""
     import traceback
 
     # Ctrl-C reaches the whole process group; the parent decides when the helper stops.
